@@ -1,0 +1,339 @@
+//! Request/response logic of the pod servers, independent of any transport.
+//!
+//! Shared by [`crate::host::VirtualHost`] (smoltcp sockets) and the
+//! `pod-server` binary (real sockets). The behaviour mimics the nginx page and
+//! the agnhost `netexec` endpoints used in the Kubernetes walkthroughs.
+
+/// HTTP/1.1 request parsing and responses.
+pub mod http {
+    use std::fmt;
+    use std::net::SocketAddrV4;
+
+    /// Largest request head (request line and headers) accepted, in bytes.
+    pub const MAX_REQUEST_LEN: usize = 16 * 1024;
+
+    /// The parts of a request the responders look at.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Request {
+        /// Request method, e.g. `GET`.
+        pub method: String,
+        /// Request target as sent, e.g. `/hostname?x=1`.
+        pub path: String,
+        /// `Host` header value without the port; empty when the request has no
+        /// `Host` header (then [`respond`] uses the local IP).
+        pub host: String,
+    }
+
+    /// Why a request could not be parsed.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum ParseError {
+        /// The request line is not `METHOD TARGET HTTP/x.y`.
+        BadRequestLine(String),
+        /// A header line has no `:`.
+        BadHeader(String),
+        /// The request head is not valid UTF-8.
+        NotUtf8,
+        /// No end of the request head within [`MAX_REQUEST_LEN`] bytes.
+        TooLarge,
+    }
+
+    impl fmt::Display for ParseError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                ParseError::BadRequestLine(l) => write!(f, "bad request line {l:?}"),
+                ParseError::BadHeader(l) => write!(f, "bad header line {l:?}"),
+                ParseError::NotUtf8 => write!(f, "request head is not UTF-8"),
+                ParseError::TooLarge => {
+                    write!(f, "request head longer than {MAX_REQUEST_LEN} bytes")
+                }
+            }
+        }
+    }
+
+    impl std::error::Error for ParseError {}
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
+
+    fn parse_request_line(line: &str) -> Result<(String, String), ParseError> {
+        let bad = || ParseError::BadRequestLine(line.to_string());
+        let mut parts = line.split(' ');
+        let method = parts.next().ok_or_else(bad)?;
+        let target = parts.next().ok_or_else(bad)?;
+        let version = parts.next().ok_or_else(bad)?;
+        if parts.next().is_some()
+            || method.is_empty()
+            || !method.bytes().all(|b| b.is_ascii_uppercase())
+            || target.is_empty()
+            || target.bytes().any(|b| b.is_ascii_control())
+            || !version.starts_with("HTTP/")
+        {
+            return Err(bad());
+        }
+        Ok((method.to_string(), target.to_string()))
+    }
+
+    /// Strips the port from a `Host` header value (`h:80` -> `h`, `[::1]:80` -> `[::1]`).
+    fn strip_port(host: &str) -> &str {
+        if host.starts_with('[') {
+            return match host.find(']') {
+                Some(end) => &host[..=end],
+                None => host,
+            };
+        }
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        }
+    }
+
+    /// Parses a request head from the bytes received so far.
+    ///
+    /// `Ok(None)` means incomplete: no `\r\n\r\n` yet (and nothing wrong seen so far).
+    pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, ParseError> {
+        let Some(end) = find(buf, b"\r\n\r\n") else {
+            // Reject a garbage request line early, without waiting for the head to end.
+            if let Some(line_end) = find(buf, b"\r\n") {
+                let line =
+                    std::str::from_utf8(&buf[..line_end]).map_err(|_| ParseError::NotUtf8)?;
+                parse_request_line(line)?;
+            }
+            if buf.len() > MAX_REQUEST_LEN {
+                return Err(ParseError::TooLarge);
+            }
+            return Ok(None);
+        };
+        if end > MAX_REQUEST_LEN {
+            return Err(ParseError::TooLarge);
+        }
+        let head = std::str::from_utf8(&buf[..end]).map_err(|_| ParseError::NotUtf8)?;
+        let mut lines = head.split("\r\n");
+        let (method, path) = parse_request_line(lines.next().unwrap_or(""))?;
+        let mut host = String::new();
+        for line in lines {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| ParseError::BadHeader(line.to_string()))?;
+            if name.trim().eq_ignore_ascii_case("host") {
+                host = strip_port(value.trim()).to_string();
+            }
+        }
+        Ok(Some(Request { method, path, host }))
+    }
+
+    /// Formats unix seconds as ISO-8601 in UTC, e.g. `2022-06-24T06:22:10+00:00`.
+    pub fn format_date(unix_secs: i64) -> String {
+        let dt = chrono::DateTime::from_timestamp(unix_secs, 0).unwrap_or_default();
+        dt.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    }
+
+    fn response(status: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    /// The body answering `req` (see [`respond`]).
+    pub fn body(
+        req: &Request,
+        local: SocketAddrV4,
+        peer: SocketAddrV4,
+        pod_name: &str,
+        date: &str,
+    ) -> String {
+        let route = req.path.split(['?', '#']).next().unwrap_or("");
+        match route {
+            "/hostname" => pod_name.to_string(),
+            "/clientip" => peer.to_string(),
+            "/healthz" => "ok".to_string(),
+            _ => {
+                let host = if req.host.is_empty() {
+                    local.ip().to_string()
+                } else {
+                    req.host.clone()
+                };
+                format!(
+                    "srv : {local}\nhost: {pod_name}\nuri : {} {host} {}\ndate: {date}\n",
+                    req.method, req.path
+                )
+            }
+        }
+    }
+
+    /// The response to one request, as pod `pod_name` serving at `local` and seen
+    /// from `peer`; `date` is ISO-8601 like `2022-06-24T06:22:10+00:00`.
+    ///
+    /// `GET /hostname` answers the pod name, `/clientip` the peer's `ip:port`,
+    /// `/healthz` `ok`, and any other path four lines (`srv :`, `host:`, `uri :`,
+    /// `date:`). Always `200 OK` with `Connection: close`.
+    pub fn respond(
+        req: &Request,
+        local: SocketAddrV4,
+        peer: SocketAddrV4,
+        pod_name: &str,
+        date: &str,
+    ) -> Vec<u8> {
+        response("200 OK", &body(req, local, peer, pod_name, date))
+    }
+
+    /// The `400 Bad Request` response for a request that could not be parsed.
+    pub fn bad_request() -> Vec<u8> {
+        response("400 Bad Request", "bad request\n")
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    mod tests {
+        use super::*;
+        use std::net::Ipv4Addr;
+
+        const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 10, 1, 42), 80);
+        const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 10, 2, 7), 49152);
+        const POD: &str = "nginx-deployment-756d6b7586-7plkf";
+        const DATE: &str = "2022-06-24T06:22:10+00:00";
+
+        fn req(path: &str, host: &str) -> Request {
+            Request {
+                method: "GET".into(),
+                path: path.into(),
+                host: host.into(),
+            }
+        }
+
+        fn split(resp: &[u8]) -> (String, String) {
+            let text = String::from_utf8(resp.to_vec()).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            (head.to_string(), body.to_string())
+        }
+
+        #[test]
+        fn parse_incomplete() {
+            assert_eq!(parse_request(b""), Ok(None));
+            assert_eq!(parse_request(b"GET / HT"), Ok(None));
+            assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
+        }
+
+        #[test]
+        fn parse_complete() {
+            let r = parse_request(
+                b"GET /x?y=1 HTTP/1.1\r\nhost: 10.101.182.177:80\r\nAccept: */*\r\n\r\n",
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(r, req("/x?y=1", "10.101.182.177"));
+            let r = parse_request(b"POST / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.host, "");
+            let r = parse_request(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n")
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.host, "[::1]");
+            let r = parse_request(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.host, "web");
+        }
+
+        #[test]
+        fn parse_garbage() {
+            assert!(parse_request(b"hello world\r\n\r\n").is_err());
+            assert!(parse_request(b"\x16\x03\x01 tls\r\n").is_err());
+            assert!(parse_request(b"GET / HTTP/1.1\r\nno colon here\r\n\r\n").is_err());
+            assert!(parse_request(b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n").is_err());
+            assert_eq!(
+                parse_request(&vec![b'A'; MAX_REQUEST_LEN + 1]),
+                Err(ParseError::TooLarge)
+            );
+        }
+
+        #[test]
+        fn root_body_four_lines() {
+            let resp = respond(&req("/", "10.101.182.177"), LOCAL, PEER, POD, DATE);
+            let (head, body) = split(&resp);
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+            assert!(head.contains("Content-Type: text/plain"));
+            assert!(head.contains("Connection: close"));
+            assert!(head.contains(&format!("Content-Length: {}", body.len())));
+            assert_eq!(
+                body,
+                "srv : 10.10.1.42:80\nhost: nginx-deployment-756d6b7586-7plkf\nuri : GET 10.101.182.177 /\ndate: 2022-06-24T06:22:10+00:00\n"
+            );
+        }
+
+        #[test]
+        fn missing_host_uses_local_ip() {
+            let (_, body) = split(&respond(&req("/any", ""), LOCAL, PEER, POD, DATE));
+            assert!(body.contains("uri : GET 10.10.1.42 /any\n"), "{body}");
+        }
+
+        #[test]
+        fn netexec_paths() {
+            let (_, b) = split(&respond(&req("/hostname", "x"), LOCAL, PEER, POD, DATE));
+            assert_eq!(b, POD);
+            let (_, b) = split(&respond(&req("/clientip", "x"), LOCAL, PEER, POD, DATE));
+            assert_eq!(b, "10.10.2.7:49152");
+            let (_, b) = split(&respond(&req("/healthz", "x"), LOCAL, PEER, POD, DATE));
+            assert_eq!(b, "ok");
+        }
+
+        #[test]
+        fn bad_request_status() {
+            let (head, _) = split(&bad_request());
+            assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        }
+
+        #[test]
+        fn date_format() {
+            assert_eq!(format_date(1_656_051_730), DATE);
+            assert_eq!(format_date(0), "1970-01-01T00:00:00+00:00");
+        }
+    }
+}
+
+/// The agnhost `netexec` UDP protocol.
+pub mod udp {
+    use std::net::SocketAddrV4;
+
+    /// The reply to one datagram from `peer`, as pod `pod_name`.
+    ///
+    /// The payload (a trailing `\n` or `\r\n` trimmed) `hostname` gives the pod
+    /// name, `clientip` the peer's `ip:port`, `echo <text>` gives `<text>`;
+    /// anything else is echoed unchanged.
+    pub fn respond(payload: &[u8], peer: SocketAddrV4, pod_name: &str) -> Vec<u8> {
+        let trimmed = payload
+            .strip_suffix(b"\r\n")
+            .or_else(|| payload.strip_suffix(b"\n"))
+            .unwrap_or(payload);
+        match trimmed {
+            b"hostname" => pod_name.as_bytes().to_vec(),
+            b"clientip" => peer.to_string().into_bytes(),
+            _ => match trimmed.strip_prefix(b"echo ") {
+                Some(text) => text.to_vec(),
+                None => payload.to_vec(),
+            },
+        }
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    mod tests {
+        use super::*;
+        use std::net::Ipv4Addr;
+
+        const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 10, 2, 7), 40000);
+
+        #[test]
+        fn commands() {
+            assert_eq!(respond(b"hostname", PEER, "pod-a"), b"pod-a");
+            assert_eq!(respond(b"hostname\n", PEER, "pod-a"), b"pod-a");
+            assert_eq!(respond(b"hostname\r\n", PEER, "pod-a"), b"pod-a");
+            assert_eq!(respond(b"clientip\n", PEER, "pod-a"), b"10.10.2.7:40000");
+            assert_eq!(respond(b"echo hi there\n", PEER, "pod-a"), b"hi there");
+            assert_eq!(respond(b"whatever\n", PEER, "pod-a"), b"whatever\n");
+            assert_eq!(respond(b"", PEER, "pod-a"), b"");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The cluster's objects as the router sees them: nodes, pods, Services and
+//! the Endpoints computed from them.
+//!
+//! These are the *validated* domain types. `config` turns a `config.toml`
+//! into a [`Cluster`]; the data plane and the CLI only ever see a `Cluster`,
+//! never the raw file. Everything here is plain data with no I/O, so a
+//! `Cluster` can be sent over the control socket as JSON and rendered by the
+//! CLI exactly as the running router holds it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// Labels and selectors: `key -> value`, ordered so output is stable.
+pub type Labels = BTreeMap<String, String>;
+
+/// The whole cluster: cluster-wide settings and every object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// The cluster-wide pod CIDR (`10.10.0.0/16` in the lab); every node's pod
+    /// CIDR lies inside it.
+    pub pod_cidr: Ipv4Net,
+    /// The Service CIDR ClusterIPs are allocated from (`10.96.0.0/12`).
+    pub service_cidr: Ipv4Net,
+    /// The cluster DNS domain (`cluster.local`).
+    pub dns_domain: String,
+    /// Nodes in file order.
+    pub nodes: Vec<Node>,
+    /// Deployments in file order.
+    pub deployments: Vec<Deployment>,
+    /// Every pod, deployment-owned and standalone, with its allocated IP and
+    /// node. Ordered by namespace, then name.
+    pub pods: Vec<Pod>,
+    /// Every Service with its ClusterIP allocated. Ordered by namespace, then name.
+    pub services: Vec<Service>,
+}
+
+/// A node: one router, one TUN device, one pod CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// Node name (`mac-worker`).
+    pub name: String,
+    /// The node's address on the underlay network (the overlay's outer IP).
+    pub underlay_ip: Ipv4Addr,
+    /// The pod CIDR this node allocates pod IPs from (`10.10.1.0/24`).
+    pub pod_cidr: Ipv4Net,
+}
+
+/// A Deployment: `replicas` pods sharing a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Deployment name (`nginx-deployment`).
+    pub name: String,
+    /// Namespace (`default`).
+    pub namespace: String,
+    /// Desired number of pods.
+    pub replicas: u32,
+    /// Labels put on every pod of this deployment (the template's labels).
+    pub labels: Labels,
+    /// The pod-template-hash part of the pod names (`756d6b7586`).
+    pub template_hash: String,
+    /// Container ports of the template.
+    pub ports: Vec<ContainerPort>,
+}
+
+/// A container port a pod listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerPort {
+    /// Optional port name, which a Service's `targetPort` may refer to.
+    pub name: Option<String>,
+    /// The port number inside the pod.
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+/// A pod with its IP and node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pod {
+    /// Pod name (`nginx-deployment-756d6b7586-7plkf`).
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Labels (selectors match on these).
+    pub labels: Labels,
+    /// The pod IP, inside its node's pod CIDR.
+    pub ip: Ipv4Addr,
+    /// Name of the node the pod runs on.
+    pub node: String,
+    /// Whether the pod is Ready; only ready pods become endpoints.
+    pub ready: bool,
+    /// The owning deployment's name, if any.
+    pub owner: Option<String>,
+    /// Container ports.
+    pub ports: Vec<ContainerPort>,
+}
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Protocol {
+    /// TCP (IP protocol 6).
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// UDP (IP protocol 17).
+    #[serde(rename = "UDP")]
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn ip_number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        })
+    }
+}
+
+/// Service type, as in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceType {
+    /// A virtual IP inside the cluster.
+    ClusterIP,
+    /// ClusterIP plus a port on every node.
+    NodePort,
+    /// NodePort plus external ingress IPs.
+    LoadBalancer,
+}
+
+impl fmt::Display for ServiceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ClusterIP => "ClusterIP",
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+        })
+    }
+}
+
+/// Session affinity, as in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionAffinity {
+    /// Every flow picks its endpoint independently.
+    None,
+    /// The same client IP reaches the same endpoint for `timeout_seconds`.
+    ClientIP {
+        /// Affinity timeout (Kubernetes' default is 10800).
+        timeout_seconds: u32,
+    },
+}
+
+/// A Service's `targetPort`: a number, or the name of a container port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetPort {
+    /// A port number.
+    Number(u16),
+    /// A container port name, resolved per pod.
+    Name(String),
+}
+
+impl fmt::Display for TargetPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Name(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePort {
+    /// Optional name (`<unset>` in `describe` when absent).
+    pub name: Option<String>,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The port on the ClusterIP.
+    pub port: u16,
+    /// Where traffic goes on the endpoint.
+    pub target_port: TargetPort,
+    /// The node port, for NodePort and LoadBalancer Services.
+    pub node_port: Option<u16>,
+}
+
+/// A Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// Service name (`nginx-svc`).
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// The Service's own labels.
+    pub labels: Labels,
+    /// Pods whose labels contain all of these are its endpoints. An empty
+    /// selector selects nothing (as for a Kubernetes Service without selector).
+    pub selector: Labels,
+    /// ClusterIP, NodePort or LoadBalancer.
+    pub service_type: ServiceType,
+    /// The allocated or configured ClusterIP.
+    pub cluster_ip: Ipv4Addr,
+    /// The ports.
+    pub ports: Vec<ServicePort>,
+    /// Session affinity.
+    pub session_affinity: SessionAffinity,
+}
+
+/// One ready endpoint of one Service port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The pod's IP.
+    pub ip: Ipv4Addr,
+    /// The resolved target port on that pod.
+    pub port: u16,
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's node.
+    pub node: String,
+}
+
+impl Cluster {
+    /// The Service `namespace/name`, if it exists.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
+    }
+
+    /// The node called `name`, if it exists.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The ready endpoints of one port of `svc`, sorted by IP.
+    ///
+    /// As the Kubernetes endpoints controller computes them: the ready pods
+    /// in the Service's namespace whose labels contain every selector pair
+    /// (an empty selector selects nothing). A numeric `targetPort` is used as
+    /// is; a named one is looked up per pod among its container ports with
+    /// the Service port's protocol, and pods without such a port are skipped.
+    pub fn endpoints(&self, svc: &Service, port: &ServicePort) -> Vec<Endpoint> {
+        if svc.selector.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<Endpoint> = self
+            .pods
+            .iter()
+            .filter(|p| p.ready && p.namespace == svc.namespace)
+            .filter(|p| {
+                svc.selector
+                    .iter()
+                    .all(|(k, v)| p.labels.get(k).is_some_and(|pv| pv == v))
+            })
+            .filter_map(|p| {
+                let target = match &port.target_port {
+                    TargetPort::Number(n) => *n,
+                    TargetPort::Name(name) => p
+                        .ports
+                        .iter()
+                        .find(|cp| {
+                            cp.protocol == port.protocol && cp.name.as_deref() == Some(name.as_str())
+                        })?
+                        .container_port,
+                };
+                Some(Endpoint {
+                    ip: p.ip,
+                    port: target,
+                    pod: p.name.clone(),
+                    node: p.node.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (a.ip, a.port, &a.pod).cmp(&(b.ip, b.port, &b.pod)));
+        out
+    }
+}

@@ -1,0 +1,634 @@
+//! IPv4 packet views for the data path: parse once, rewrite in place.
+//!
+//! Parsing uses `smoltcp::wire`'s checked views (lengths are validated before
+//! any field is read, so no accessor can panic on untrusted bytes). Rewrites
+//! patch the address and port fields at their fixed offsets and update the
+//! checksums incrementally (`crate::checksum`, RFC 1624), so a NAT rewrite
+//! costs the same for a 64-byte and a 64 KiB packet.
+//!
+//! Nothing outside this module and `reject` names a smoltcp wire type.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use smoltcp::wire::{
+    Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket,
+};
+
+use crate::checksum;
+use crate::stats::DropReason;
+
+/// IP protocol number of ICMP.
+pub const PROTO_ICMP: u8 = 1;
+/// IP protocol number of TCP.
+pub const PROTO_TCP: u8 = 6;
+/// IP protocol number of UDP.
+pub const PROTO_UDP: u8 = 17;
+
+/// Largest packet the data path handles: a 64 KiB IPv4 packet, so that
+/// TUN offload (GSO super-packets) needs no buffer redesign.
+pub const MAX_PACKET_LEN: usize = 65_535;
+
+// Fixed offsets inside an IPv4 header.
+const IP_CHECKSUM: usize = 10;
+const IP_SRC: usize = 12;
+const IP_DST: usize = 16;
+// Offsets inside the transport header.
+const TCP_CHECKSUM: usize = 16;
+const UDP_CHECKSUM: usize = 6;
+const ICMP_CHECKSUM: usize = 2;
+const ICMP_IDENT: usize = 4;
+
+/// A flow's 5-tuple, in the direction the packet travels.
+///
+/// For ICMP echo, both ports hold the echo identifier, so a request and its
+/// reply are each other's [`FlowKey::reversed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FlowKey {
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP).
+    pub proto: u8,
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Source port (ICMP: echo identifier).
+    pub sport: u16,
+    /// Destination port (ICMP: echo identifier).
+    pub dport: u16,
+}
+
+impl FlowKey {
+    /// The same flow seen from the other end.
+    pub fn reversed(&self) -> Self {
+        Self {
+            proto: self.proto,
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+        }
+    }
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.proto {
+            PROTO_ICMP => write!(f, "src={} dst={} id={}", self.src, self.dst, self.sport),
+            _ => write!(
+                f,
+                "src={} dst={} sport={} dport={}",
+                self.src, self.dst, self.sport, self.dport
+            ),
+        }
+    }
+}
+
+/// TCP flags the connection tracker looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpFlags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK.
+    pub ack: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+}
+
+/// What the transport layer of a parsed packet is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP with its flags, sequence number and segment length (payload plus
+    /// SYN/FIN), which a generated RST needs.
+    Tcp {
+        /// The flags.
+        flags: TcpFlags,
+        /// Sequence number.
+        seq: u32,
+        /// Acknowledgement number.
+        ack: u32,
+        /// Segment length in sequence space.
+        seg_len: u32,
+    },
+    /// UDP.
+    Udp,
+    /// ICMP echo request or reply.
+    IcmpEcho {
+        /// `true` for a request (type 8), `false` for a reply (type 0).
+        request: bool,
+    },
+    /// An ICMP error (destination unreachable, time exceeded, parameter
+    /// problem) quoting the start of the packet that caused it.
+    IcmpError {
+        /// The quoted packet's flow, in the direction it was sent.
+        inner: FlowKey,
+    },
+    /// Other ICMP messages and other protocols: routed, not tracked.
+    Other,
+}
+
+/// A validated IPv4 packet: everything the data path needs from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    /// The flow (ports zero for untracked protocols).
+    pub key: FlowKey,
+    /// Offset of the transport header.
+    pub l4_offset: usize,
+    /// Length of the whole IP packet (the IP total length).
+    pub len: usize,
+    /// The transport layer.
+    pub transport: Transport,
+}
+
+/// Parses an IPv4 packet, refusing anything the data path cannot handle
+/// safely. Trailing bytes after the IP total length are ignored.
+pub fn parse(buf: &[u8]) -> Result<Parsed, DropReason> {
+    let Some(&first) = buf.first() else {
+        return Err(DropReason::Truncated);
+    };
+    if first >> 4 != 4 {
+        return Err(DropReason::NotIpv4);
+    }
+    let ip = Ipv4Packet::new_checked(buf).map_err(|_| DropReason::Truncated)?;
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return Err(DropReason::Fragment);
+    }
+    let l4_offset = usize::from(ip.header_len());
+    let len = usize::from(ip.total_len());
+    let src = ip.src_addr();
+    let dst = ip.dst_addr();
+    let payload = ip.payload();
+    let mut key = FlowKey {
+        proto: u8::from(ip.next_header()),
+        src,
+        dst,
+        sport: 0,
+        dport: 0,
+    };
+    let transport = match ip.next_header() {
+        IpProtocol::Tcp => {
+            let tcp = TcpPacket::new_checked(payload).map_err(|_| DropReason::Truncated)?;
+            key.sport = tcp.src_port();
+            key.dport = tcp.dst_port();
+            let flags = TcpFlags {
+                syn: tcp.syn(),
+                ack: tcp.ack(),
+                fin: tcp.fin(),
+                rst: tcp.rst(),
+            };
+            let data_len = payload.len() - usize::from(tcp.header_len());
+            Transport::Tcp {
+                flags,
+                seq: tcp.seq_number().0 as u32,
+                ack: tcp.ack_number().0 as u32,
+                seg_len: data_len as u32 + u32::from(flags.syn) + u32::from(flags.fin),
+            }
+        }
+        IpProtocol::Udp => {
+            let udp = UdpPacket::new_checked(payload).map_err(|_| DropReason::Truncated)?;
+            key.sport = udp.src_port();
+            key.dport = udp.dst_port();
+            Transport::Udp
+        }
+        IpProtocol::Icmp => {
+            let icmp = Icmpv4Packet::new_checked(payload).map_err(|_| DropReason::Truncated)?;
+            match icmp.msg_type().into() {
+                0u8 | 8 => {
+                    key.sport = icmp.echo_ident();
+                    key.dport = key.sport;
+                    Transport::IcmpEcho {
+                        request: u8::from(icmp.msg_type()) == 8,
+                    }
+                }
+                3 | 11 | 12 => match parse_quoted(&payload[8..]) {
+                    Some(inner) => Transport::IcmpError { inner },
+                    None => return Err(DropReason::Truncated),
+                },
+                _ => Transport::Other,
+            }
+        }
+        _ => Transport::Other,
+    };
+    Ok(Parsed {
+        key,
+        l4_offset,
+        len,
+        transport,
+    })
+}
+
+/// Parses the packet quoted in an ICMP error: an IP header plus at least the
+/// first 8 bytes of its transport header (RFC 792). The quote is truncated by
+/// design, so the IP total length is not checked against the buffer.
+fn parse_quoted(quote: &[u8]) -> Option<FlowKey> {
+    let first = *quote.first()?;
+    if first >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(first & 0x0f) * 4;
+    if ihl < 20 || quote.len() < ihl + 8 {
+        return None;
+    }
+    let proto = quote[9];
+    let src = Ipv4Addr::new(quote[12], quote[13], quote[14], quote[15]);
+    let dst = Ipv4Addr::new(quote[16], quote[17], quote[18], quote[19]);
+    let l4 = &quote[ihl..];
+    let (sport, dport) = match proto {
+        PROTO_TCP | PROTO_UDP => (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ),
+        PROTO_ICMP => {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            (id, id)
+        }
+        _ => return None,
+    };
+    Some(FlowKey {
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+    })
+}
+
+fn read_u16(buf: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([buf[at], buf[at + 1]])
+}
+
+fn write_u16(buf: &mut [u8], at: usize, value: u16) {
+    buf[at..at + 2].copy_from_slice(&value.to_be_bytes());
+}
+
+fn read_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+fn write_u32(buf: &mut [u8], at: usize, value: u32) {
+    buf[at..at + 4].copy_from_slice(&value.to_be_bytes());
+}
+
+/// Rewrites a parsed packet's addresses and ports to those of `to` (a key in
+/// the same direction), updating the IP, TCP, UDP and ICMP checksums
+/// incrementally. Fields that do not change are not touched.
+///
+/// `buf` must be the buffer `parsed` came from.
+pub fn rewrite(buf: &mut [u8], parsed: &Parsed, to: &FlowKey) {
+    let from = &parsed.key;
+    if from == to {
+        return;
+    }
+    let l4 = parsed.l4_offset;
+    let old_src = u32::from(from.src);
+    let new_src = u32::from(to.src);
+    let old_dst = u32::from(from.dst);
+    let new_dst = u32::from(to.dst);
+
+    // IP header: addresses.
+    let mut ip_check = read_u16(buf, IP_CHECKSUM);
+    if old_src != new_src {
+        write_u32(buf, IP_SRC, new_src);
+        ip_check = checksum::update_u32(ip_check, old_src, new_src);
+    }
+    if old_dst != new_dst {
+        write_u32(buf, IP_DST, new_dst);
+        ip_check = checksum::update_u32(ip_check, old_dst, new_dst);
+    }
+    write_u16(buf, IP_CHECKSUM, ip_check);
+
+    match parsed.transport {
+        Transport::Tcp { .. } | Transport::Udp => {
+            let at = l4 + if from.proto == PROTO_TCP {
+                TCP_CHECKSUM
+            } else {
+                UDP_CHECKSUM
+            };
+            let old_check = read_u16(buf, at);
+            // A zero UDP checksum means "none": leave it so.
+            let udp_no_checksum = from.proto == PROTO_UDP && old_check == 0;
+            let mut check = old_check;
+            check = checksum::update_u32(check, old_src, new_src);
+            check = checksum::update_u32(check, old_dst, new_dst);
+            if from.sport != to.sport {
+                write_u16(buf, l4, to.sport);
+                check = checksum::update_u16(check, from.sport, to.sport);
+            }
+            if from.dport != to.dport {
+                write_u16(buf, l4 + 2, to.dport);
+                check = checksum::update_u16(check, from.dport, to.dport);
+            }
+            if !udp_no_checksum {
+                if from.proto == PROTO_UDP && check == 0 {
+                    check = 0xffff;
+                }
+                write_u16(buf, at, check);
+            }
+        }
+        Transport::IcmpEcho { .. } => {
+            // ICMP has no pseudo-header: only the identifier matters.
+            if from.sport != to.sport {
+                let check = read_u16(buf, l4 + ICMP_CHECKSUM);
+                write_u16(buf, l4 + ICMP_IDENT, to.sport);
+                write_u16(
+                    buf,
+                    l4 + ICMP_CHECKSUM,
+                    checksum::update_u16(check, from.sport, to.sport),
+                );
+            }
+        }
+        Transport::IcmpError { .. } | Transport::Other => {}
+    }
+}
+
+/// Rewrites an ICMP error (as parsed into `parsed`, with `Transport::IcmpError`)
+/// so that the packet it quotes reads `inner_to` instead of `inner_from`,
+/// and the error itself travels from `outer_src` to `outer_dst`.
+///
+/// This is what NAT must do for ICMP errors (RFC 5508 section 4.3): the
+/// client sent to a Service IP and must get an error that quotes the packet
+/// it sent, from the address it sent it to, or its kernel will not match the
+/// error to its socket (and path-MTU discovery or "connection refused"
+/// never reach it). The quoted IP checksum and, when the quote holds it, the
+/// quoted TCP/UDP checksum are updated incrementally; the ICMP checksum is
+/// recomputed (errors are at most 576 bytes).
+pub fn rewrite_icmp_error(
+    buf: &mut [u8],
+    parsed: &Parsed,
+    inner_from: &FlowKey,
+    inner_to: &FlowKey,
+    outer_src: Ipv4Addr,
+    outer_dst: Ipv4Addr,
+) {
+    let icmp = parsed.l4_offset;
+    let q = icmp + 8;
+    let end = parsed.len.min(buf.len());
+    // `parse` checked the quote holds an IP header and 8 transport bytes.
+    let ihl = usize::from(buf[q] & 0x0f) * 4;
+    let ql4 = q + ihl;
+    if ql4 + 8 > end {
+        return;
+    }
+    let (old_src, new_src) = (u32::from(inner_from.src), u32::from(inner_to.src));
+    let (old_dst, new_dst) = (u32::from(inner_from.dst), u32::from(inner_to.dst));
+    let mut qcheck = read_u16(buf, q + IP_CHECKSUM);
+    qcheck = checksum::update_u32(qcheck, old_src, new_src);
+    qcheck = checksum::update_u32(qcheck, old_dst, new_dst);
+    write_u32(buf, q + IP_SRC, new_src);
+    write_u32(buf, q + IP_DST, new_dst);
+    write_u16(buf, q + IP_CHECKSUM, qcheck);
+    match inner_from.proto {
+        PROTO_TCP | PROTO_UDP => {
+            let at = ql4
+                + if inner_from.proto == PROTO_TCP {
+                    TCP_CHECKSUM
+                } else {
+                    UDP_CHECKSUM
+                };
+            if at + 2 <= end {
+                let old = read_u16(buf, at);
+                if !(inner_from.proto == PROTO_UDP && old == 0) {
+                    let mut c = old;
+                    c = checksum::update_u32(c, old_src, new_src);
+                    c = checksum::update_u32(c, old_dst, new_dst);
+                    c = checksum::update_u16(c, inner_from.sport, inner_to.sport);
+                    c = checksum::update_u16(c, inner_from.dport, inner_to.dport);
+                    write_u16(buf, at, c);
+                }
+            }
+            write_u16(buf, ql4, inner_to.sport);
+            write_u16(buf, ql4 + 2, inner_to.dport);
+        }
+        PROTO_ICMP => {
+            let old_id = read_u16(buf, ql4 + ICMP_IDENT);
+            let c = checksum::update_u16(read_u16(buf, ql4 + ICMP_CHECKSUM), old_id, inner_to.sport);
+            write_u16(buf, ql4 + ICMP_CHECKSUM, c);
+            write_u16(buf, ql4 + ICMP_IDENT, inner_to.sport);
+        }
+        _ => {}
+    }
+    write_u16(buf, icmp + ICMP_CHECKSUM, 0);
+    let c = checksum::checksum(0, &buf[icmp..end]);
+    write_u16(buf, icmp + ICMP_CHECKSUM, c);
+    // The outer header: addresses only (ICMP has no pseudo-header).
+    let outer_to = FlowKey {
+        src: outer_src,
+        dst: outer_dst,
+        ..parsed.key
+    };
+    rewrite(buf, parsed, &outer_to);
+}
+
+/// Reads the IPv4 source and destination of an already-parsed packet.
+pub fn addresses(buf: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
+    (
+        Ipv4Addr::from(read_u32(buf, IP_SRC)),
+        Ipv4Addr::from(read_u32(buf, IP_DST)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+
+    fn tcp_packet(syn: bool, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ipv4([10, 10, 1, 100], [10, 101, 182, 177], 64).tcp(
+            40000, 80, 1000, 64240,
+        );
+        let b = if syn { b.syn() } else { b.ack(5) };
+        let mut out = Vec::new();
+        b.write(&mut out, payload).expect("build");
+        out
+    }
+
+    /// Checks every checksum with etherparse, an independent implementation.
+    fn assert_checksums_valid(buf: &[u8]) {
+        let sliced = SlicedPacket::from_ip(buf).expect("etherparse parses");
+        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else {
+            panic!("not ipv4");
+        };
+        let hdr = ip.header().to_header();
+        assert_eq!(hdr.header_checksum, hdr.calc_header_checksum(), "IP checksum");
+        let src = hdr.source;
+        let dst = hdr.destination;
+        match sliced.transport.expect("transport") {
+            TransportSlice::Tcp(tcp) => {
+                let calc = tcp.calc_checksum_ipv4(src, dst).expect("calc");
+                assert_eq!(tcp.checksum(), calc, "TCP checksum");
+            }
+            TransportSlice::Udp(udp) => {
+                let calc = udp
+                    .to_header()
+                    .calc_checksum_ipv4_raw(src, dst, udp.payload())
+                    .expect("calc");
+                assert_eq!(udp.checksum(), calc, "UDP checksum");
+            }
+            TransportSlice::Icmpv4(icmp) => {
+                let calc = icmp.icmp_type().calc_checksum(icmp.payload());
+                assert_eq!(icmp.checksum(), calc, "ICMP checksum");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_tcp_syn() {
+        let pkt = tcp_packet(true, b"");
+        let p = parse(&pkt).expect("parse");
+        assert_eq!(
+            p.key,
+            FlowKey {
+                proto: 6,
+                src: Ipv4Addr::new(10, 10, 1, 100),
+                dst: Ipv4Addr::new(10, 101, 182, 177),
+                sport: 40000,
+                dport: 80
+            }
+        );
+        let Transport::Tcp { flags, seg_len, .. } = p.transport else {
+            panic!("not tcp");
+        };
+        assert!(flags.syn && !flags.ack);
+        assert_eq!(seg_len, 1);
+    }
+
+    #[test]
+    fn tcp_dnat_rewrite_matches_independent_checksum() {
+        let mut pkt = tcp_packet(false, b"GET / HTTP/1.1\r\n\r\n");
+        let p = parse(&pkt).expect("parse");
+        let to = FlowKey {
+            dst: Ipv4Addr::new(10, 10, 1, 42),
+            dport: 8080,
+            ..p.key
+        };
+        rewrite(&mut pkt, &p, &to);
+        assert_checksums_valid(&pkt);
+        assert_eq!(parse(&pkt).expect("reparse").key, to);
+    }
+
+    #[test]
+    fn udp_snat_and_dnat_rewrite_matches_independent_checksum() {
+        let mut pkt = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 10], 64)
+            .udp(5353, 53, )
+            .write(&mut pkt, b"hello, odd length")
+            .expect("build");
+        let p = parse(&pkt).expect("parse");
+        let to = FlowKey {
+            proto: 17,
+            src: Ipv4Addr::new(10, 101, 0, 1),
+            sport: 61000,
+            dst: Ipv4Addr::new(10, 10, 1, 43),
+            dport: 9000,
+        };
+        rewrite(&mut pkt, &p, &to);
+        assert_checksums_valid(&pkt);
+        assert_eq!(parse(&pkt).expect("reparse").key, to);
+    }
+
+    #[test]
+    fn udp_zero_checksum_stays_zero() {
+        let mut pkt = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 10], 64)
+            .udp(5353, 53)
+            .write(&mut pkt, b"x")
+            .expect("build");
+        pkt[20 + 6] = 0;
+        pkt[20 + 7] = 0;
+        let p = parse(&pkt).expect("parse");
+        let to = FlowKey {
+            dst: Ipv4Addr::new(10, 10, 1, 43),
+            ..p.key
+        };
+        rewrite(&mut pkt, &p, &to);
+        assert_eq!(&pkt[26..28], &[0, 0]);
+    }
+
+    #[test]
+    fn icmp_echo_ident_rewrite() {
+        let mut pkt = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 100], [10, 10, 1, 42], 64)
+            .icmpv4_echo_request(77, 1)
+            .write(&mut pkt, b"abcdefgh")
+            .expect("build");
+        let p = parse(&pkt).expect("parse");
+        assert_eq!(p.key.sport, 77);
+        let to = FlowKey {
+            src: Ipv4Addr::new(10, 101, 182, 177),
+            sport: 1234,
+            dport: 1234,
+            ..p.key
+        };
+        rewrite(&mut pkt, &p, &to);
+        assert_checksums_valid(&pkt);
+        assert_eq!(parse(&pkt).expect("reparse").key, to);
+    }
+
+    #[test]
+    fn refuses_bad_input_without_panicking() {
+        assert_eq!(parse(&[]), Err(DropReason::Truncated));
+        assert_eq!(parse(&[0x60; 40]), Err(DropReason::NotIpv4));
+        let pkt = tcp_packet(true, b"");
+        for cut in 0..pkt.len() {
+            assert!(parse(&pkt[..cut]).is_err(), "truncated at {cut} accepted");
+        }
+        let mut frag = pkt.clone();
+        frag[6] = 0x20; // more fragments
+        assert_eq!(parse(&frag), Err(DropReason::Fragment));
+        let mut bad_ihl = pkt.clone();
+        bad_ihl[0] = 0x43;
+        assert!(parse(&bad_ihl).is_err());
+        // Every byte pattern of a short packet: no panic.
+        for b in 0..=255u8 {
+            let mut p = pkt.clone();
+            p[0] = b;
+            let _ = parse(&p);
+            let mut p = pkt.clone();
+            p[32] = b; // TCP data offset
+            let _ = parse(&p);
+        }
+    }
+    #[test]
+    fn icmp_error_quoting_a_natted_datagram_is_translated() {
+        // A backend (10.10.1.42) answers a DNATed datagram with port unreachable.
+        let mut dgram = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 100], [10, 10, 1, 42], 64)
+            .udp(5000, 9000)
+            .write(&mut dgram, b"hostname")
+            .expect("build");
+        let mut err = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 42], [10, 10, 1, 100], 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut err, &dgram)
+            .expect("build");
+        let p = parse(&err).expect("parse");
+        let Transport::IcmpError { inner } = p.transport else {
+            panic!("not an ICMP error");
+        };
+        let vip = Ipv4Addr::new(10, 101, 182, 177);
+        let to = FlowKey { dst: vip, dport: 80, ..inner };
+        rewrite_icmp_error(&mut err, &p, &inner, &to, vip, inner.src);
+        assert_checksums_valid(&err);
+        let back = parse(&err).expect("reparse");
+        assert_eq!((back.key.src, back.key.dst), (vip, Ipv4Addr::new(10, 10, 1, 100)));
+        assert_eq!(back.transport, Transport::IcmpError { inner: to });
+        // The quoted datagram's own checksums are right too.
+        let quoted = &err[28..];
+        let q = etherparse::Ipv4Slice::from_slice(quoted).expect("quoted ip");
+        let h = q.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let udp = etherparse::UdpSlice::from_slice(q.payload().payload).expect("quoted udp");
+        assert_eq!(
+            udp.checksum(),
+            udp.to_header()
+                .calc_checksum_ipv4_raw(h.source, h.destination, udp.payload())
+                .expect("csum")
+        );
+    }
+
+}

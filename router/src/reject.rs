@@ -1,0 +1,142 @@
+//! Packets the router answers with instead of forwarding: a TCP RST or an
+//! ICMP port unreachable, the way kube-proxy's REJECT rule answers for a
+//! Service without endpoints (so `curl` fails at once with "Connection
+//! refused" instead of timing out).
+
+use std::net::Ipv4Addr;
+
+use crate::checksum::{checksum, pseudo_header_sum};
+use crate::packet::{Parsed, Transport, PROTO_ICMP, PROTO_TCP};
+
+/// TTL of generated packets.
+const TTL: u8 = 64;
+/// How much of the offending packet an ICMP error quotes: Linux quotes as much
+/// as fits in 576 bytes (RFC 1812 4.3.2.3); we do the same.
+const ICMP_QUOTE_MAX: usize = 576 - 20 - 8;
+
+fn ipv4_header(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize) {
+    let total = (20 + payload_len) as u16;
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0x40, 0, TTL, proto, 0, 0]); // id 0, DF
+    out.extend_from_slice(&src.octets());
+    out.extend_from_slice(&dst.octets());
+    let c = checksum(0, &out[out.len() - 20..]);
+    let at = out.len() - 10;
+    out[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// A TCP RST answering the segment `p` (RFC 9293 3.10.7.1: if the segment
+/// carried an ACK, the RST takes its sequence number from it; otherwise it
+/// acknowledges the segment). `None` when `p` is not TCP or is itself a RST.
+pub fn tcp_rst(p: &Parsed) -> Option<Vec<u8>> {
+    let Transport::Tcp {
+        flags,
+        seq,
+        ack,
+        seg_len,
+    } = p.transport
+    else {
+        return None;
+    };
+    if flags.rst {
+        return None;
+    }
+    let k = &p.key;
+    let (rst_seq, rst_ack, tcp_flags) = if flags.ack {
+        (ack, 0, 0x04) // RST
+    } else {
+        (0, seq.wrapping_add(seg_len), 0x14) // RST|ACK
+    };
+    let mut out = Vec::with_capacity(40);
+    ipv4_header(&mut out, k.dst, k.src, PROTO_TCP, 20);
+    let tcp_at = out.len();
+    out.extend_from_slice(&k.dport.to_be_bytes());
+    out.extend_from_slice(&k.sport.to_be_bytes());
+    out.extend_from_slice(&rst_seq.to_be_bytes());
+    out.extend_from_slice(&rst_ack.to_be_bytes());
+    out.extend_from_slice(&[0x50, tcp_flags, 0, 0, 0, 0, 0, 0]); // offset 5, window 0, csum, urg
+    let c = checksum(
+        pseudo_header_sum(k.dst.octets(), k.src.octets(), PROTO_TCP, 20),
+        &out[tcp_at..],
+    );
+    out[tcp_at + 16..tcp_at + 18].copy_from_slice(&c.to_be_bytes());
+    Some(out)
+}
+
+/// An ICMP destination unreachable, code 3 (port unreachable), from the
+/// packet's destination back to its source, quoting the packet (`buf`).
+pub fn icmp_port_unreachable(buf: &[u8], p: &Parsed) -> Vec<u8> {
+    let quote = &buf[..p.len.min(ICMP_QUOTE_MAX).min(buf.len())];
+    let icmp_len = 8 + quote.len();
+    let mut out = Vec::with_capacity(20 + icmp_len);
+    ipv4_header(&mut out, p.key.dst, p.key.src, PROTO_ICMP, icmp_len);
+    let icmp_at = out.len();
+    out.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(quote);
+    let c = checksum(0, &out[icmp_at..]);
+    out[icmp_at + 2..icmp_at + 4].copy_from_slice(&c.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{parse, FlowKey};
+    use etherparse::{Icmpv4Type, PacketBuilder, SlicedPacket, TransportSlice};
+
+    #[test]
+    fn rst_answers_a_syn_with_valid_checksums() {
+        let mut syn = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 20], 64)
+            .tcp(40000, 80, 1_000_000, 64240)
+            .syn()
+            .write(&mut syn, &[])
+            .expect("build");
+        let p = parse(&syn).expect("parse");
+        let rst = tcp_rst(&p).expect("rst");
+        let s = SlicedPacket::from_ip(&rst).expect("etherparse parses the RST");
+        let Some(etherparse::NetSlice::Ipv4(ip)) = &s.net else {
+            panic!("ipv4");
+        };
+        let h = ip.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let Some(TransportSlice::Tcp(tcp)) = s.transport else {
+            panic!("tcp");
+        };
+        assert!(tcp.rst() && tcp.ack() && !tcp.syn());
+        assert_eq!(tcp.acknowledgment_number(), 1_000_001);
+        assert_eq!((tcp.source_port(), tcp.destination_port()), (80, 40000));
+        assert_eq!(
+            tcp.checksum(),
+            tcp.calc_checksum_ipv4(h.source, h.destination).expect("csum")
+        );
+        assert_eq!(
+            parse(&rst).expect("reparse").key,
+            FlowKey { ..p.key.reversed() }
+        );
+    }
+
+    #[test]
+    fn port_unreachable_quotes_the_datagram() {
+        let mut dgram = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 20], 64)
+            .udp(5000, 9000)
+            .write(&mut dgram, b"hostname")
+            .expect("build");
+        let p = parse(&dgram).expect("parse");
+        let err = icmp_port_unreachable(&dgram, &p);
+        let s = SlicedPacket::from_ip(&err).expect("etherparse parses");
+        let Some(TransportSlice::Icmpv4(icmp)) = s.transport else {
+            panic!("icmp");
+        };
+        assert!(matches!(
+            icmp.icmp_type(),
+            Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port)
+        ));
+        assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()));
+        assert_eq!(icmp.payload(), &dgram[..]);
+        let back = parse(&err).expect("reparse");
+        assert_eq!(back.transport, Transport::IcmpError { inner: p.key });
+    }
+}

@@ -1,0 +1,122 @@
+//! Counters of what the data path did, and why it dropped what it dropped.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a packet was not forwarded. Every drop is counted under one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DropReason {
+    /// Shorter than its headers say, or headers inconsistent.
+    Truncated,
+    /// Not an IPv4 packet (IPv6 router solicitations and the like).
+    NotIpv4,
+    /// An IP fragment; the router does not reassemble.
+    Fragment,
+    /// ICMP (e.g. ping) to a Service virtual IP: a VIP is not a host.
+    IcmpToServiceIp,
+    /// An address in the Service CIDR that no Service has.
+    NoSuchServiceIp,
+    /// A Service IP on a port or protocol the Service does not serve;
+    /// answered with a reject.
+    ServicePortNotServed,
+    /// A Service with no ready endpoints; answered with a reject (TCP RST or
+    /// ICMP port unreachable), as kube-proxy does.
+    NoEndpoints,
+    /// A TCP segment to a Service that is neither a SYN nor part of a tracked
+    /// connection (a mid-stream packet of an unknown flow).
+    UntrackedServiceSegment,
+    /// The conntrack table is full of replied flows; nothing can be evicted.
+    ConntrackFull,
+    /// No free source port for a masqueraded flow.
+    NatPortsExhausted,
+    /// TTL would reach zero.
+    TtlExceeded,
+}
+
+impl DropReason {
+    /// Every reason, for listing counters.
+    pub const ALL: [Self; 11] = [
+        Self::Truncated,
+        Self::NotIpv4,
+        Self::Fragment,
+        Self::IcmpToServiceIp,
+        Self::NoSuchServiceIp,
+        Self::ServicePortNotServed,
+        Self::NoEndpoints,
+        Self::UntrackedServiceSegment,
+        Self::ConntrackFull,
+        Self::NatPortsExhausted,
+        Self::TtlExceeded,
+    ];
+
+    /// A short stable name (`no-endpoints`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::NotIpv4 => "not-ipv4",
+            Self::Fragment => "fragment",
+            Self::IcmpToServiceIp => "icmp-to-service-ip",
+            Self::NoSuchServiceIp => "no-such-service-ip",
+            Self::ServicePortNotServed => "service-port-not-served",
+            Self::NoEndpoints => "no-endpoints",
+            Self::UntrackedServiceSegment => "untracked-service-segment",
+            Self::ConntrackFull => "conntrack-full",
+            Self::NatPortsExhausted => "nat-ports-exhausted",
+            Self::TtlExceeded => "ttl-exceeded",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Plain counters; the data path increments them, the control socket reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Packets handed to the data path.
+    pub received: u64,
+    /// Packets forwarded.
+    pub forwarded: u64,
+    /// Packets whose addresses or ports were rewritten (DNAT, SNAT or their reverse).
+    pub translated: u64,
+    /// Packets the router generated (TCP RST, ICMP errors).
+    pub generated: u64,
+    /// Packets routed without tracking (protocols other than TCP/UDP/ICMP).
+    pub untracked: u64,
+    /// Conntrack entries created.
+    pub flows_created: u64,
+    /// Conntrack entries removed by timeout.
+    pub flows_expired: u64,
+    /// Unreplied conntrack entries evicted to make room (early drop).
+    pub flows_evicted: u64,
+    /// Packets the shell could not write to the TUN device (queue full);
+    /// filled in by the shell, not the core.
+    pub tun_write_dropped: u64,
+    /// Drops, indexed like [`DropReason::ALL`].
+    pub dropped: [u64; DropReason::ALL.len()],
+}
+
+impl Stats {
+    /// Counts one drop.
+    pub fn drop(&mut self, reason: DropReason) {
+        self.dropped[reason.index()] += 1;
+    }
+
+    /// Drops counted for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// All drops.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}
