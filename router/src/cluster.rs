@@ -265,13 +265,15 @@ impl Cluster {
             .filter_map(|p| {
                 let target = match &port.target_port {
                     TargetPort::Number(n) => *n,
-                    TargetPort::Name(name) => p
-                        .ports
-                        .iter()
-                        .find(|cp| {
-                            cp.protocol == port.protocol && cp.name.as_deref() == Some(name.as_str())
-                        })?
-                        .container_port,
+                    TargetPort::Name(name) => {
+                        p.ports
+                            .iter()
+                            .find(|cp| {
+                                cp.protocol == port.protocol
+                                    && cp.name.as_deref() == Some(name.as_str())
+                            })?
+                            .container_port
+                    }
                 };
                 Some(Endpoint {
                     ip: p.ip,

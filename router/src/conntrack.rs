@@ -240,7 +240,12 @@ impl ConnTrack {
     /// An empty table of at most `capacity` entries. `seed` keys the hash
     /// function (so flow tuples chosen by a client cannot force collisions).
     pub fn new(capacity: usize, timeouts: Timeouts, seed: u64) -> Self {
-        let hasher = Hasher::with_seeds(seed, seed ^ 0x9e37_79b9_7f4a_7c15, !seed, seed.rotate_left(17));
+        let hasher = Hasher::with_seeds(
+            seed,
+            seed ^ 0x9e37_79b9_7f4a_7c15,
+            !seed,
+            seed.rotate_left(17),
+        );
         Self {
             index: HashMap::with_capacity_and_hasher(capacity.min(1 << 20) * 2, hasher),
             slots: Vec::new(),
@@ -305,9 +310,20 @@ impl ConnTrack {
     /// Records a packet of `len` bytes of a tracked flow: advances the TCP
     /// state machine and refreshes the expiry.
     #[inline]
-    pub fn update(&mut self, id: EntryId, dir: Direction, transport: &Transport, len: usize, now: Instant) {
+    pub fn update(
+        &mut self,
+        id: EntryId,
+        dir: Direction,
+        transport: &Transport,
+        len: usize,
+        now: Instant,
+    ) {
         let timeouts = self.timeouts;
-        let Some(entry) = self.slots.get_mut(id.0 as usize).and_then(|s| s.entry.as_mut()) else {
+        let Some(entry) = self
+            .slots
+            .get_mut(id.0 as usize)
+            .and_then(|s| s.entry.as_mut())
+        else {
             return;
         };
         let d = dir as usize;
@@ -533,13 +549,24 @@ mod tests {
         let t0 = Instant::now();
         let mut ct = table();
         let k = key(40000);
-        let id = ct.insert(k, dnat_reply(&k), &tcp(true, false, false, false), t0).expect("insert");
+        let id = ct
+            .insert(k, dnat_reply(&k), &tcp(true, false, false, false), t0)
+            .expect("insert");
         assert_eq!(ct.lookup(&k, t0), Some((id, Direction::Original)));
-        assert_eq!(ct.lookup(&dnat_reply(&k).reversed().reversed(), t0), Some((id, Direction::Reply)));
+        assert_eq!(
+            ct.lookup(&dnat_reply(&k).reversed().reversed(), t0),
+            Some((id, Direction::Reply))
+        );
         let e = ct.get(id).expect("entry");
         assert!(e.is_nat());
-        assert_eq!(e.translated(Direction::Original).dst, Ipv4Addr::new(10, 10, 1, 42));
-        assert_eq!(e.translated(Direction::Reply).src, Ipv4Addr::new(10, 101, 182, 177));
+        assert_eq!(
+            e.translated(Direction::Original).dst,
+            Ipv4Addr::new(10, 10, 1, 42)
+        );
+        assert_eq!(
+            e.translated(Direction::Reply).src,
+            Ipv4Addr::new(10, 101, 182, 177)
+        );
     }
 
     #[test]
@@ -552,14 +579,42 @@ mod tests {
         let state = |ct: &ConnTrack| ct.get(id).and_then(|e| e.tcp);
         let steps = [
             (Direction::Original, syn, TcpState::SynSent),
-            (Direction::Reply, tcp(true, true, false, false), TcpState::SynRecv),
-            (Direction::Original, tcp(false, true, false, false), TcpState::Established),
-            (Direction::Original, tcp(false, true, true, false), TcpState::FinWait),
-            (Direction::Reply, tcp(false, true, false, false), TcpState::CloseWait),
-            (Direction::Reply, tcp(false, true, true, false), TcpState::LastAck),
-            (Direction::Original, tcp(false, true, false, false), TcpState::TimeWait),
+            (
+                Direction::Reply,
+                tcp(true, true, false, false),
+                TcpState::SynRecv,
+            ),
+            (
+                Direction::Original,
+                tcp(false, true, false, false),
+                TcpState::Established,
+            ),
+            (
+                Direction::Original,
+                tcp(false, true, true, false),
+                TcpState::FinWait,
+            ),
+            (
+                Direction::Reply,
+                tcp(false, true, false, false),
+                TcpState::CloseWait,
+            ),
+            (
+                Direction::Reply,
+                tcp(false, true, true, false),
+                TcpState::LastAck,
+            ),
+            (
+                Direction::Original,
+                tcp(false, true, false, false),
+                TcpState::TimeWait,
+            ),
             (Direction::Original, syn, TcpState::SynSent),
-            (Direction::Reply, tcp(false, false, false, true), TcpState::Close),
+            (
+                Direction::Reply,
+                tcp(false, false, false, true),
+                TcpState::Close,
+            ),
         ];
         for (dir, t, want) in steps {
             ct.update(id, dir, &t, 40, t0);
@@ -567,12 +622,15 @@ mod tests {
         }
     }
 
+    /// Packets after the first, with their direction.
+    type Packets = Vec<(Direction, Transport)>;
+
     /// Each state expires exactly at its timeout: alive at TTL - 1 s, gone at TTL + 1 s.
     #[test]
     fn expiry_at_ttl_plus_minus_one_second() {
         let to = Timeouts::default();
         let one = Duration::from_secs(1);
-        let cases: [(&str, Vec<(Direction, Transport)>, u8, Duration); 6] = [
+        let cases: [(&str, Packets, u8, Duration); 6] = [
             ("tcp syn_sent", vec![], PROTO_TCP, to.tcp_syn_sent),
             (
                 "tcp established",
@@ -595,13 +653,21 @@ mod tests {
                 to.tcp_close_wait,
             ),
             ("udp unreplied", vec![], PROTO_UDP, to.udp),
-            ("udp both ways", vec![(Direction::Reply, Transport::Udp)], PROTO_UDP, to.udp_stream),
+            (
+                "udp both ways",
+                vec![(Direction::Reply, Transport::Udp)],
+                PROTO_UDP,
+                to.udp_stream,
+            ),
             ("icmp", vec![], PROTO_ICMP, to.icmp),
         ];
         for (name, packets, proto, ttl) in cases {
             let t0 = Instant::now();
             let mut ct = table();
-            let k = FlowKey { proto, ..key(40002) };
+            let k = FlowKey {
+                proto,
+                ..key(40002)
+            };
             let first = match proto {
                 PROTO_TCP => tcp(true, false, false, false),
                 PROTO_UDP => Transport::Udp,
@@ -612,7 +678,10 @@ mod tests {
             for (dir, t) in &packets {
                 ct.update(id, *dir, t, 60, t0);
             }
-            assert!(ct.lookup(&k, t0 + ttl - one).is_some(), "{name}: gone before its timeout");
+            assert!(
+                ct.lookup(&k, t0 + ttl - one).is_some(),
+                "{name}: gone before its timeout"
+            );
             ct.handle_timeout(t0 + ttl - one);
             assert_eq!(ct.len(), 1, "{name}: swept before its timeout");
             ct.handle_timeout(t0 + ttl + one);
@@ -625,8 +694,12 @@ mod tests {
     fn lookup_removes_expired_entry_without_sweep() {
         let t0 = Instant::now();
         let mut ct = table();
-        let k = FlowKey { proto: PROTO_UDP, ..key(1) };
-        ct.insert(k, dnat_reply(&k), &Transport::Udp, t0).expect("insert");
+        let k = FlowKey {
+            proto: PROTO_UDP,
+            ..key(1)
+        };
+        ct.insert(k, dnat_reply(&k), &Transport::Udp, t0)
+            .expect("insert");
         assert!(ct.lookup(&k, t0 + Duration::from_secs(31)).is_none());
         assert_eq!(ct.len(), 0);
         assert!(!ct.contains(&dnat_reply(&k)));
@@ -643,7 +716,13 @@ mod tests {
             .map(|k| ct.insert(*k, dnat_reply(k), &syn, t0).expect("insert"))
             .collect();
         // The oldest entry is replied: it must survive; the second-oldest goes.
-        ct.update(ids[0], Direction::Reply, &tcp(true, true, false, false), 40, t0);
+        ct.update(
+            ids[0],
+            Direction::Reply,
+            &tcp(true, true, false, false),
+            40,
+            t0,
+        );
         let k4 = key(2000);
         ct.insert(k4, dnat_reply(&k4), &syn, t0).expect("evicts");
         assert!(ct.contains(&keys[0]));
@@ -656,7 +735,10 @@ mod tests {
             ct.update(id, Direction::Reply, &tcp(true, true, false, false), 40, t0);
         }
         let k5 = key(3000);
-        assert_eq!(ct.insert(k5, dnat_reply(&k5), &syn, t0), Err(InsertError::Full(3)));
+        assert_eq!(
+            ct.insert(k5, dnat_reply(&k5), &syn, t0),
+            Err(InsertError::Full(3))
+        );
     }
 
     #[test]
@@ -667,7 +749,10 @@ mod tests {
         let syn = tcp(true, false, false, false);
         ct.insert(k, dnat_reply(&k), &syn, t0).expect("insert");
         let other = key(6);
-        assert_eq!(ct.insert(other, dnat_reply(&k), &syn, t0), Err(InsertError::Clash));
+        assert_eq!(
+            ct.insert(other, dnat_reply(&k), &syn, t0),
+            Err(InsertError::Clash)
+        );
     }
 
     #[test]

@@ -240,7 +240,8 @@ impl Dataplane {
             Ok(id) => id,
             Err(reason) => return Verdict::Drop(reason),
         };
-        self.conntrack.update(id, Direction::Original, &p.transport, p.len, now);
+        self.conntrack
+            .update(id, Direction::Original, &p.transport, p.len, now);
         if let Some(entry) = self.conntrack.get(id) {
             let to = entry.translated(Direction::Original);
             if to != key {
@@ -254,7 +255,13 @@ impl Dataplane {
     /// An ICMP error about a tracked flow (RELATED, in conntrack's words):
     /// translates the quoted packet back to what its sender sent, and the
     /// error's addresses to match. Returns `false` if the flow is unknown.
-    fn translate_icmp_error(&mut self, now: Instant, buf: &mut [u8], p: &Parsed, inner: &FlowKey) -> bool {
+    fn translate_icmp_error(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        p: &Parsed,
+        inner: &FlowKey,
+    ) -> bool {
         // The quoted packet was sent after NAT, so its reverse is one of the
         // entry's pre-NAT tuples: the reply tuple if the quoted packet went in
         // the original direction, the original tuple if it was a reply.
@@ -271,7 +278,11 @@ impl Dataplane {
         // The error goes back to the quoted packet's sender; if the quoted
         // packet's destination itself sent it, it comes from what the sender
         // addressed (e.g. the ClusterIP).
-        let outer_src = if p.key.src == inner.dst { restored.dst } else { p.key.src };
+        let outer_src = if p.key.src == inner.dst {
+            restored.dst
+        } else {
+            p.key.src
+        };
         let outer_dst = restored.src;
         if restored != *inner || outer_src != p.key.src || outer_dst != p.key.dst {
             packet::rewrite_icmp_error(buf, p, inner, &restored, outer_src, outer_dst);
@@ -301,7 +312,10 @@ impl Dataplane {
                     translated.dport = port;
                 }
             }
-            match self.conntrack.insert(original, translated.reversed(), transport, now) {
+            match self
+                .conntrack
+                .insert(original, translated.reversed(), transport, now)
+            {
                 Ok(id) => {
                     self.stats.flows_created += 1;
                     self.stats.flows_evicted = self.conntrack.evicted();
@@ -377,16 +391,19 @@ impl Dataplane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
-    use crate::cluster::{Protocol, Service, ServicePort, ServiceType, SessionAffinity, TargetPort};
+    use crate::cluster::{
+        Protocol, Service, ServicePort, ServiceType, SessionAffinity, TargetPort,
+    };
     use etherparse::PacketBuilder;
     use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
 
     const VIP: Ipv4Addr = Ipv4Addr::new(10, 101, 182, 177);
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 100);
 
     fn cluster() -> Cluster {
-        let mut c = crate::config::parse(include_str!("../../config.toml")).expect("default config");
+        let mut c =
+            crate::config::parse(include_str!("../../config.toml")).expect("default config");
         // Pin down the shape this test relies on, independent of the file.
         c.services.retain(|s| s.name == "nginx-svc");
         c.services.push(Service {
@@ -418,7 +435,10 @@ mod tests {
 
     fn endpoints(c: &Cluster) -> Vec<Ipv4Addr> {
         let svc = c.service("default", "nginx-svc").expect("nginx-svc");
-        c.endpoints(svc, &svc.ports[0]).iter().map(|e| e.ip).collect()
+        c.endpoints(svc, &svc.ports[0])
+            .iter()
+            .map(|e| e.ip)
+            .collect()
     }
 
     #[test]
@@ -427,12 +447,18 @@ mod tests {
         let mut dp = Dataplane::new(&DataplaneConfig::default(), &c);
         let t0 = Instant::now();
         let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
-        assert_eq!(dp.handle_packet(t0, Ingress::Tun, &mut syn), Verdict::Forward(Egress::Tun));
+        assert_eq!(
+            dp.handle_packet(t0, Ingress::Tun, &mut syn),
+            Verdict::Forward(Egress::Tun)
+        );
         let out = packet::parse(&syn).expect("parse");
         assert!(endpoints(&c).contains(&out.key.dst), "DNAT to an endpoint");
         assert_eq!(out.key.src, CLIENT, "source preserved");
         let mut synack = tcp(out.key.dst, CLIENT, 80, 40000, false);
-        assert_eq!(dp.handle_packet(t0, Ingress::Tun, &mut synack), Verdict::Forward(Egress::Tun));
+        assert_eq!(
+            dp.handle_packet(t0, Ingress::Tun, &mut synack),
+            Verdict::Forward(Egress::Tun)
+        );
         let back = packet::parse(&synack).expect("parse");
         assert_eq!((back.key.src, back.key.sport), (VIP, 80));
         assert_eq!(dp.conntrack().len(), 1);
@@ -500,7 +526,10 @@ mod tests {
         );
         let icmp = dp.poll_transmit().expect("port unreachable");
         let p = packet::parse(&icmp.packet).expect("parse");
-        assert_eq!((p.key.src, p.key.dst), (Ipv4Addr::new(10, 96, 0, 20), CLIENT));
+        assert_eq!(
+            (p.key.src, p.key.dst),
+            (Ipv4Addr::new(10, 96, 0, 20), CLIENT)
+        );
         let mut syn = tcp(CLIENT, VIP, 1234, 8080, true);
         assert_eq!(
             dp.handle_packet(t0, Ingress::Tun, &mut syn),
@@ -521,9 +550,15 @@ mod tests {
         let ep = packet::parse(&syn).expect("parse").key.dst;
         // The same client, same source port, directly to that endpoint.
         let mut direct = tcp(CLIENT, ep, 40000, 80, true);
-        assert_eq!(dp.handle_packet(t0, Ingress::Tun, &mut direct), Verdict::Forward(Egress::Tun));
+        assert_eq!(
+            dp.handle_packet(t0, Ingress::Tun, &mut direct),
+            Verdict::Forward(Egress::Tun)
+        );
         let d = packet::parse(&direct).expect("parse").key;
-        assert_ne!(d.sport, 40000, "source port rewritten to avoid sharing a reply tuple");
+        assert_ne!(
+            d.sport, 40000,
+            "source port rewritten to avoid sharing a reply tuple"
+        );
         assert_eq!(dp.conntrack().len(), 2);
     }
 
@@ -532,7 +567,10 @@ mod tests {
         let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster());
         let t0 = Instant::now();
         for mut junk in [vec![], vec![0x45; 10], vec![0x60; 60], vec![0xff; 1500]] {
-            assert!(matches!(dp.handle_packet(t0, Ingress::Tun, &mut junk), Verdict::Drop(_)));
+            assert!(matches!(
+                dp.handle_packet(t0, Ingress::Tun, &mut junk),
+                Verdict::Drop(_)
+            ));
         }
         assert_eq!(dp.stats().dropped_total(), 4);
     }
@@ -574,7 +612,11 @@ mod tests {
         let before = dp.conntrack().len();
         dp.apply(&c);
         let tcp_to_gone = usize::from(packet::parse(&syn).expect("parse").key.dst == gone);
-        assert_eq!(dp.conntrack().len(), before - (20 - survivors), "only UDP flows to {gone} removed");
+        assert_eq!(
+            dp.conntrack().len(),
+            before - (20 - survivors),
+            "only UDP flows to {gone} removed"
+        );
         assert!(dp.conntrack().len() >= survivors + 1 - tcp_to_gone);
     }
     #[test]
@@ -593,13 +635,23 @@ mod tests {
             ))
             .write(&mut err, &syn)
             .expect("build");
-        assert_eq!(dp.handle_packet(t0, Ingress::Tun, &mut err), Verdict::Forward(Egress::Tun));
+        assert_eq!(
+            dp.handle_packet(t0, Ingress::Tun, &mut err),
+            Verdict::Forward(Egress::Tun)
+        );
         let back = packet::parse(&err).expect("parse");
-        assert_eq!((back.key.src, back.key.dst), (VIP, CLIENT), "error comes from the VIP");
+        assert_eq!(
+            (back.key.src, back.key.dst),
+            (VIP, CLIENT),
+            "error comes from the VIP"
+        );
         let Transport::IcmpError { inner } = back.transport else {
             panic!("not an ICMP error");
         };
-        assert_eq!((inner.src, inner.dst, inner.dport), (CLIENT, VIP, 80), "quotes what the client sent");
+        assert_eq!(
+            (inner.src, inner.dst, inner.dport),
+            (CLIENT, VIP, 80),
+            "quotes what the client sent"
+        );
     }
-
 }

@@ -12,9 +12,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use smoltcp::wire::{
-    Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket,
-};
+use smoltcp::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
 use crate::checksum;
 use crate::stats::DropReason;
@@ -301,11 +299,12 @@ pub fn rewrite(buf: &mut [u8], parsed: &Parsed, to: &FlowKey) {
 
     match parsed.transport {
         Transport::Tcp { .. } | Transport::Udp => {
-            let at = l4 + if from.proto == PROTO_TCP {
-                TCP_CHECKSUM
-            } else {
-                UDP_CHECKSUM
-            };
+            let at = l4
+                + if from.proto == PROTO_TCP {
+                    TCP_CHECKSUM
+                } else {
+                    UDP_CHECKSUM
+                };
             let old_check = read_u16(buf, at);
             // A zero UDP checksum means "none": leave it so.
             let udp_no_checksum = from.proto == PROTO_UDP && old_check == 0;
@@ -403,7 +402,8 @@ pub fn rewrite_icmp_error(
         }
         PROTO_ICMP => {
             let old_id = read_u16(buf, ql4 + ICMP_IDENT);
-            let c = checksum::update_u16(read_u16(buf, ql4 + ICMP_CHECKSUM), old_id, inner_to.sport);
+            let c =
+                checksum::update_u16(read_u16(buf, ql4 + ICMP_CHECKSUM), old_id, inner_to.sport);
             write_u16(buf, ql4 + ICMP_CHECKSUM, c);
             write_u16(buf, ql4 + ICMP_IDENT, inner_to.sport);
         }
@@ -435,9 +435,8 @@ mod tests {
     use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
     fn tcp_packet(syn: bool, payload: &[u8]) -> Vec<u8> {
-        let b = PacketBuilder::ipv4([10, 10, 1, 100], [10, 101, 182, 177], 64).tcp(
-            40000, 80, 1000, 64240,
-        );
+        let b = PacketBuilder::ipv4([10, 10, 1, 100], [10, 101, 182, 177], 64)
+            .tcp(40000, 80, 1000, 64240);
         let b = if syn { b.syn() } else { b.ack(5) };
         let mut out = Vec::new();
         b.write(&mut out, payload).expect("build");
@@ -451,7 +450,11 @@ mod tests {
             panic!("not ipv4");
         };
         let hdr = ip.header().to_header();
-        assert_eq!(hdr.header_checksum, hdr.calc_header_checksum(), "IP checksum");
+        assert_eq!(
+            hdr.header_checksum,
+            hdr.calc_header_checksum(),
+            "IP checksum"
+        );
         let src = hdr.source;
         let dst = hdr.destination;
         match sliced.transport.expect("transport") {
@@ -513,7 +516,7 @@ mod tests {
     fn udp_snat_and_dnat_rewrite_matches_independent_checksum() {
         let mut pkt = Vec::new();
         PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 10], 64)
-            .udp(5353, 53, )
+            .udp(5353, 53)
             .write(&mut pkt, b"hello, odd length")
             .expect("build");
         let p = parse(&pkt).expect("parse");
@@ -611,11 +614,18 @@ mod tests {
             panic!("not an ICMP error");
         };
         let vip = Ipv4Addr::new(10, 101, 182, 177);
-        let to = FlowKey { dst: vip, dport: 80, ..inner };
+        let to = FlowKey {
+            dst: vip,
+            dport: 80,
+            ..inner
+        };
         rewrite_icmp_error(&mut err, &p, &inner, &to, vip, inner.src);
         assert_checksums_valid(&err);
         let back = parse(&err).expect("reparse");
-        assert_eq!((back.key.src, back.key.dst), (vip, Ipv4Addr::new(10, 10, 1, 100)));
+        assert_eq!(
+            (back.key.src, back.key.dst),
+            (vip, Ipv4Addr::new(10, 10, 1, 100))
+        );
         assert_eq!(back.transport, Transport::IcmpError { inner: to });
         // The quoted datagram's own checksums are right too.
         let quoted = &err[28..];
@@ -630,5 +640,4 @@ mod tests {
                 .expect("csum")
         );
     }
-
 }

@@ -109,7 +109,8 @@ mod tests {
         assert_eq!((tcp.source_port(), tcp.destination_port()), (80, 40000));
         assert_eq!(
             tcp.checksum(),
-            tcp.calc_checksum_ipv4(h.source, h.destination).expect("csum")
+            tcp.calc_checksum_ipv4(h.source, h.destination)
+                .expect("csum")
         );
         assert_eq!(
             parse(&rst).expect("reparse").key,
@@ -134,7 +135,10 @@ mod tests {
             icmp.icmp_type(),
             Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port)
         ));
-        assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()));
+        assert_eq!(
+            icmp.checksum(),
+            icmp.icmp_type().calc_checksum(icmp.payload())
+        );
         assert_eq!(icmp.payload(), &dgram[..]);
         let back = parse(&err).expect("reparse");
         assert_eq!(back.transport, Transport::IcmpError { inner: p.key });

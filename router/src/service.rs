@@ -18,7 +18,9 @@ use crate::packet::{FlowKey, PROTO_ICMP};
 
 /// Maglev table sizes: primes, the smallest at least 100 x the endpoint
 /// count is used (the paper's rule for < 1% imbalance), capped at the last.
-const MAGLEV_SIZES: [usize; 10] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131_071];
+const MAGLEV_SIZES: [usize; 10] = [
+    251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131_071,
+];
 
 /// The fixed seed of the flow hash: the same on every node and every run, so
 /// backend choice survives restarts and agrees across nodes.
@@ -42,7 +44,13 @@ pub struct ServicePortEntry {
 
 impl ServicePortEntry {
     /// Creates an entry and builds its Maglev table.
-    pub fn new(name: String, vip: Ipv4Addr, port: u16, proto: u8, mut endpoints: Vec<SocketAddrV4>) -> Self {
+    pub fn new(
+        name: String,
+        vip: Ipv4Addr,
+        port: u16,
+        proto: u8,
+        mut endpoints: Vec<SocketAddrV4>,
+    ) -> Self {
         endpoints.sort();
         endpoints.dedup();
         let maglev = maglev_table(&endpoints);
@@ -199,7 +207,8 @@ impl ServiceTable {
     /// Classifies a packet's destination.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> ServiceLookup<'_> {
-        if !self.service_cidr.is_some_and(|c| c.contains(&key.dst)) && !self.vips.contains(&key.dst) {
+        if !self.service_cidr.is_some_and(|c| c.contains(&key.dst)) && !self.vips.contains(&key.dst)
+        {
             return ServiceLookup::NotServiceIp;
         }
         if !self.vips.contains(&key.dst) {
@@ -231,7 +240,9 @@ mod tests {
     use crate::packet::PROTO_TCP;
 
     fn endpoints(n: u8) -> Vec<SocketAddrV4> {
-        (0..n).map(|i| SocketAddrV4::new(Ipv4Addr::new(10, 10, 1, 10 + i), 80)).collect()
+        (0..n)
+            .map(|i| SocketAddrV4::new(Ipv4Addr::new(10, 10, 1, 10 + i), 80))
+            .collect()
     }
 
     fn flows(count: u16) -> impl Iterator<Item = FlowKey> {
@@ -247,7 +258,8 @@ mod tests {
     #[test]
     fn spread_is_even() {
         for n in [2u8, 3, 7] {
-            let e = ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, endpoints(n));
+            let e =
+                ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, endpoints(n));
             let mut counts = HashMap::new();
             let total = 20_000u16;
             for f in flows(total) {
@@ -257,7 +269,10 @@ mod tests {
             let expected = f64::from(total) / f64::from(n);
             for (ep, c) in counts {
                 let dev = (f64::from(c) - expected).abs() / expected;
-                assert!(dev < 0.10, "{n} endpoints: {ep} got {c}, expected ~{expected}");
+                assert!(
+                    dev < 0.10,
+                    "{n} endpoints: {ep} got {c}, expected ~{expected}"
+                );
             }
         }
     }
@@ -293,7 +308,13 @@ mod tests {
         let cidr: Ipv4Net = "10.96.0.0/12".parse().expect("cidr");
         let mut t = ServiceTable::new(cidr);
         let vip = Ipv4Addr::new(10, 101, 182, 177);
-        t.insert(ServicePortEntry::new("default/nginx-svc".into(), vip, 80, 6, endpoints(2)));
+        t.insert(ServicePortEntry::new(
+            "default/nginx-svc".into(),
+            vip,
+            80,
+            6,
+            endpoints(2),
+        ));
         let k = |dst, dport, proto| FlowKey {
             proto,
             src: Ipv4Addr::new(10, 10, 1, 100),

@@ -1,0 +1,2691 @@
+//! Loading and validating `config.toml` into a [`crate::cluster::Cluster`].
+//!
+//! Two layers, like a Kubernetes API server: the file is first deserialized
+//! into raw structs that mirror the TOML exactly (`deny_unknown_fields`, so a
+//! misspelt key is an error, and integers are read as `i64` so that an out of
+//! range value gets a message from us rather than from serde); then those are
+//! validated and turned into a [`Cluster`], allocating what the file leaves
+//! out the way the control plane would:
+//!
+//! * Deployment pod names `<deployment>-<pod-template-hash>-<suffix>`, both
+//!   parts drawn from Kubernetes' `SafeEncodeString` alphabet and derived with
+//!   xxh3, so the same file always yields the same names.
+//! * Pod IPs: explicit ones first, then the lowest free address from `.2` up
+//!   in the pod's node CIDR (`.1` is the node's gateway).
+//! * ClusterIPs: xxh3 of `namespace/name` into the Service CIDR with linear
+//!   probing, skipping the `kubernetes` (first host) and cluster DNS (tenth
+//!   host) addresses.
+//! * NodePorts for NodePort/LoadBalancer ports that do not set one: xxh3 into
+//!   30000-32767 with linear probing.
+//!
+//! Every error names the key path and the offending value, e.g.
+//! `services[1] "default/nginx-svc": clusterIP "10.200.0.1" is outside serviceCIDR 10.96.0.0/12`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::cluster::{
+    Cluster, ContainerPort, Deployment, Labels, Node, Pod, Protocol, Service, ServicePort,
+    ServiceType, SessionAffinity, TargetPort,
+};
+
+/// Kubernetes' `SafeEncodeString` alphabet (no vowels, no confusable digits),
+/// used for pod-template-hashes and pod name suffixes.
+const SAFE_ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
+/// Length of a generated pod-template-hash.
+const TEMPLATE_HASH_LEN: usize = 10;
+/// Length of a generated pod name suffix.
+const POD_SUFFIX_LEN: usize = 5;
+/// Kubernetes truncates a `generateName` prefix to this many characters so
+/// that prefix plus suffix fits a 63-character name.
+const MAX_GENERATE_NAME_PREFIX: usize = 63 - POD_SUFFIX_LEN;
+/// Most replicas a Deployment may ask for.
+const MAX_REPLICAS: i64 = 1000;
+/// The NodePort range (Kubernetes' default `--service-node-port-range`).
+const NODE_PORT_MIN: i64 = 30000;
+/// Upper end of the NodePort range.
+const NODE_PORT_MAX: i64 = 32767;
+/// Kubernetes' default ClientIP affinity timeout.
+const DEFAULT_AFFINITY_TIMEOUT: i64 = 10800;
+/// Longest ClientIP affinity timeout Kubernetes accepts (one day).
+const MAX_AFFINITY_TIMEOUT: i64 = 86400;
+/// Service CIDR when `cluster.serviceCIDR` is absent (kubeadm's default).
+const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+/// DNS domain when `cluster.dnsDomain` is absent.
+const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
+/// Namespace of objects that do not name one.
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// Why a config file was refused. Every message names the key path and the
+/// bad value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, a missing key or a
+    /// value of the wrong type. Keeps the TOML parser's line and column.
+    #[error("invalid config: {message}")]
+    Toml {
+        /// The TOML parser's message.
+        message: String,
+    },
+    /// There is no `[[nodes]]` entry.
+    #[error("no nodes: the config needs at least one [[nodes]] entry")]
+    NoNodes,
+    /// A required name is empty.
+    #[error("{key} is empty: a name is required")]
+    EmptyName {
+        /// Key path.
+        key: String,
+    },
+    /// A name is not a DNS-1123 label.
+    #[error("{key} {value:?} is not a valid DNS-1123 label: {reason}")]
+    InvalidName {
+        /// Key path.
+        key: String,
+        /// The name.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `cluster.dnsDomain` is not a DNS-1123 subdomain.
+    #[error("{key} {value:?} is not a valid DNS domain: {reason}")]
+    InvalidDnsDomain {
+        /// Key path.
+        key: String,
+        /// The domain.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A CIDR does not parse.
+    #[error("{key} {value:?} is not a valid IPv4 CIDR (expected a.b.c.d/len): {reason}")]
+    InvalidCidr {
+        /// Key path.
+        key: String,
+        /// The text.
+        value: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A CIDR has bits set after its prefix.
+    #[error("{key} {value:?} has host bits set (did you mean {network}?)")]
+    CidrHostBits {
+        /// Key path.
+        key: String,
+        /// The text.
+        value: String,
+        /// The network it probably meant.
+        network: Ipv4Net,
+    },
+    /// An IP address does not parse.
+    #[error("{key} {value:?} is not a valid IPv4 address: {reason}")]
+    InvalidIp {
+        /// Key path.
+        key: String,
+        /// The text.
+        value: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// The Service CIDR and the pod CIDR overlap.
+    #[error("cluster.serviceCIDR {service_cidr} overlaps cluster.podCIDR {pod_cidr}")]
+    CidrsOverlap {
+        /// The Service CIDR.
+        service_cidr: Ipv4Net,
+        /// The pod CIDR.
+        pod_cidr: Ipv4Net,
+    },
+    /// A node's pod CIDR is not inside the cluster pod CIDR.
+    #[error("{key} \"{value}\" is outside cluster.podCIDR {cluster}")]
+    NodeCidrOutsideCluster {
+        /// Key path.
+        key: String,
+        /// The node's pod CIDR.
+        value: Ipv4Net,
+        /// The cluster pod CIDR.
+        cluster: Ipv4Net,
+    },
+    /// Two nodes' pod CIDRs overlap.
+    #[error("{key} \"{value}\" overlaps {other_key} \"{other}\"")]
+    NodeCidrOverlap {
+        /// Key path.
+        key: String,
+        /// This node's pod CIDR.
+        value: Ipv4Net,
+        /// Key path of the other node's pod CIDR.
+        other_key: String,
+        /// The other node's pod CIDR.
+        other: Ipv4Net,
+    },
+    /// Two nodes have the same name.
+    #[error("{key} {value:?} is already used by {first}")]
+    DuplicateNode {
+        /// Key path.
+        key: String,
+        /// The name.
+        value: String,
+        /// The node that has it first.
+        first: String,
+    },
+    /// Two nodes have the same underlay address.
+    #[error("{key} \"{value}\" is already used by {first}")]
+    DuplicateNodeAddress {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The node that has it first.
+        first: String,
+    },
+    /// A node's underlay address lies inside the pod or Service CIDR.
+    #[error("{key} \"{value}\" lies inside {range_key} {range}; the underlay must be outside the cluster's ranges")]
+    NodeAddressInClusterRange {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// `cluster.podCIDR` or `cluster.serviceCIDR`.
+        range_key: &'static str,
+        /// That range.
+        range: Ipv4Net,
+    },
+    /// An object names a node that does not exist.
+    #[error("{key} {value:?} is not a node of this cluster (nodes: {known})")]
+    UnknownNode {
+        /// Key path.
+        key: String,
+        /// The node name.
+        value: String,
+        /// The nodes that do exist, comma-separated.
+        known: String,
+    },
+    /// Two objects of one kind have the same name in a namespace.
+    #[error("{key} {value:?} is already used by {first} in namespace {namespace:?}")]
+    DuplicateName {
+        /// Key path.
+        key: String,
+        /// The name.
+        value: String,
+        /// The namespace.
+        namespace: String,
+        /// The object that has it first.
+        first: String,
+    },
+    /// `replicas` is negative or more than 1000.
+    #[error("{key} {value} is out of range 0-1000")]
+    ReplicasOutOfRange {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// `templateHash` is not 1-10 lowercase letters/digits.
+    #[error("{key} {value:?} is not a valid pod-template-hash: it must be 1 to 10 lowercase letters or digits")]
+    InvalidTemplateHash {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A port number is 0 or above 65535.
+    #[error("{key} {value} is out of range 1-65535")]
+    PortOutOfRange {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// A protocol is not `TCP` or `UDP`.
+    #[error("{key} {value:?} is not supported: must be \"TCP\" or \"UDP\"")]
+    UnsupportedProtocol {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A container port name is not an IANA service name.
+    #[error("{key} {value:?} is not a valid port name: {reason}")]
+    InvalidPortName {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Two ports of one pod template or Service share a name.
+    #[error("{key} {value:?} is already used by {first}")]
+    DuplicatePortName {
+        /// Key path.
+        key: String,
+        /// The name.
+        value: String,
+        /// The port that has it first.
+        first: String,
+    },
+    /// A Service's `targetPort` string is not a valid port name.
+    #[error("{key} {value:?} is neither a port number nor a valid port name: {reason}")]
+    InvalidTargetPort {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Two ports of one Service have the same port and protocol.
+    #[error("{key} {port}/{protocol} duplicates {first}")]
+    DuplicateServicePort {
+        /// Key path of the port.
+        key: String,
+        /// The port number.
+        port: u16,
+        /// The protocol.
+        protocol: Protocol,
+        /// The port that has it first.
+        first: String,
+    },
+    /// A Service has no ports.
+    #[error("{key} is empty: a Service needs at least one port")]
+    NoServicePorts {
+        /// Key path.
+        key: String,
+    },
+    /// `type` is not ClusterIP, NodePort or LoadBalancer.
+    #[error(
+        "{key} {value:?} is not supported: must be \"ClusterIP\", \"NodePort\" or \"LoadBalancer\""
+    )]
+    UnsupportedServiceType {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A `nodePort` on a ClusterIP Service.
+    #[error("{key} {value} is not allowed on a ClusterIP Service (set type = \"NodePort\")")]
+    NodePortOnClusterIp {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// A `nodePort` outside 30000-32767.
+    #[error("{key} {value} is outside the node port range 30000-32767")]
+    NodePortOutOfRange {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// Two Service ports claim the same node port.
+    #[error("{key} {value} is already used by {first}")]
+    DuplicateNodePort {
+        /// Key path.
+        key: String,
+        /// The node port.
+        value: u16,
+        /// The port that has it first.
+        first: String,
+    },
+    /// Every node port is taken.
+    #[error("{key}: no free node port left in 30000-32767")]
+    NodePortsExhausted {
+        /// Key path.
+        key: String,
+    },
+    /// `sessionAffinity` is not `None` or `ClientIP`.
+    #[error("{key} {value:?} is not supported: must be \"None\" or \"ClientIP\"")]
+    InvalidSessionAffinity {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `sessionAffinityTimeoutSeconds` outside 1-86400.
+    #[error("{key} {value} is out of range 1-86400")]
+    AffinityTimeoutOutOfRange {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// `sessionAffinityTimeoutSeconds` without `sessionAffinity = "ClientIP"`.
+    #[error("{key} {value} is only allowed with sessionAffinity = \"ClientIP\"")]
+    AffinityTimeoutWithoutClientIp {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// `clusterIP = "None"`.
+    #[error("{key} \"None\": headless Services are not supported")]
+    HeadlessService {
+        /// Key path.
+        key: String,
+    },
+    /// A ClusterIP outside the Service CIDR.
+    #[error("{key} \"{value}\" is outside serviceCIDR {cidr}")]
+    ClusterIpOutsideCidr {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The Service CIDR.
+        cidr: Ipv4Net,
+    },
+    /// A ClusterIP that is the network or broadcast address.
+    #[error("{key} \"{value}\" is the {what} address of serviceCIDR {cidr}")]
+    ClusterIpReserved {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// `network` or `broadcast`.
+        what: &'static str,
+        /// The Service CIDR.
+        cidr: Ipv4Net,
+    },
+    /// Two Services have the same ClusterIP.
+    #[error("{key} \"{value}\" is already used by {first}")]
+    DuplicateClusterIp {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The Service that has it first.
+        first: String,
+    },
+    /// No ClusterIP left to allocate.
+    #[error("{key}: no free address left in serviceCIDR {cidr}")]
+    ServiceCidrExhausted {
+        /// Key path.
+        key: String,
+        /// The Service CIDR.
+        cidr: Ipv4Net,
+    },
+    /// A pod IP outside its node's pod CIDR.
+    #[error("{key} \"{value}\" is outside podCIDR {cidr} of node {node:?}")]
+    PodIpOutsideNode {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The node.
+        node: String,
+        /// The node's pod CIDR.
+        cidr: Ipv4Net,
+    },
+    /// A pod IP that is the network, gateway or broadcast address.
+    #[error("{key} \"{value}\" is reserved: it is the {what} of node {node:?}'s podCIDR {cidr}")]
+    PodIpReserved {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// `network address`, `gateway (first host address)` or `broadcast address`.
+        what: &'static str,
+        /// The node.
+        node: String,
+        /// The node's pod CIDR.
+        cidr: Ipv4Net,
+    },
+    /// Two pods have the same IP.
+    #[error("{key} \"{value}\" is already used by {first}")]
+    DuplicatePodIp {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The pod that has it first.
+        first: String,
+    },
+    /// A node's pod CIDR has no free address for another pod.
+    #[error("node {node:?}: podCIDR {cidr} has no free address left for {pod}")]
+    PodCidrExhausted {
+        /// The node.
+        node: String,
+        /// Its pod CIDR.
+        cidr: Ipv4Net,
+        /// The pod that did not get an address.
+        pod: String,
+    },
+}
+
+// ------------------------------------------------------------------ raw layer
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    cluster: RawCluster,
+    #[serde(default)]
+    nodes: Vec<RawNode>,
+    #[serde(default)]
+    deployments: Vec<RawDeployment>,
+    #[serde(default)]
+    pods: Vec<RawPod>,
+    #[serde(default)]
+    services: Vec<RawService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    #[serde(rename = "podCIDR")]
+    pod_cidr: String,
+    #[serde(rename = "serviceCIDR")]
+    service_cidr: Option<String>,
+    #[serde(rename = "dnsDomain")]
+    dns_domain: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: String,
+    address: String,
+    #[serde(rename = "podCIDR")]
+    pod_cidr: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContainerPort {
+    name: Option<String>,
+    #[serde(rename = "containerPort")]
+    container_port: i64,
+    protocol: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    name: String,
+    namespace: Option<String>,
+    #[serde(default = "one")]
+    replicas: i64,
+    #[serde(default)]
+    labels: Labels,
+    #[serde(rename = "templateHash")]
+    template_hash: Option<String>,
+    node: Option<String>,
+    #[serde(default)]
+    ports: Vec<RawContainerPort>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPod {
+    name: String,
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: Labels,
+    node: Option<String>,
+    ip: Option<String>,
+    ready: Option<bool>,
+    #[serde(default)]
+    ports: Vec<RawContainerPort>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: String,
+    namespace: Option<String>,
+    #[serde(rename = "type")]
+    service_type: Option<String>,
+    #[serde(rename = "clusterIP")]
+    cluster_ip: Option<String>,
+    #[serde(default)]
+    selector: Labels,
+    #[serde(default)]
+    labels: Labels,
+    #[serde(rename = "sessionAffinity")]
+    session_affinity: Option<String>,
+    #[serde(rename = "sessionAffinityTimeoutSeconds")]
+    session_affinity_timeout_seconds: Option<i64>,
+    #[serde(default)]
+    ports: Vec<RawServicePort>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServicePort {
+    name: Option<String>,
+    port: i64,
+    #[serde(rename = "targetPort")]
+    target_port: Option<RawIntOrString>,
+    #[serde(rename = "nodePort")]
+    node_port: Option<i64>,
+    protocol: Option<String>,
+}
+
+/// Kubernetes' `IntOrString`, as `targetPort` takes it.
+#[derive(Debug)]
+enum RawIntOrString {
+    Int(i64),
+    Str(String),
+}
+
+impl<'de> Deserialize<'de> for RawIntOrString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawIntOrString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port number or a container port name")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawIntOrString::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(RawIntOrString::Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawIntOrString::Str(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(RawIntOrString::Str(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ------------------------------------------------------------------ entry points
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Cluster, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text)
+}
+
+/// Parses, validates and completes (names, IPs, ClusterIPs, node ports) a
+/// config file's text.
+pub fn parse(text: &str) -> Result<Cluster, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    build(raw)
+}
+
+// ------------------------------------------------------------------ validation
+
+/// A pod before its IP is known.
+struct PodPlan {
+    /// `deployments[0] "default/x" replica 1` or `pods[0] "default/client"`.
+    obj: String,
+    /// Key path of the explicit `ip`.
+    ip_key: String,
+    namespace: String,
+    name: String,
+    labels: Labels,
+    node: usize,
+    ip: Option<Ipv4Addr>,
+    ready: bool,
+    owner: Option<String>,
+    ports: Vec<ContainerPort>,
+}
+
+fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
+    let pod_cidr = parse_cidr("cluster.podCIDR", &raw.cluster.pod_cidr)?;
+    let service_cidr = parse_cidr(
+        "cluster.serviceCIDR",
+        raw.cluster
+            .service_cidr
+            .as_deref()
+            .unwrap_or(DEFAULT_SERVICE_CIDR),
+    )?;
+    if overlaps(pod_cidr, service_cidr) {
+        return Err(ConfigError::CidrsOverlap {
+            service_cidr,
+            pod_cidr,
+        });
+    }
+    let dns_domain = raw
+        .cluster
+        .dns_domain
+        .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_owned());
+    if let Err(reason) = check_dns_subdomain(&dns_domain) {
+        return Err(ConfigError::InvalidDnsDomain {
+            key: "cluster.dnsDomain".into(),
+            value: dns_domain,
+            reason,
+        });
+    }
+
+    let nodes = build_nodes(&raw.nodes, pod_cidr, service_cidr)?;
+    let (deployments, mut plans) = build_deployments(&raw.deployments, &nodes)?;
+    let standalone = build_pods(&raw.pods, &nodes)?;
+    name_deployment_pods(&deployments, &standalone, &mut plans);
+    plans.extend(standalone);
+    let mut pods = assign_pod_ips(plans, &nodes)?;
+    let mut services = build_services(&raw.services, service_cidr)?;
+
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Ok(Cluster {
+        pod_cidr,
+        service_cidr,
+        dns_domain,
+        nodes,
+        deployments: deployments.into_iter().map(|d| d.deployment).collect(),
+        pods,
+        services,
+    })
+}
+
+fn build_nodes(
+    raw: &[RawNode],
+    pod_cidr: Ipv4Net,
+    service_cidr: Ipv4Net,
+) -> Result<Vec<Node>, ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::NoNodes);
+    }
+    let mut nodes: Vec<Node> = Vec::with_capacity(raw.len());
+    for (i, n) in raw.iter().enumerate() {
+        let obj = format!("nodes[{i}] {:?}", n.name);
+        check_name(&format!("nodes[{i}].name"), &n.name)?;
+        if let Some(j) = nodes.iter().position(|m| m.name == n.name) {
+            return Err(ConfigError::DuplicateNode {
+                key: format!("nodes[{i}].name"),
+                value: n.name.clone(),
+                first: format!("nodes[{j}]"),
+            });
+        }
+        let address = parse_ip(&format!("{obj}: address"), &n.address)?;
+        for (range_key, range) in [
+            ("cluster.podCIDR", pod_cidr),
+            ("cluster.serviceCIDR", service_cidr),
+        ] {
+            if range.contains(&address) {
+                return Err(ConfigError::NodeAddressInClusterRange {
+                    key: format!("{obj}: address"),
+                    value: address,
+                    range_key,
+                    range,
+                });
+            }
+        }
+        if let Some(j) = nodes.iter().position(|m| m.underlay_ip == address) {
+            return Err(ConfigError::DuplicateNodeAddress {
+                key: format!("{obj}: address"),
+                value: address,
+                first: format!("nodes[{j}] {:?}", nodes[j].name),
+            });
+        }
+        let cidr = parse_cidr(&format!("{obj}: podCIDR"), &n.pod_cidr)?;
+        if !pod_cidr.contains(&cidr) {
+            return Err(ConfigError::NodeCidrOutsideCluster {
+                key: format!("{obj}: podCIDR"),
+                value: cidr,
+                cluster: pod_cidr,
+            });
+        }
+        if let Some(j) = nodes.iter().position(|m| overlaps(m.pod_cidr, cidr)) {
+            return Err(ConfigError::NodeCidrOverlap {
+                key: format!("{obj}: podCIDR"),
+                value: cidr,
+                other_key: format!("nodes[{j}] {:?}: podCIDR", nodes[j].name),
+                other: nodes[j].pod_cidr,
+            });
+        }
+        nodes.push(Node {
+            name: n.name.clone(),
+            underlay_ip: address,
+            pod_cidr: cidr,
+        });
+    }
+    Ok(nodes)
+}
+
+/// A validated Deployment plus what pod generation needs.
+struct DeploymentPlan {
+    deployment: Deployment,
+    obj: String,
+    /// The node all replicas are pinned to, if any.
+    node: Option<usize>,
+}
+
+fn build_deployments(
+    raw: &[RawDeployment],
+    nodes: &[Node],
+) -> Result<(Vec<DeploymentPlan>, Vec<PodPlan>), ConfigError> {
+    let mut out: Vec<DeploymentPlan> = Vec::with_capacity(raw.len());
+    for (i, d) in raw.iter().enumerate() {
+        let namespace = d.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        let obj = format!("deployments[{i}] \"{namespace}/{}\"", d.name);
+        check_name(&format!("deployments[{i}].name"), &d.name)?;
+        check_name(&format!("{obj}: namespace"), namespace)?;
+        if let Some(j) = out
+            .iter()
+            .position(|o| o.deployment.namespace == namespace && o.deployment.name == d.name)
+        {
+            return Err(ConfigError::DuplicateName {
+                key: format!("deployments[{i}].name"),
+                value: d.name.clone(),
+                namespace: namespace.to_owned(),
+                first: format!("deployments[{j}]"),
+            });
+        }
+        if !(0..=MAX_REPLICAS).contains(&d.replicas) {
+            return Err(ConfigError::ReplicasOutOfRange {
+                key: format!("{obj}: replicas"),
+                value: d.replicas,
+            });
+        }
+        let replicas = u32::try_from(d.replicas).unwrap_or(0);
+        let ports = container_ports(&format!("deployments[{i}]"), &d.ports)?;
+        let template_hash = match &d.template_hash {
+            Some(h) => {
+                let ok = (1..=TEMPLATE_HASH_LEN).contains(&h.len())
+                    && h.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                if !ok {
+                    return Err(ConfigError::InvalidTemplateHash {
+                        key: format!("{obj}: templateHash"),
+                        value: h.clone(),
+                    });
+                }
+                h.clone()
+            }
+            None => template_hash(&d.labels, &ports),
+        };
+        let node = match &d.node {
+            Some(name) => Some(find_node(&format!("{obj}: node"), name, nodes)?),
+            None => None,
+        };
+        out.push(DeploymentPlan {
+            deployment: Deployment {
+                name: d.name.clone(),
+                namespace: namespace.to_owned(),
+                replicas,
+                labels: d.labels.clone(),
+                template_hash,
+                ports,
+            },
+            obj,
+            node,
+        });
+    }
+    // Pods are named later, once the standalone pods' names are reserved.
+    let mut plans = Vec::new();
+    for d in &out {
+        for r in 0..d.deployment.replicas {
+            let mut labels = d.deployment.labels.clone();
+            labels.insert(
+                "pod-template-hash".into(),
+                d.deployment.template_hash.clone(),
+            );
+            let node = d.node.unwrap_or(r as usize % nodes.len());
+            plans.push(PodPlan {
+                obj: format!("{} replica {r}", d.obj),
+                ip_key: String::new(),
+                namespace: d.deployment.namespace.clone(),
+                name: String::new(),
+                labels,
+                node,
+                ip: None,
+                ready: true,
+                owner: Some(d.deployment.name.clone()),
+                ports: d.deployment.ports.clone(),
+            });
+        }
+    }
+    Ok((out, plans))
+}
+
+fn build_pods(raw: &[RawPod], nodes: &[Node]) -> Result<Vec<PodPlan>, ConfigError> {
+    let mut out: Vec<PodPlan> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.iter().enumerate() {
+        let namespace = p.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        let obj = format!("pods[{i}] \"{namespace}/{}\"", p.name);
+        check_name(&format!("pods[{i}].name"), &p.name)?;
+        check_name(&format!("{obj}: namespace"), namespace)?;
+        if let Some(j) = out
+            .iter()
+            .position(|o| o.namespace == namespace && o.name == p.name)
+        {
+            return Err(ConfigError::DuplicateName {
+                key: format!("pods[{i}].name"),
+                value: p.name.clone(),
+                namespace: namespace.to_owned(),
+                first: format!("pods[{j}]"),
+            });
+        }
+        let node = match &p.node {
+            Some(name) => find_node(&format!("{obj}: node"), name, nodes)?,
+            None => 0,
+        };
+        let ip_key = format!("{obj}: ip");
+        let ip = match &p.ip {
+            Some(text) => Some(parse_ip(&ip_key, text)?),
+            None => None,
+        };
+        out.push(PodPlan {
+            ports: container_ports(&format!("pods[{i}]"), &p.ports)?,
+            obj,
+            ip_key,
+            namespace: namespace.to_owned(),
+            name: p.name.clone(),
+            labels: p.labels.clone(),
+            node,
+            ip,
+            ready: p.ready.unwrap_or(true),
+            owner: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Gives every deployment pod its `<deployment>-<hash>-<suffix>` name,
+/// rehashing with a counter on a collision with any other pod's name.
+fn name_deployment_pods(
+    deployments: &[DeploymentPlan],
+    standalone: &[PodPlan],
+    plans: &mut [PodPlan],
+) {
+    let mut taken: HashSet<(String, String)> = standalone
+        .iter()
+        .map(|p| (p.namespace.clone(), p.name.clone()))
+        .collect();
+    let mut plans = plans.iter_mut();
+    for d in deployments {
+        let dep = &d.deployment;
+        let mut prefix = format!("{}-{}-", dep.name, dep.template_hash);
+        prefix.truncate(MAX_GENERATE_NAME_PREFIX);
+        for r in 0..dep.replicas {
+            let Some(plan) = plans.next() else { return };
+            let seed = format!("{}/{}/{}/{r}", dep.namespace, dep.name, dep.template_hash);
+            let mut counter = 0u64;
+            let name = loop {
+                let h = if counter == 0 {
+                    xxh3_64(seed.as_bytes())
+                } else {
+                    xxh3_64(format!("{seed}#{counter}").as_bytes())
+                };
+                let name = format!("{prefix}{}", safe_encode_u64(h, POD_SUFFIX_LEN));
+                if taken.insert((dep.namespace.clone(), name.clone())) {
+                    break name;
+                }
+                counter += 1;
+            };
+            plan.name = name;
+        }
+    }
+}
+
+fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &[Node]) -> Result<Vec<Pod>, ConfigError> {
+    // Explicit addresses first, so allocation steps around them.
+    let mut used: HashMap<Ipv4Addr, usize> = HashMap::new();
+    for (idx, p) in plans.iter().enumerate() {
+        let Some(ip) = p.ip else { continue };
+        let node = &nodes[p.node];
+        let cidr = node.pod_cidr;
+        if !cidr.contains(&ip) {
+            return Err(ConfigError::PodIpOutsideNode {
+                key: p.ip_key.clone(),
+                value: ip,
+                node: node.name.clone(),
+                cidr,
+            });
+        }
+        let what = if ip == cidr.network() {
+            Some("network address")
+        } else if ip == cidr.broadcast() {
+            Some("broadcast address")
+        } else if u32::from(ip) == u32::from(cidr.network()).wrapping_add(1) {
+            Some("gateway (first host address)")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(ConfigError::PodIpReserved {
+                key: p.ip_key.clone(),
+                value: ip,
+                what,
+                node: node.name.clone(),
+                cidr,
+            });
+        }
+        if let Some(&first) = used.get(&ip) {
+            return Err(ConfigError::DuplicatePodIp {
+                key: p.ip_key.clone(),
+                value: ip,
+                first: plans[first].obj.clone(),
+            });
+        }
+        used.insert(ip, idx);
+    }
+    // Then the lowest free address from .2 up, in declaration order.
+    let mut cursor: Vec<u64> = nodes
+        .iter()
+        .map(|n| u64::from(u32::from(n.pod_cidr.network())) + 2)
+        .collect();
+    let mut pods = Vec::with_capacity(plans.len());
+    for p in plans {
+        let ip = match p.ip {
+            Some(ip) => ip,
+            None => {
+                let node = &nodes[p.node];
+                let broadcast = u64::from(u32::from(node.pod_cidr.broadcast()));
+                let c = &mut cursor[p.node];
+                let found = loop {
+                    if *c >= broadcast {
+                        break None;
+                    }
+                    let candidate = u32::try_from(*c).map(Ipv4Addr::from).ok();
+                    *c += 1;
+                    match candidate {
+                        Some(ip) if !used.contains_key(&ip) => break Some(ip),
+                        Some(_) => {}
+                        None => break None,
+                    }
+                };
+                let Some(ip) = found else {
+                    return Err(ConfigError::PodCidrExhausted {
+                        node: node.name.clone(),
+                        cidr: node.pod_cidr,
+                        pod: p.obj,
+                    });
+                };
+                ip
+            }
+        };
+        pods.push(Pod {
+            name: p.name,
+            namespace: p.namespace,
+            labels: p.labels,
+            ip,
+            node: nodes[p.node].name.clone(),
+            ready: p.ready,
+            owner: p.owner,
+            ports: p.ports,
+        });
+    }
+    Ok(pods)
+}
+
+/// A Service before its ClusterIP and node ports are allocated.
+struct ServicePlan {
+    service: Service,
+    obj: String,
+    index: usize,
+    cluster_ip: Option<Ipv4Addr>,
+}
+
+fn build_services(raw: &[RawService], cidr: Ipv4Net) -> Result<Vec<Service>, ConfigError> {
+    let mut plans: Vec<ServicePlan> = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let namespace = s.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        let obj = format!("services[{i}] \"{namespace}/{}\"", s.name);
+        check_name(&format!("services[{i}].name"), &s.name)?;
+        check_name(&format!("{obj}: namespace"), namespace)?;
+        if let Some(j) = plans
+            .iter()
+            .position(|o| o.service.namespace == namespace && o.service.name == s.name)
+        {
+            return Err(ConfigError::DuplicateName {
+                key: format!("services[{i}].name"),
+                value: s.name.clone(),
+                namespace: namespace.to_owned(),
+                first: format!("services[{j}]"),
+            });
+        }
+        let service_type = match s.service_type.as_deref() {
+            None | Some("ClusterIP") => ServiceType::ClusterIP,
+            Some("NodePort") => ServiceType::NodePort,
+            Some("LoadBalancer") => ServiceType::LoadBalancer,
+            Some(other) => {
+                return Err(ConfigError::UnsupportedServiceType {
+                    key: format!("{obj}: type"),
+                    value: other.to_owned(),
+                })
+            }
+        };
+        let cluster_ip = match s.cluster_ip.as_deref() {
+            None => None,
+            Some("None") => {
+                return Err(ConfigError::HeadlessService {
+                    key: format!("{obj}: clusterIP"),
+                })
+            }
+            Some(text) => {
+                let key = format!("{obj}: clusterIP");
+                let ip = parse_ip(&key, text)?;
+                if !cidr.contains(&ip) {
+                    return Err(ConfigError::ClusterIpOutsideCidr {
+                        key,
+                        value: ip,
+                        cidr,
+                    });
+                }
+                let what = if ip == cidr.network() {
+                    Some("network")
+                } else if ip == cidr.broadcast() {
+                    Some("broadcast")
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    return Err(ConfigError::ClusterIpReserved {
+                        key,
+                        value: ip,
+                        what,
+                        cidr,
+                    });
+                }
+                if let Some(first) = plans.iter().find(|p| p.cluster_ip == Some(ip)) {
+                    return Err(ConfigError::DuplicateClusterIp {
+                        key,
+                        value: ip,
+                        first: first.obj.clone(),
+                    });
+                }
+                Some(ip)
+            }
+        };
+        let session_affinity = match s.session_affinity.as_deref() {
+            None | Some("None") => {
+                if let Some(t) = s.session_affinity_timeout_seconds {
+                    return Err(ConfigError::AffinityTimeoutWithoutClientIp {
+                        key: format!("{obj}: sessionAffinityTimeoutSeconds"),
+                        value: t,
+                    });
+                }
+                SessionAffinity::None
+            }
+            Some("ClientIP") => {
+                let t = s
+                    .session_affinity_timeout_seconds
+                    .unwrap_or(DEFAULT_AFFINITY_TIMEOUT);
+                if !(1..=MAX_AFFINITY_TIMEOUT).contains(&t) {
+                    return Err(ConfigError::AffinityTimeoutOutOfRange {
+                        key: format!("{obj}: sessionAffinityTimeoutSeconds"),
+                        value: t,
+                    });
+                }
+                SessionAffinity::ClientIP {
+                    timeout_seconds: u32::try_from(t).unwrap_or(u32::MAX),
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError::InvalidSessionAffinity {
+                    key: format!("{obj}: sessionAffinity"),
+                    value: other.to_owned(),
+                })
+            }
+        };
+        let ports = service_ports(i, service_type, &s.ports)?;
+        if ports.is_empty() {
+            return Err(ConfigError::NoServicePorts {
+                key: format!("{obj}: ports"),
+            });
+        }
+        plans.push(ServicePlan {
+            service: Service {
+                name: s.name.clone(),
+                namespace: namespace.to_owned(),
+                labels: s.labels.clone(),
+                selector: s.selector.clone(),
+                service_type,
+                cluster_ip: Ipv4Addr::UNSPECIFIED,
+                ports,
+                session_affinity,
+            },
+            obj,
+            index: i,
+            cluster_ip,
+        });
+    }
+    allocate_node_ports(&mut plans)?;
+    allocate_cluster_ips(&mut plans, cidr)?;
+    Ok(plans.into_iter().map(|p| p.service).collect())
+}
+
+fn service_ports(
+    i: usize,
+    service_type: ServiceType,
+    raw: &[RawServicePort],
+) -> Result<Vec<ServicePort>, ConfigError> {
+    let mut out: Vec<ServicePort> = Vec::with_capacity(raw.len());
+    for (j, p) in raw.iter().enumerate() {
+        let key = |field: &str| format!("services[{i}].ports[{j}].{field}");
+        let name = match p.name.as_deref() {
+            None | Some("") => None,
+            Some(n) => {
+                if let Err(reason) = check_dns_label(n) {
+                    return Err(ConfigError::InvalidPortName {
+                        key: key("name"),
+                        value: n.to_owned(),
+                        reason,
+                    });
+                }
+                if let Some(k) = out.iter().position(|o| o.name.as_deref() == Some(n)) {
+                    return Err(ConfigError::DuplicatePortName {
+                        key: key("name"),
+                        value: n.to_owned(),
+                        first: format!("services[{i}].ports[{k}]"),
+                    });
+                }
+                Some(n.to_owned())
+            }
+        };
+        let port = port_number(&key("port"), p.port)?;
+        let protocol = protocol(&key("protocol"), p.protocol.as_deref())?;
+        if let Some(k) = out
+            .iter()
+            .position(|o| o.port == port && o.protocol == protocol)
+        {
+            return Err(ConfigError::DuplicateServicePort {
+                key: format!("services[{i}].ports[{j}]"),
+                port,
+                protocol,
+                first: format!("services[{i}].ports[{k}]"),
+            });
+        }
+        let target_port = match &p.target_port {
+            None => TargetPort::Number(port),
+            Some(RawIntOrString::Int(n)) => {
+                TargetPort::Number(port_number(&key("targetPort"), *n)?)
+            }
+            Some(RawIntOrString::Str(s)) => {
+                if let Err(reason) = check_port_name(s) {
+                    return Err(ConfigError::InvalidTargetPort {
+                        key: key("targetPort"),
+                        value: s.clone(),
+                        reason,
+                    });
+                }
+                TargetPort::Name(s.clone())
+            }
+        };
+        let node_port = match p.node_port {
+            None => None,
+            Some(n) => {
+                if service_type == ServiceType::ClusterIP {
+                    return Err(ConfigError::NodePortOnClusterIp {
+                        key: key("nodePort"),
+                        value: n,
+                    });
+                }
+                if !(NODE_PORT_MIN..=NODE_PORT_MAX).contains(&n) {
+                    return Err(ConfigError::NodePortOutOfRange {
+                        key: key("nodePort"),
+                        value: n,
+                    });
+                }
+                u16::try_from(n).ok()
+            }
+        };
+        out.push(ServicePort {
+            name,
+            protocol,
+            port,
+            target_port,
+            node_port,
+        });
+    }
+    Ok(out)
+}
+
+/// Reserves explicit node ports (refusing duplicates), then allocates one
+/// for every NodePort/LoadBalancer port without.
+fn allocate_node_ports(plans: &mut [ServicePlan]) -> Result<(), ConfigError> {
+    let mut used: HashMap<u16, String> = HashMap::new();
+    for p in plans.iter() {
+        for (j, port) in p.service.ports.iter().enumerate() {
+            let Some(np) = port.node_port else { continue };
+            let key = format!("services[{}].ports[{j}].nodePort", p.index);
+            if let Some(first) = used.get(&np) {
+                return Err(ConfigError::DuplicateNodePort {
+                    key,
+                    value: np,
+                    first: first.clone(),
+                });
+            }
+            used.insert(np, key);
+        }
+    }
+    let span = (NODE_PORT_MAX - NODE_PORT_MIN + 1) as u64;
+    for p in plans.iter_mut() {
+        if p.service.service_type == ServiceType::ClusterIP {
+            continue;
+        }
+        for (j, port) in p.service.ports.iter_mut().enumerate() {
+            if port.node_port.is_some() {
+                continue;
+            }
+            let key = format!("services[{}].ports[{j}].nodePort", p.index);
+            let h = xxh3_64(
+                format!(
+                    "{}/{}/{}/{}",
+                    p.service.namespace, p.service.name, port.port, port.protocol
+                )
+                .as_bytes(),
+            );
+            let found = (0..span)
+                .map(|k| (h % span + k) % span)
+                .filter_map(|off| u16::try_from(NODE_PORT_MIN as u64 + off).ok())
+                .find(|np| !used.contains_key(np));
+            let Some(np) = found else {
+                return Err(ConfigError::NodePortsExhausted { key });
+            };
+            used.insert(np, key);
+            port.node_port = Some(np);
+        }
+    }
+    Ok(())
+}
+
+/// Explicit ClusterIPs were checked and are reserved; the rest are hashed
+/// into the Service CIDR's host range with linear probing, never taking the
+/// first host (`kubernetes`) or the tenth (cluster DNS).
+fn allocate_cluster_ips(plans: &mut [ServicePlan], cidr: Ipv4Net) -> Result<(), ConfigError> {
+    let mut used: HashSet<Ipv4Addr> = plans.iter().filter_map(|p| p.cluster_ip).collect();
+    let network = u64::from(u32::from(cidr.network()));
+    let broadcast = u64::from(u32::from(cidr.broadcast()));
+    let hosts = broadcast.saturating_sub(network + 1);
+    for p in plans.iter_mut() {
+        let ip = match p.cluster_ip {
+            Some(ip) => ip,
+            None => {
+                let h = xxh3_64(format!("{}/{}", p.service.namespace, p.service.name).as_bytes());
+                let found = (0..hosts)
+                    .map(|k| network + 1 + (h % hosts.max(1) + k) % hosts)
+                    .filter(|&a| a != network + 1 && a != network + 10)
+                    .filter_map(|a| u32::try_from(a).ok().map(Ipv4Addr::from))
+                    .find(|ip| !used.contains(ip));
+                let Some(ip) = found else {
+                    return Err(ConfigError::ServiceCidrExhausted {
+                        key: format!("{}: clusterIP", p.obj),
+                        cidr,
+                    });
+                };
+                used.insert(ip);
+                ip
+            }
+        };
+        p.service.cluster_ip = ip;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b) || b.contains(&a)
+}
+
+fn parse_cidr(key: &str, text: &str) -> Result<Ipv4Net, ConfigError> {
+    let net: Ipv4Net =
+        text.parse()
+            .map_err(|e: ipnet::AddrParseError| ConfigError::InvalidCidr {
+                key: key.to_owned(),
+                value: text.to_owned(),
+                reason: e.to_string(),
+            })?;
+    if net.trunc() != net {
+        return Err(ConfigError::CidrHostBits {
+            key: key.to_owned(),
+            value: text.to_owned(),
+            network: net.trunc(),
+        });
+    }
+    Ok(net)
+}
+
+fn parse_ip(key: &str, text: &str) -> Result<Ipv4Addr, ConfigError> {
+    text.parse()
+        .map_err(|e: std::net::AddrParseError| ConfigError::InvalidIp {
+            key: key.to_owned(),
+            value: text.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+fn find_node(key: &str, name: &str, nodes: &[Node]) -> Result<usize, ConfigError> {
+    nodes
+        .iter()
+        .position(|n| n.name == name)
+        .ok_or_else(|| ConfigError::UnknownNode {
+            key: key.to_owned(),
+            value: name.to_owned(),
+            known: nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() {
+        return Err(ConfigError::EmptyName {
+            key: key.to_owned(),
+        });
+    }
+    check_dns_label(name).map_err(|reason| ConfigError::InvalidName {
+        key: key.to_owned(),
+        value: name.to_owned(),
+        reason,
+    })
+}
+
+/// Kubernetes' `IsDNS1123Label`.
+fn check_dns_label(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("must not be empty");
+    }
+    if s.len() > 63 {
+        return Err("must be no more than 63 characters");
+    }
+    let ok_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = s.as_bytes();
+    let inner_ok = bytes.iter().all(|&b| ok_char(b) || b == b'-');
+    let ends_ok =
+        bytes.first().is_some_and(|&b| ok_char(b)) && bytes.last().is_some_and(|&b| ok_char(b));
+    if !inner_ok || !ends_ok {
+        return Err("it must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character");
+    }
+    Ok(())
+}
+
+/// Kubernetes' `IsDNS1123Subdomain`, checked label by label.
+fn check_dns_subdomain(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("must not be empty");
+    }
+    if s.len() > 253 {
+        return Err("must be no more than 253 characters");
+    }
+    if s.split('.').all(|l| check_dns_label(l).is_ok()) {
+        Ok(())
+    } else {
+        Err("it must be dot-separated DNS-1123 labels (lower case alphanumeric characters or '-', starting and ending with an alphanumeric character)")
+    }
+}
+
+/// Kubernetes' `IsValidPortName` (an IANA service name).
+fn check_port_name(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("must not be empty");
+    }
+    if s.len() > 15 {
+        return Err("must be no more than 15 characters");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(
+            "must contain only lower case alphanumeric characters (a-z, 0-9) and hyphens (-)",
+        );
+    }
+    if s.contains("--") {
+        return Err("must not contain consecutive hyphens");
+    }
+    if !s.bytes().any(|b| b.is_ascii_lowercase()) {
+        return Err("must contain at least one letter (a-z)");
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Err("must not begin or end with a hyphen");
+    }
+    Ok(())
+}
+
+fn port_number(key: &str, value: i64) -> Result<u16, ConfigError> {
+    u16::try_from(value)
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| ConfigError::PortOutOfRange {
+            key: key.to_owned(),
+            value,
+        })
+}
+
+fn protocol(key: &str, value: Option<&str>) -> Result<Protocol, ConfigError> {
+    match value {
+        None | Some("TCP") => Ok(Protocol::Tcp),
+        Some("UDP") => Ok(Protocol::Udp),
+        Some(other) => Err(ConfigError::UnsupportedProtocol {
+            key: key.to_owned(),
+            value: other.to_owned(),
+        }),
+    }
+}
+
+/// Validates the container ports of `owner` (`deployments[0]`, `pods[1]`).
+fn container_ports(
+    owner: &str,
+    raw: &[RawContainerPort],
+) -> Result<Vec<ContainerPort>, ConfigError> {
+    let mut out: Vec<ContainerPort> = Vec::with_capacity(raw.len());
+    for (j, p) in raw.iter().enumerate() {
+        let key = |field: &str| format!("{owner}.ports[{j}].{field}");
+        let name = match p.name.as_deref() {
+            None | Some("") => None,
+            Some(n) => {
+                if let Err(reason) = check_port_name(n) {
+                    return Err(ConfigError::InvalidPortName {
+                        key: key("name"),
+                        value: n.to_owned(),
+                        reason,
+                    });
+                }
+                if let Some(k) = out.iter().position(|o| o.name.as_deref() == Some(n)) {
+                    return Err(ConfigError::DuplicatePortName {
+                        key: key("name"),
+                        value: n.to_owned(),
+                        first: format!("{owner}.ports[{k}]"),
+                    });
+                }
+                Some(n.to_owned())
+            }
+        };
+        out.push(ContainerPort {
+            name,
+            container_port: port_number(&key("containerPort"), p.container_port)?,
+            protocol: protocol(&key("protocol"), p.protocol.as_deref())?,
+        });
+    }
+    Ok(out)
+}
+
+/// A pod-template-hash the way Kubernetes spells one: a hash of the
+/// template, printed in decimal, each digit mapped through
+/// `SafeEncodeString` (so it only uses `456789bcdf`, like `756d6b7586`).
+fn template_hash(labels: &Labels, ports: &[ContainerPort]) -> String {
+    let mut s = String::from("labels\n");
+    for (k, v) in labels {
+        s.push_str(&format!("{k}={v}\n"));
+    }
+    s.push_str("ports\n");
+    for p in ports {
+        s.push_str(&format!(
+            "{}/{}/{}\n",
+            p.name.as_deref().unwrap_or(""),
+            p.container_port,
+            p.protocol
+        ));
+    }
+    let digits = format!("{:010}", xxh3_64(s.as_bytes()) % 10_000_000_000);
+    digits
+        .bytes()
+        .map(|b| char::from(SAFE_ALPHABET[usize::from(b) % SAFE_ALPHABET.len()]))
+        .take(TEMPLATE_HASH_LEN)
+        .collect()
+}
+
+/// `len` characters of `SafeEncodeString`'s alphabet drawn from `h`.
+fn safe_encode_u64(mut h: u64, len: usize) -> String {
+    let n = SAFE_ALPHABET.len() as u64;
+    (0..len)
+        .map(|_| {
+            let c = SAFE_ALPHABET[(h % n) as usize];
+            h /= n;
+            char::from(c)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../../config.toml");
+
+    /// A minimal valid cluster; tests append sections to it.
+    const BASE: &str = r#"
+[cluster]
+podCIDR = "10.10.0.0/16"
+serviceCIDR = "10.96.0.0/12"
+
+[[nodes]]
+name = "n1"
+address = "192.168.0.1"
+podCIDR = "10.10.1.0/24"
+"#;
+
+    fn ok(text: &str) -> Cluster {
+        match parse(text) {
+            Ok(c) => c,
+            Err(e) => panic!("config should parse, got: {e}\n{text}"),
+        }
+    }
+
+    /// Parses `text`, expects an error, and checks that its message contains
+    /// every one of `needles`. Returns the message.
+    #[track_caller]
+    fn bad(text: &str, needles: &[&str]) -> String {
+        let msg = match parse(text) {
+            Ok(_) => panic!("config should be refused:\n{text}"),
+            Err(e) => e.to_string(),
+        };
+        for n in needles {
+            assert!(msg.contains(n), "error {msg:?} should contain {n:?}");
+        }
+        msg
+    }
+
+    fn with(extra: &str) -> String {
+        format!("{BASE}\n{extra}")
+    }
+
+    fn host(net: Ipv4Net, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(net.network()) + n)
+    }
+
+    fn in_alphabet(s: &str) -> bool {
+        s.bytes().all(|b| SAFE_ALPHABET.contains(&b))
+    }
+
+    // ---------------------------------------------------------- the default file
+
+    #[test]
+    fn default_config_reproduces_the_walkthrough() {
+        let c = ok(DEFAULT);
+        assert_eq!(c.pod_cidr, "10.10.0.0/16".parse::<Ipv4Net>().expect("cidr"));
+        assert_eq!(
+            c.service_cidr,
+            "10.96.0.0/12".parse::<Ipv4Net>().expect("cidr")
+        );
+        assert_eq!(c.dns_domain, "cluster.local");
+        let node = c.node("mac-worker").expect("node mac-worker");
+        assert_eq!(node.underlay_ip, Ipv4Addr::new(192, 168, 191, 145));
+        assert_eq!(
+            node.pod_cidr,
+            "10.10.1.0/24".parse::<Ipv4Net>().expect("cidr")
+        );
+
+        let svc = c.service("default", "nginx-svc").expect("nginx-svc");
+        assert_eq!(svc.cluster_ip, Ipv4Addr::new(10, 101, 182, 177));
+        assert_eq!(svc.service_type, ServiceType::ClusterIP);
+        assert_eq!(svc.session_affinity, SessionAffinity::None);
+        assert_eq!(
+            svc.ports,
+            vec![ServicePort {
+                name: None,
+                protocol: Protocol::Tcp,
+                port: 80,
+                target_port: TargetPort::Number(80),
+                node_port: None,
+            }]
+        );
+
+        // The two replicas got the lowest free addresses from .2 up, in
+        // replica order; `client` has its explicit address.
+        let nginx: Vec<&Pod> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("nginx-deployment"))
+            .collect();
+        assert_eq!(nginx.len(), 2);
+        let mut ips: Vec<Ipv4Addr> = nginx.iter().map(|p| p.ip).collect();
+        ips.sort();
+        assert_eq!(ips, vec![host(node.pod_cidr, 2), host(node.pod_cidr, 3)]);
+        for p in &nginx {
+            let suffix = p
+                .name
+                .strip_prefix("nginx-deployment-756d6b7586-")
+                .unwrap_or_else(|| panic!("pod name {}", p.name));
+            assert_eq!(suffix.len(), 5, "{}", p.name);
+            assert!(in_alphabet(suffix), "{}", p.name);
+            assert_eq!(p.node, "mac-worker");
+            assert!(p.ready);
+            assert_eq!(
+                p.labels.get("app").map(String::as_str),
+                Some("nginx-deployment")
+            );
+            assert_eq!(
+                p.labels.get("pod-template-hash").map(String::as_str),
+                Some("756d6b7586")
+            );
+            assert_eq!(p.ports.len(), 2);
+        }
+
+        let eps = c.endpoints(svc, &svc.ports[0]);
+        assert_eq!(
+            eps.iter().map(|e| (e.ip, e.port)).collect::<Vec<_>>(),
+            vec![(host(node.pod_cidr, 2), 80), (host(node.pod_cidr, 3), 80)]
+        );
+        assert!(eps.iter().all(|e| e.node == "mac-worker"));
+
+        let client = c.pods.iter().find(|p| p.name == "client").expect("client");
+        assert_eq!(client.ip, Ipv4Addr::new(10, 10, 1, 100));
+        assert_eq!(client.owner, None);
+        assert!(client.ports.is_empty());
+        assert_eq!(client.labels.get("run").map(String::as_str), Some("client"));
+
+        let echo = c.service("default", "echo-udp").expect("echo-udp");
+        assert_eq!(echo.ports[0].protocol, Protocol::Udp);
+        assert_eq!(
+            c.endpoints(echo, &echo.ports[0])
+                .iter()
+                .map(|e| (e.ip, e.port))
+                .collect::<Vec<_>>(),
+            vec![
+                (host(node.pod_cidr, 2), 9000),
+                (host(node.pod_cidr, 3), 9000)
+            ]
+        );
+        assert!(c.service_cidr.contains(&echo.cluster_ip));
+        assert_ne!(echo.cluster_ip, host(c.service_cidr, 1));
+        assert_ne!(echo.cluster_ip, host(c.service_cidr, 10));
+
+        let orphan = c.service("default", "orphan-svc").expect("orphan-svc");
+        assert!(c.endpoints(orphan, &orphan.ports[0]).is_empty());
+        assert_eq!(orphan.ports[0].target_port, TargetPort::Number(80));
+        assert_ne!(orphan.cluster_ip, echo.cluster_ip);
+
+        assert_eq!(c.deployments.len(), 1);
+        assert_eq!(c.deployments[0].template_hash, "756d6b7586");
+        assert!(c.service("default", "nope").is_none());
+        assert!(c.node("nope").is_none());
+    }
+
+    #[test]
+    fn parsing_is_deterministic() {
+        assert_eq!(ok(DEFAULT), ok(DEFAULT));
+        let text = with(
+            r#"
+[[deployments]]
+name = "web"
+replicas = 5
+labels = { app = "web" }
+ports = [ { containerPort = 8080 } ]
+
+[[services]]
+name = "a"
+type = "NodePort"
+selector = { app = "web" }
+ports = [ { port = 80, targetPort = 8080 } ]
+"#,
+        );
+        assert_eq!(ok(&text), ok(&text));
+    }
+
+    #[test]
+    fn pods_and_services_are_sorted_by_namespace_then_name() {
+        let c = ok(&with(
+            r#"
+[[pods]]
+name = "zeta"
+[[pods]]
+name = "alpha"
+namespace = "zzz"
+[[pods]]
+name = "beta"
+[[services]]
+name = "s2"
+selector = { a = "b" }
+ports = [ { port = 1 } ]
+[[services]]
+name = "s1"
+namespace = "aaa"
+selector = { a = "b" }
+ports = [ { port = 1 } ]
+"#,
+        ));
+        let pods: Vec<(&str, &str)> = c
+            .pods
+            .iter()
+            .map(|p| (p.namespace.as_str(), p.name.as_str()))
+            .collect();
+        assert_eq!(
+            pods,
+            vec![("default", "beta"), ("default", "zeta"), ("zzz", "alpha")]
+        );
+        let svcs: Vec<(&str, &str)> = c
+            .services
+            .iter()
+            .map(|s| (s.namespace.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(svcs, vec![("aaa", "s1"), ("default", "s2")]);
+    }
+
+    // ---------------------------------------------------------- allocation
+
+    #[test]
+    fn computed_template_hash_looks_like_kubernetes() {
+        let text = with(
+            r#"
+[[deployments]]
+name = "web"
+replicas = 3
+labels = { app = "web" }
+ports = [ { name = "http", containerPort = 80 } ]
+"#,
+        );
+        let c = ok(&text);
+        let hash = &c.deployments[0].template_hash;
+        assert_eq!(hash.len(), 10);
+        assert!(in_alphabet(hash), "{hash}");
+        for p in &c.pods {
+            let suffix = p
+                .name
+                .strip_prefix(&format!("web-{hash}-"))
+                .unwrap_or_else(|| panic!("{}", p.name));
+            assert_eq!(suffix.len(), 5);
+            assert!(in_alphabet(suffix), "{}", p.name);
+        }
+        // The hash depends on the template, not on the name or replicas.
+        let other = ok(&text
+            .replace("name = \"web\"", "name = \"api\"")
+            .replace("replicas = 3", "replicas = 1"));
+        assert_eq!(&other.deployments[0].template_hash, hash);
+        let changed = ok(&text.replace("containerPort = 80", "containerPort = 81"));
+        assert_ne!(&changed.deployments[0].template_hash, hash);
+    }
+
+    #[test]
+    fn pod_ips_lowest_free_from_dot_two_in_declaration_order() {
+        let c = ok(&with(
+            r#"
+[[deployments]]
+name = "a"
+replicas = 2
+labels = { app = "a" }
+
+[[deployments]]
+name = "b"
+replicas = 1
+labels = { app = "b" }
+
+[[pods]]
+name = "fixed"
+ip = "10.10.1.3"
+
+[[pods]]
+name = "free"
+"#,
+        ));
+        let ip_of = |owner: Option<&str>, name: Option<&str>| -> Vec<Ipv4Addr> {
+            let mut v: Vec<Ipv4Addr> = c
+                .pods
+                .iter()
+                .filter(|p| owner.is_none_or(|o| p.owner.as_deref() == Some(o)))
+                .filter(|p| name.is_none_or(|n| p.name == n))
+                .map(|p| p.ip)
+                .collect();
+            v.sort();
+            v
+        };
+        // .3 is taken explicitly, so: a -> .2 .4, b -> .5, free -> .6.
+        assert_eq!(
+            ip_of(Some("a"), None),
+            vec![Ipv4Addr::new(10, 10, 1, 2), Ipv4Addr::new(10, 10, 1, 4)]
+        );
+        assert_eq!(ip_of(Some("b"), None), vec![Ipv4Addr::new(10, 10, 1, 5)]);
+        assert_eq!(
+            ip_of(None, Some("fixed")),
+            vec![Ipv4Addr::new(10, 10, 1, 3)]
+        );
+        assert_eq!(ip_of(None, Some("free")), vec![Ipv4Addr::new(10, 10, 1, 6)]);
+        // Replica 0 of `a` got the lower address.
+        let a: Vec<&Pod> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("a"))
+            .collect();
+        let seed0 = xxh3_64(format!("default/a/{}/0", c.deployments[0].template_hash).as_bytes());
+        let name0 = format!(
+            "a-{}-{}",
+            c.deployments[0].template_hash,
+            safe_encode_u64(seed0, 5)
+        );
+        let r0 = a.iter().find(|p| p.name == name0).expect("replica 0");
+        assert_eq!(r0.ip, Ipv4Addr::new(10, 10, 1, 2));
+    }
+
+    #[test]
+    fn replicas_spread_round_robin_or_pinned() {
+        let c = ok(&with(
+            r#"
+[[nodes]]
+name = "n2"
+address = "192.168.0.2"
+podCIDR = "10.10.2.0/24"
+
+[[deployments]]
+name = "spread"
+replicas = 3
+labels = { app = "spread" }
+
+[[deployments]]
+name = "pinned"
+replicas = 2
+labels = { app = "pinned" }
+node = "n2"
+
+[[pods]]
+name = "solo"
+"#,
+        ));
+        let mut spread: Vec<(String, Ipv4Addr)> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("spread"))
+            .map(|p| (p.node.clone(), p.ip))
+            .collect();
+        spread.sort();
+        assert_eq!(
+            spread,
+            vec![
+                ("n1".into(), Ipv4Addr::new(10, 10, 1, 2)),
+                ("n1".into(), Ipv4Addr::new(10, 10, 1, 3)),
+                ("n2".into(), Ipv4Addr::new(10, 10, 2, 2)),
+            ]
+        );
+        let pinned: Vec<&Pod> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("pinned"))
+            .collect();
+        assert!(pinned.iter().all(|p| p.node == "n2"));
+        let solo = c.pods.iter().find(|p| p.name == "solo").expect("solo");
+        assert_eq!(
+            (solo.node.as_str(), solo.ip),
+            ("n1", Ipv4Addr::new(10, 10, 1, 4))
+        );
+    }
+
+    #[test]
+    fn generated_name_collision_rehashes() {
+        let text = with(
+            r#"
+[[deployments]]
+name = "web"
+replicas = 1
+labels = { app = "web" }
+templateHash = "abc"
+"#,
+        );
+        let first = ok(&text).pods[0].name.clone();
+        let c = ok(&format!("{text}\n[[pods]]\nname = \"{first}\"\n"));
+        assert_eq!(c.pods.len(), 2);
+        let generated = c
+            .pods
+            .iter()
+            .find(|p| p.owner.is_some())
+            .expect("generated");
+        assert_ne!(generated.name, first);
+        assert!(generated.name.starts_with("web-abc-"));
+        assert!(c.pods.iter().any(|p| p.name == first && p.owner.is_none()));
+    }
+
+    #[test]
+    fn long_deployment_names_are_truncated_like_generate_name() {
+        let name = "d".repeat(63);
+        let c = ok(&with(&format!(
+            "[[deployments]]\nname = \"{name}\"\nreplicas = 1\nlabels = {{ app = \"x\" }}\n"
+        )));
+        assert_eq!(c.pods[0].name.len(), 63);
+        assert!(c.pods[0].name.starts_with(&name[..58]));
+    }
+
+    #[test]
+    fn cluster_ips_skip_reserved_and_taken_addresses() {
+        // A /28 has 14 hosts; .1 and .10 are never allocated, so 12 fit.
+        let mut text = BASE.replace("10.96.0.0/12", "10.96.0.0/28");
+        text.push_str("[[services]]\nname = \"fixed\"\nclusterIP = \"10.96.0.5\"\nselector = { a = \"b\" }\nports = [ { port = 1 } ]\n");
+        for i in 0..11 {
+            text.push_str(&format!(
+                "[[services]]\nname = \"s{i}\"\nselector = {{ a = \"b\" }}\nports = [ {{ port = 1 }} ]\n"
+            ));
+        }
+        let c = ok(&text);
+        let mut ips: Vec<Ipv4Addr> = c.services.iter().map(|s| s.cluster_ip).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 12);
+        let expected: Vec<Ipv4Addr> = (2..=14)
+            .filter(|&h| h != 10)
+            .map(|h| Ipv4Addr::new(10, 96, 0, h))
+            .collect();
+        assert_eq!(ips, expected);
+        assert_eq!(
+            c.service("default", "fixed").map(|s| s.cluster_ip),
+            Some(Ipv4Addr::new(10, 96, 0, 5))
+        );
+        text.push_str("[[services]]\nname = \"one-too-many\"\nselector = { a = \"b\" }\nports = [ { port = 1 } ]\n");
+        bad(
+            &text,
+            &[
+                "services[12] \"default/one-too-many\": clusterIP",
+                "no free address",
+                "10.96.0.0/28",
+            ],
+        );
+    }
+
+    #[test]
+    fn node_ports_allocated_in_range_and_explicit_ones_kept() {
+        let c = ok(&with(
+            r#"
+[[services]]
+name = "np"
+type = "NodePort"
+selector = { a = "b" }
+ports = [ { name = "a", port = 80, nodePort = 30862 }, { name = "b", port = 81 } ]
+
+[[services]]
+name = "lb"
+type = "LoadBalancer"
+selector = { a = "b" }
+ports = [ { port = 80 } ]
+
+[[services]]
+name = "cip"
+selector = { a = "b" }
+ports = [ { port = 80 } ]
+"#,
+        ));
+        let np = c.service("default", "np").expect("np");
+        assert_eq!(np.ports[0].node_port, Some(30862));
+        let auto = np.ports[1].node_port.expect("allocated");
+        assert!((30000..=32767).contains(&auto));
+        assert_ne!(auto, 30862);
+        let lb = c.service("default", "lb").expect("lb");
+        let lb_port = lb.ports[0].node_port.expect("allocated");
+        assert!((30000..=32767).contains(&lb_port));
+        assert_ne!(lb_port, auto);
+        assert_eq!(
+            c.service("default", "cip").expect("cip").ports[0].node_port,
+            None
+        );
+    }
+
+    #[test]
+    fn defaults_and_client_ip_affinity() {
+        let c = ok(&with(
+            r#"
+[[services]]
+name = "s"
+namespace = "other"
+selector = { a = "b" }
+sessionAffinity = "ClientIP"
+ports = [ { port = 53, protocol = "UDP", targetPort = "dns" } ]
+
+[[services]]
+name = "t"
+selector = { a = "b" }
+sessionAffinity = "ClientIP"
+sessionAffinityTimeoutSeconds = 60
+ports = [ { port = 1, name = "" } ]
+"#,
+        ));
+        let s = c.service("other", "s").expect("s");
+        assert_eq!(
+            s.session_affinity,
+            SessionAffinity::ClientIP {
+                timeout_seconds: 10800
+            }
+        );
+        assert_eq!(s.ports[0].target_port, TargetPort::Name("dns".into()));
+        assert_eq!(s.ports[0].protocol, Protocol::Udp);
+        let t = c.service("default", "t").expect("t");
+        assert_eq!(
+            t.session_affinity,
+            SessionAffinity::ClientIP {
+                timeout_seconds: 60
+            }
+        );
+        assert_eq!(t.ports[0].name, None);
+        assert_eq!(t.ports[0].protocol, Protocol::Tcp);
+        assert_eq!(t.ports[0].target_port, TargetPort::Number(1));
+    }
+
+    // ---------------------------------------------------------- endpoints
+
+    #[test]
+    fn endpoints_follow_selector_readiness_namespace_and_named_ports() {
+        let c = ok(&with(
+            r#"
+[[pods]]
+name = "web-1"
+labels = { app = "web", tier = "fe" }
+ports = [ { name = "http", containerPort = 8080 }, { name = "dns", containerPort = 5353, protocol = "UDP" } ]
+
+[[pods]]
+name = "web-2"
+labels = { app = "web" }
+ports = [ { name = "http", containerPort = 9090 } ]
+
+[[pods]]
+name = "web-unready"
+labels = { app = "web" }
+ready = false
+ports = [ { name = "http", containerPort = 8080 } ]
+
+[[pods]]
+name = "web-noport"
+labels = { app = "web" }
+
+[[pods]]
+name = "web-elsewhere"
+namespace = "other"
+labels = { app = "web" }
+ports = [ { name = "http", containerPort = 8080 } ]
+
+[[services]]
+name = "by-name"
+selector = { app = "web" }
+ports = [ { name = "h", port = 80, targetPort = "http" }, { name = "d", port = 53, targetPort = "dns", protocol = "UDP" }, { name = "x", port = 54, targetPort = "http", protocol = "UDP" } ]
+
+[[services]]
+name = "by-number"
+selector = { app = "web" }
+ports = [ { port = 80, targetPort = 8000 } ]
+
+[[services]]
+name = "two-labels"
+selector = { app = "web", tier = "fe" }
+ports = [ { port = 80 } ]
+
+[[services]]
+name = "no-selector"
+ports = [ { port = 80 } ]
+"#,
+        ));
+        let eps = |svc: &str, port: usize| -> Vec<(String, u16)> {
+            let s = c.service("default", svc).expect("svc");
+            c.endpoints(s, &s.ports[port])
+                .into_iter()
+                .map(|e| (e.pod, e.port))
+                .collect()
+        };
+        // Sorted by IP: web-1 .2, web-2 .3, web-unready .4, web-noport .5.
+        assert_eq!(
+            eps("by-name", 0),
+            vec![("web-1".into(), 8080), ("web-2".into(), 9090)]
+        );
+        assert_eq!(eps("by-name", 1), vec![("web-1".into(), 5353)]);
+        assert_eq!(
+            eps("by-name", 2),
+            vec![],
+            "named port with another protocol"
+        );
+        assert_eq!(
+            eps("by-number", 0),
+            vec![
+                ("web-1".into(), 8000),
+                ("web-2".into(), 8000),
+                ("web-noport".into(), 8000)
+            ]
+        );
+        assert_eq!(eps("two-labels", 0), vec![("web-1".into(), 80)]);
+        assert_eq!(eps("no-selector", 0), vec![]);
+    }
+
+    // ---------------------------------------------------------- refusals
+
+    #[test]
+    fn load_names_a_missing_file() {
+        let path = Path::new("/nonexistent/ksr/config.toml");
+        let e = load(path).expect_err("missing file");
+        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(
+            e.to_string().contains("/nonexistent/ksr/config.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn load_reads_the_default_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+        assert_eq!(load(&path).expect("default config"), ok(DEFAULT));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_line_and_column() {
+        bad(
+            &with("[[service]]\nname = \"x\"\n"),
+            &["unknown field `service`", "line 11"],
+        );
+        bad(
+            &BASE.replace("podCIDR = \"10.10.1.0/24\"", "podCidr = \"10.10.1.0/24\""),
+            &["unknown field `podCidr`", "line 9"],
+        );
+        bad(
+            &with("[[services]]\nname = \"s\"\nselector = { a = \"b\" }\nports = [ { port = 80, tagetPort = 80 } ]\n"),
+            &["unknown field `tagetPort`", "line 14"],
+        );
+        bad(&format!("{BASE}\n[cluster.extra]\n"), &["line"]);
+        bad(
+            &with("[[pods]]\nname = \"p\"\nredy = true\n"),
+            &["unknown field `redy`"],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nreplica = 2\n"),
+            &["unknown field `replica`"],
+        );
+    }
+
+    #[test]
+    fn malformed_cidrs_and_ips() {
+        bad(
+            &BASE.replace("10.10.0.0/16", "10.10.0.0/33"),
+            &[
+                "cluster.podCIDR",
+                "\"10.10.0.0/33\"",
+                "not a valid IPv4 CIDR",
+            ],
+        );
+        bad(
+            &BASE.replace("10.96.0.0/12", "banana"),
+            &["cluster.serviceCIDR", "\"banana\""],
+        );
+        bad(
+            &BASE.replace("10.10.1.0/24", "10.10.1.5/24"),
+            &[
+                "nodes[0] \"n1\": podCIDR",
+                "\"10.10.1.5/24\"",
+                "10.10.1.0/24",
+            ],
+        );
+        bad(
+            &BASE.replace("192.168.0.1", "192.168.0.300"),
+            &[
+                "nodes[0] \"n1\": address",
+                "\"192.168.0.300\"",
+                "not a valid IPv4 address",
+            ],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nip = \"10.10.1\"\n"),
+            &["pods[0] \"default/p\": ip", "\"10.10.1\""],
+        );
+        bad(
+            &with("[[services]]\nname = \"s\"\nclusterIP = \"10.96.x.1\"\nselector = { a = \"b\" }\nports = [ { port = 1 } ]\n"),
+            &["services[0] \"default/s\": clusterIP", "\"10.96.x.1\""],
+        );
+    }
+
+    #[test]
+    fn cluster_level_rules() {
+        bad(
+            &BASE.replace("10.96.0.0/12", "10.0.0.0/8"),
+            &["cluster.serviceCIDR 10.0.0.0/8 overlaps cluster.podCIDR 10.10.0.0/16"],
+        );
+        bad(
+            &BASE.replace(
+                "serviceCIDR = \"10.96.0.0/12\"",
+                "dnsDomain = \"Cluster_Local\"",
+            ),
+            &["cluster.dnsDomain", "\"Cluster_Local\""],
+        );
+        let no_nodes = BASE
+            .split("[[nodes]]")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let msg = bad(&no_nodes, &["no nodes"]);
+        assert!(msg.contains("[[nodes]]"), "{msg}");
+        bad("[nodes]\n", &["invalid config"]);
+    }
+
+    #[test]
+    fn node_rules() {
+        bad(
+            &BASE.replace("10.10.1.0/24", "10.11.1.0/24"),
+            &[
+                "nodes[0] \"n1\": podCIDR",
+                "\"10.11.1.0/24\"",
+                "outside cluster.podCIDR 10.10.0.0/16",
+            ],
+        );
+        let second = |name: &str, addr: &str, cidr: &str| {
+            with(&format!(
+                "[[nodes]]\nname = \"{name}\"\naddress = \"{addr}\"\npodCIDR = \"{cidr}\"\n"
+            ))
+        };
+        bad(
+            &second("n2", "192.168.0.2", "10.10.1.128/25"),
+            &[
+                "nodes[1] \"n2\": podCIDR",
+                "\"10.10.1.128/25\"",
+                "overlaps nodes[0] \"n1\": podCIDR \"10.10.1.0/24\"",
+            ],
+        );
+        bad(
+            &second("n1", "192.168.0.2", "10.10.2.0/24"),
+            &["nodes[1].name", "\"n1\"", "already used by nodes[0]"],
+        );
+        bad(
+            &second("n2", "192.168.0.1", "10.10.2.0/24"),
+            &[
+                "nodes[1] \"n2\": address",
+                "\"192.168.0.1\"",
+                "already used by nodes[0] \"n1\"",
+            ],
+        );
+        bad(
+            &BASE.replace("192.168.0.1", "10.10.200.1"),
+            &[
+                "nodes[0] \"n1\": address",
+                "\"10.10.200.1\"",
+                "cluster.podCIDR",
+            ],
+        );
+        bad(
+            &BASE.replace("name = \"n1\"", "name = \"\""),
+            &["nodes[0].name is empty"],
+        );
+        bad(
+            &BASE.replace("name = \"n1\"", "name = \"Node_1\""),
+            &["nodes[0].name", "\"Node_1\"", "DNS-1123 label"],
+        );
+    }
+
+    #[test]
+    fn names_must_be_dns_labels() {
+        bad(&with("[[pods]]\nname = \"\"\n"), &["pods[0].name is empty"]);
+        bad(
+            &with("[[pods]]\nname = \"Client\"\n"),
+            &["pods[0].name", "\"Client\"", "DNS-1123"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"-client\"\n"),
+            &["pods[0].name", "\"-client\""],
+        );
+        let long = "a".repeat(64);
+        bad(
+            &with(&format!("[[pods]]\nname = \"{long}\"\n")),
+            &["pods[0].name", &long, "63 characters"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nnamespace = \"Kube_System\"\n"),
+            &["pods[0] \"Kube_System/p\": namespace", "\"Kube_System\""],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"my.app\"\n"),
+            &["deployments[0].name", "\"my.app\""],
+        );
+        bad(
+            &with("[[services]]\nname = \"my_svc\"\nports = [ { port = 1 } ]\n"),
+            &["services[0].name", "\"my_svc\""],
+        );
+        bad(
+            &with("[[services]]\nname = \"\"\nports = [ { port = 1 } ]\n"),
+            &["services[0].name is empty"],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"\"\n"),
+            &["deployments[0].name is empty"],
+        );
+    }
+
+    #[test]
+    fn duplicate_names_in_a_namespace() {
+        bad(
+            &with("[[pods]]\nname = \"p\"\n[[pods]]\nname = \"p\"\nnamespace = \"default\"\n"),
+            &[
+                "pods[1].name",
+                "\"p\"",
+                "already used by pods[0]",
+                "namespace \"default\"",
+            ],
+        );
+        // Same name in another namespace is fine.
+        ok(&with(
+            "[[pods]]\nname = \"p\"\n[[pods]]\nname = \"p\"\nnamespace = \"other\"\n",
+        ));
+        bad(
+            &with("[[deployments]]\nname = \"d\"\n[[deployments]]\nname = \"d\"\n"),
+            &[
+                "deployments[1].name",
+                "\"d\"",
+                "already used by deployments[0]",
+            ],
+        );
+        bad(
+            &with("[[services]]\nname = \"s\"\nports = [ { port = 1 } ]\n[[services]]\nname = \"s\"\nports = [ { port = 2 } ]\n"),
+            &["services[1].name", "\"s\"", "already used by services[0]"],
+        );
+    }
+
+    #[test]
+    fn replicas_range() {
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nreplicas = 1001\n"),
+            &["deployments[0] \"default/d\": replicas 1001", "0-1000"],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nreplicas = -1\n"),
+            &["deployments[0] \"default/d\": replicas -1"],
+        );
+        let c = ok(&with("[[deployments]]\nname = \"d\"\nreplicas = 0\n"));
+        assert!(c.pods.is_empty());
+    }
+
+    #[test]
+    fn template_hash_must_be_short_lowercase_alphanumerics() {
+        bad(
+            &with("[[deployments]]\nname = \"d\"\ntemplateHash = \"ABC\"\n"),
+            &["deployments[0] \"default/d\": templateHash", "\"ABC\""],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\ntemplateHash = \"12345678901\"\n"),
+            &["templateHash", "\"12345678901\""],
+        );
+    }
+
+    #[test]
+    fn unknown_nodes() {
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nnode = \"ghost\"\n"),
+            &[
+                "deployments[0] \"default/d\": node",
+                "\"ghost\"",
+                "nodes: n1",
+            ],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nnode = \"ghost\"\n"),
+            &["pods[0] \"default/p\": node", "\"ghost\""],
+        );
+    }
+
+    fn svc(ports: &str) -> String {
+        with(&format!(
+            "[[services]]\nname = \"s\"\nselector = {{ a = \"b\" }}\nports = [ {ports} ]\n"
+        ))
+    }
+
+    fn svc_typed(ty: &str, ports: &str) -> String {
+        with(&format!(
+            "[[services]]\nname = \"s\"\ntype = \"{ty}\"\nselector = {{ a = \"b\" }}\nports = [ {ports} ]\n"
+        ))
+    }
+
+    #[test]
+    fn port_numbers_out_of_range_get_our_message() {
+        let msg = bad(
+            &svc("{ port = 70000 }"),
+            &["services[0].ports[0].port 70000", "1-65535"],
+        );
+        assert!(!msg.contains("invalid config"), "{msg}");
+        bad(&svc("{ port = 0 }"), &["services[0].ports[0].port 0"]);
+        bad(&svc("{ port = -5 }"), &["services[0].ports[0].port -5"]);
+        bad(
+            &svc("{ port = 80 }, { port = 81, targetPort = 65536 }"),
+            &["services[0].ports[1].targetPort 65536"],
+        );
+        bad(
+            &svc("{ port = 80, targetPort = 0 }"),
+            &["services[0].ports[0].targetPort 0"],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nports = [ { containerPort = 70000 } ]\n"),
+            &["deployments[0].ports[0].containerPort 70000"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nports = [ { containerPort = 80 }, { containerPort = 0 } ]\n"),
+            &["pods[0].ports[1].containerPort 0"],
+        );
+    }
+
+    #[test]
+    fn node_port_rules() {
+        bad(
+            &svc_typed("NodePort", "{ port = 80, nodePort = 29999 }"),
+            &["services[0].ports[0].nodePort 29999", "30000-32767"],
+        );
+        bad(
+            &svc_typed("NodePort", "{ port = 80, nodePort = 32768 }"),
+            &["services[0].ports[0].nodePort 32768"],
+        );
+        bad(
+            &svc("{ port = 80, nodePort = 30080 }"),
+            &["services[0].ports[0].nodePort 30080", "ClusterIP"],
+        );
+        bad(
+            &svc_typed("NodePort", "{ name = \"a\", port = 80, nodePort = 30080 }, { name = \"b\", port = 81, nodePort = 30080 }"),
+            &["services[0].ports[1].nodePort 30080", "already used by services[0].ports[0].nodePort"],
+        );
+        let two = with(
+            "[[services]]\nname = \"a\"\ntype = \"NodePort\"\nports = [ { port = 80, nodePort = 31000 } ]\n\
+             [[services]]\nname = \"b\"\ntype = \"LoadBalancer\"\nports = [ { port = 80, nodePort = 31000 } ]\n",
+        );
+        bad(
+            &two,
+            &[
+                "services[1].ports[0].nodePort 31000",
+                "services[0].ports[0].nodePort",
+            ],
+        );
+    }
+
+    #[test]
+    fn service_port_rules() {
+        bad(
+            &svc("{ name = \"a\", port = 80 }, { name = \"b\", port = 80, protocol = \"TCP\" }"),
+            &["services[0].ports[1] 80/TCP duplicates services[0].ports[0]"],
+        );
+        // Same number, other protocol: fine.
+        ok(&svc(
+            "{ name = \"a\", port = 53 }, { name = \"b\", port = 53, protocol = \"UDP\" }",
+        ));
+        bad(
+            &svc("{ name = \"a\", port = 80 }, { name = \"a\", port = 81 }"),
+            &[
+                "services[0].ports[1].name",
+                "\"a\"",
+                "already used by services[0].ports[0]",
+            ],
+        );
+        bad(
+            &svc("{ name = \"Web\", port = 80 }"),
+            &["services[0].ports[0].name", "\"Web\""],
+        );
+        bad(
+            &svc("{ port = 80, protocol = \"SCTP\" }"),
+            &[
+                "services[0].ports[0].protocol",
+                "\"SCTP\"",
+                "\"TCP\" or \"UDP\"",
+            ],
+        );
+        bad(
+            &svc("{ port = 80, protocol = \"tcp\" }"),
+            &["services[0].ports[0].protocol", "\"tcp\""],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nports = [ { containerPort = 80, protocol = \"ICMP\" } ]\n"),
+            &["deployments[0].ports[0].protocol", "\"ICMP\""],
+        );
+        bad(
+            &with("[[services]]\nname = \"s\"\nselector = { a = \"b\" }\n"),
+            &["services[0] \"default/s\": ports is empty"],
+        );
+    }
+
+    #[test]
+    fn target_port_names_must_be_valid_port_names() {
+        for (name, why) in [
+            ("HTTP", "lower case"),
+            ("http_alt", "lower case"),
+            ("8080", "at least one letter"),
+            ("a-very-long-port-name", "15 characters"),
+            ("web--1", "consecutive hyphens"),
+            ("-web", "begin or end"),
+            ("", "empty"),
+        ] {
+            bad(
+                &svc(&format!("{{ port = 80, targetPort = \"{name}\" }}")),
+                &[
+                    "services[0].ports[0].targetPort",
+                    &format!("\"{name}\""),
+                    why,
+                ],
+            );
+        }
+        bad(
+            &with("[[pods]]\nname = \"p\"\nports = [ { name = \"Http\", containerPort = 80 } ]\n"),
+            &["pods[0].ports[0].name", "\"Http\"", "not a valid port name"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nports = [ { name = \"h\", containerPort = 80 }, { name = \"h\", containerPort = 81 } ]\n"),
+            &["pods[0].ports[1].name", "already used by pods[0].ports[0]"],
+        );
+        bad(
+            &svc("{ port = 80, targetPort = 1.5 }"),
+            &["invalid config", "targetPort"],
+        );
+    }
+
+    #[test]
+    fn service_level_rules() {
+        bad(
+            &svc_typed("ExternalName", "{ port = 80 }"),
+            &["services[0] \"default/s\": type", "\"ExternalName\""],
+        );
+        let with_svc = |fields: &str| {
+            with(&format!(
+                "[[services]]\nname = \"s\"\nselector = {{ a = \"b\" }}\n{fields}\nports = [ {{ port = 80 }} ]\n"
+            ))
+        };
+        bad(
+            &with_svc("sessionAffinity = \"Sticky\""),
+            &["services[0] \"default/s\": sessionAffinity", "\"Sticky\""],
+        );
+        bad(
+            &with_svc("sessionAffinity = \"ClientIP\"\nsessionAffinityTimeoutSeconds = 0"),
+            &[
+                "services[0] \"default/s\": sessionAffinityTimeoutSeconds 0",
+                "1-86400",
+            ],
+        );
+        bad(
+            &with_svc("sessionAffinity = \"ClientIP\"\nsessionAffinityTimeoutSeconds = 86401"),
+            &["sessionAffinityTimeoutSeconds 86401"],
+        );
+        bad(
+            &with_svc("sessionAffinityTimeoutSeconds = 60"),
+            &[
+                "services[0] \"default/s\": sessionAffinityTimeoutSeconds 60",
+                "ClientIP",
+            ],
+        );
+        bad(
+            &with_svc("clusterIP = \"None\""),
+            &["services[0] \"default/s\": clusterIP \"None\"", "headless"],
+        );
+    }
+
+    #[test]
+    fn cluster_ip_rules() {
+        let text = with(
+            "[[services]]\nname = \"other\"\nselector = { a = \"b\" }\nports = [ { port = 1 } ]\n\
+             [[services]]\nname = \"nginx-svc\"\nclusterIP = \"10.200.0.1\"\nselector = { a = \"b\" }\nports = [ { port = 80 } ]\n",
+        );
+        let e = parse(&text).expect_err("outside");
+        assert_eq!(
+            e.to_string(),
+            "services[1] \"default/nginx-svc\": clusterIP \"10.200.0.1\" is outside serviceCIDR 10.96.0.0/12"
+        );
+        let dup = with(
+            "[[services]]\nname = \"a\"\nclusterIP = \"10.96.5.5\"\nports = [ { port = 1 } ]\n\
+             [[services]]\nname = \"b\"\nclusterIP = \"10.96.5.5\"\nports = [ { port = 1 } ]\n",
+        );
+        bad(
+            &dup,
+            &[
+                "services[1] \"default/b\": clusterIP \"10.96.5.5\"",
+                "already used by services[0] \"default/a\"",
+            ],
+        );
+        bad(
+            &with(
+                "[[services]]\nname = \"a\"\nclusterIP = \"10.96.0.0\"\nports = [ { port = 1 } ]\n",
+            ),
+            &["clusterIP \"10.96.0.0\"", "network address"],
+        );
+        bad(
+            &with("[[services]]\nname = \"a\"\nclusterIP = \"10.111.255.255\"\nports = [ { port = 1 } ]\n"),
+            &["clusterIP \"10.111.255.255\"", "broadcast address"],
+        );
+    }
+
+    #[test]
+    fn pod_ip_rules() {
+        let pod = |ip: &str| with(&format!("[[pods]]\nname = \"p\"\nip = \"{ip}\"\n"));
+        bad(
+            &pod("10.10.2.5"),
+            &[
+                "pods[0] \"default/p\": ip \"10.10.2.5\"",
+                "outside podCIDR 10.10.1.0/24 of node \"n1\"",
+            ],
+        );
+        bad(&pod("10.10.1.0"), &["ip \"10.10.1.0\"", "network address"]);
+        bad(&pod("10.10.1.1"), &["ip \"10.10.1.1\"", "gateway"]);
+        bad(
+            &pod("10.10.1.255"),
+            &["ip \"10.10.1.255\"", "broadcast address"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nip = \"10.10.1.7\"\n[[pods]]\nname = \"q\"\nip = \"10.10.1.7\"\n"),
+            &["pods[1] \"default/q\": ip \"10.10.1.7\"", "already used by pods[0] \"default/p\""],
+        );
+    }
+
+    #[test]
+    fn pod_cidr_exhaustion_names_the_node() {
+        // A /30 has one pod address (.2) after the gateway.
+        let text = BASE.replace("10.10.1.0/24", "10.10.1.0/30")
+            + "[[deployments]]\nname = \"d\"\nreplicas = 2\nlabels = { app = \"d\" }\n";
+        bad(
+            &text,
+            &[
+                "node \"n1\"",
+                "podCIDR 10.10.1.0/30",
+                "no free address",
+                "deployments[0] \"default/d\" replica 1",
+            ],
+        );
+        let text = BASE.replace("10.10.1.0/24", "10.10.1.0/30")
+            + "[[pods]]\nname = \"a\"\n[[pods]]\nname = \"b\"\n";
+        bad(&text, &["node \"n1\"", "pods[1] \"default/b\""]);
+    }
+
+    #[test]
+    fn type_errors_keep_the_toml_position() {
+        bad(
+            &with("[[deployments]]\nname = \"d\"\nreplicas = \"two\"\n"),
+            &["invalid config", "line 13", "replicas"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nready = \"yes\"\n"),
+            &["line 13"],
+        );
+        bad(
+            &with("[[pods]]\nname = \"p\"\nlabels = { app = 1 }\n"),
+            &["line 13"],
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The shell around the sans-IO core: the only code that makes syscalls or
+//! reads the clock.
+//!
+//! One thread runs one `mio::Poll` over the TUN device, a waker (the control
+//! thread's questions) and a self-pipe for SIGINT/SIGTERM. Each TUN readiness
+//! event is drained until `WouldBlock`, at most [`BATCH`] packets at a time
+//! so that control questions and timers are never starved; a packet buffer
+//! of 64 KiB is allocated once.
+
+mod control_server;
+mod tun;
+
+use std::io::{ErrorKind, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::config::{self, ConfigError};
+use crate::control::{Request, Response};
+use crate::dataplane::{Dataplane, DataplaneConfig, Egress, Ingress, Verdict};
+use crate::packet::MAX_PACKET_LEN;
+use control_server::{ControlState, Query};
+use tun::Tun;
+
+const TUN: Token = Token(0);
+const WAKER: Token = Token(1);
+const SIGNAL: Token = Token(2);
+
+/// Packets handled per TUN readiness before other events get a turn.
+const BATCH: usize = 256;
+/// How often counters are logged (at debug level).
+const STATS_EVERY: Duration = Duration::from_secs(60);
+
+/// What `router run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The cluster file.
+    pub config: PathBuf,
+    /// This node's name in the cluster file.
+    pub node: String,
+    /// TUN device name.
+    pub tun: String,
+    /// TUN MTU.
+    pub mtu: u16,
+    /// Control socket path.
+    pub control: PathBuf,
+    /// Data plane settings.
+    pub dataplane: DataplaneConfig,
+}
+
+/// Why the router could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The cluster file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The node is not in the cluster file.
+    #[error("node {node:?} is not in {config} (nodes there: {known})")]
+    UnknownNode {
+        /// The name asked for.
+        node: String,
+        /// The file.
+        config: String,
+        /// The names present.
+        known: String,
+    },
+    /// The TUN device could not be created.
+    #[error(
+        "creating TUN device {name:?}: {source} (needs root or CAP_NET_ADMIN, and /dev/net/tun)"
+    )]
+    Tun {
+        /// Device name.
+        name: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The control socket could not be set up.
+    #[error("control socket {path}: {source}")]
+    Control {
+        /// Socket path.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The event loop failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
+    move |source| RunError::Io { what, source }
+}
+
+/// Runs the router until SIGINT or SIGTERM.
+pub fn run(opts: &RunOptions) -> Result<(), RunError> {
+    let cluster = config::load(&opts.config)?;
+    if cluster.node(&opts.node).is_none() {
+        return Err(RunError::UnknownNode {
+            node: opts.node.clone(),
+            config: opts.config.display().to_string(),
+            known: cluster
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let tun = Tun::open(&opts.tun, opts.mtu).map_err(|source| RunError::Tun {
+        name: opts.tun.clone(),
+        source,
+    })?;
+
+    let mut poll = Poll::new().map_err(io_err("creating the poller"))?;
+    poll.registry()
+        .register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE)
+        .map_err(io_err("registering the TUN device"))?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("creating the waker"))?);
+    let (signal_rx, signal_tx) =
+        std::os::unix::net::UnixStream::pair().map_err(io_err("creating the signal pipe"))?;
+    signal_rx
+        .set_nonblocking(true)
+        .map_err(io_err("creating the signal pipe"))?;
+    signal_tx
+        .set_nonblocking(true)
+        .map_err(io_err("creating the signal pipe"))?;
+    let mut signal_rx = mio::net::UnixStream::from_std(signal_rx);
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let tx = signal_tx
+            .try_clone()
+            .map_err(io_err("cloning the signal pipe"))?;
+        signal_hook::low_level::pipe::register(sig, tx)
+            .map_err(io_err("installing signal handlers"))?;
+    }
+    poll.registry()
+        .register(&mut signal_rx, SIGNAL, Interest::READABLE)
+        .map_err(io_err("registering the signal pipe"))?;
+
+    let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(16);
+    let state = ControlState {
+        node: opts.node.clone(),
+        cluster: cluster.clone(),
+    };
+    control_server::spawn(&opts.control, state, query_tx, Arc::clone(&waker)).map_err(
+        |source| RunError::Control {
+            path: opts.control.display().to_string(),
+            source,
+        },
+    )?;
+
+    let mut dp = Dataplane::new(&opts.dataplane, &cluster);
+    info!(
+        "router for node {} on {} (MTU {}), {} services, control socket {}",
+        opts.node,
+        tun.name(),
+        opts.mtu,
+        cluster.services.len(),
+        opts.control.display()
+    );
+    let result = event_loop(&mut poll, &tun, &mut dp, &query_rx, &mut signal_rx);
+    remove_socket(&opts.control);
+    result
+}
+
+fn remove_socket(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        debug!("removing {}: {e}", path.display());
+    }
+}
+
+/// Counters the shell keeps (the core's are in `Stats`).
+#[derive(Debug, Default)]
+struct ShellStats {
+    tun_write_dropped: u64,
+}
+
+fn event_loop(
+    poll: &mut Poll,
+    tun: &Tun,
+    dp: &mut Dataplane,
+    queries: &crossbeam_channel::Receiver<Query>,
+    signal_rx: &mut mio::net::UnixStream,
+) -> Result<(), RunError> {
+    let mut events = Events::with_capacity(64);
+    let mut buf = vec![0u8; MAX_PACKET_LEN];
+    let mut shell = ShellStats::default();
+    let mut tun_pending = false;
+    let mut next_stats = Instant::now() + STATS_EVERY;
+    loop {
+        let now = Instant::now();
+        let timeout = if tun_pending {
+            Some(Duration::ZERO)
+        } else {
+            let deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+            Some(deadline.saturating_duration_since(now))
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(RunError::Io {
+                    what: "polling",
+                    source: e,
+                })
+            }
+        }
+        let mut tun_ready = tun_pending;
+        for event in &events {
+            match event.token() {
+                TUN => tun_ready = true,
+                WAKER => {}
+                SIGNAL => {
+                    let mut b = [0u8; 16];
+                    let _ = signal_rx.read(&mut b);
+                    info!("signal received, stopping");
+                    return Ok(());
+                }
+                other => warn!("event for unknown token {other:?}"),
+            }
+        }
+        if tun_ready {
+            tun_pending = drain_tun(tun, dp, &mut buf, &mut shell)?;
+        }
+        while let Ok(q) = queries.try_recv() {
+            let _ = q.reply.send(answer(dp, &q.request, &shell));
+        }
+        let now = Instant::now();
+        dp.handle_timeout(now);
+        if now >= next_stats {
+            next_stats = now + STATS_EVERY;
+            debug!(
+                "stats: {:?}; {} flows; {:?}",
+                dp.stats(),
+                dp.conntrack().len(),
+                shell
+            );
+        }
+    }
+}
+
+/// Reads and handles up to [`BATCH`] packets. Returns whether packets may be
+/// left (the budget ran out before `WouldBlock`).
+fn drain_tun(
+    tun: &Tun,
+    dp: &mut Dataplane,
+    buf: &mut [u8],
+    shell: &mut ShellStats,
+) -> Result<bool, RunError> {
+    let now = Instant::now();
+    for _ in 0..BATCH {
+        let n = match tun.recv(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(RunError::Io {
+                    what: "reading the TUN device",
+                    source: e,
+                })
+            }
+        };
+        let packet = &mut buf[..n];
+        if let Verdict::Forward(Egress::Tun) = dp.handle_packet(now, Ingress::Tun, packet) {
+            write(tun, packet, shell)?;
+        }
+        while let Some(t) = dp.poll_transmit() {
+            let Egress::Tun = t.egress;
+            write(tun, &t.packet, shell)?;
+        }
+    }
+    Ok(true)
+}
+
+fn write(tun: &Tun, packet: &[u8], shell: &mut ShellStats) -> Result<(), RunError> {
+    match tun.send(packet) {
+        Ok(_) => Ok(()),
+        // The kernel queue is full or the packet is refused: count, go on.
+        Err(e)
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
+                || e.raw_os_error() == Some(libc::ENOBUFS)
+                || e.raw_os_error() == Some(libc::EINVAL) =>
+        {
+            shell.tun_write_dropped += 1;
+            Ok(())
+        }
+        Err(e) => Err(RunError::Io {
+            what: "writing to the TUN device",
+            source: e,
+        }),
+    }
+}
+
+fn answer(dp: &Dataplane, request: &Request, shell: &ShellStats) -> Response {
+    match request {
+        Request::Conntrack => Response::Conntrack {
+            lines: dp.conntrack_listing(Instant::now()),
+            capacity: dp.conntrack().capacity(),
+        },
+        Request::Stats => {
+            let mut stats = dp.stats().clone();
+            stats.tun_write_dropped = shell.tun_write_dropped;
+            Response::Stats {
+                stats,
+                flows: dp.conntrack().len(),
+            }
+        }
+        Request::State => Response::Error("state is answered by the control thread".into()),
+    }
+}

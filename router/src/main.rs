@@ -1,0 +1,288 @@
+//! The `router` binary: runs a node's data plane (`router run`) and is its
+//! kubectl-like CLI (`router get po -o wide`, `router describe service X`,
+//! `router get conntrack`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use router::cluster::Cluster;
+use router::config;
+use router::control::{self, Request, Response};
+use router::dataplane::DataplaneConfig;
+use router::io::{self, RunOptions};
+use router::render::{self, Ages, NamespaceFilter};
+
+/// A userspace Kubernetes-Service router on a TUN device, and its CLI.
+#[derive(Parser, Debug)]
+#[command(name = "router", version)]
+struct Cli {
+    /// Control socket of the router to ask (default: /run/ksr/NODE.sock with
+    /// --node, else the first socket in /run/ksr).
+    #[arg(long, global = true)]
+    server: Option<PathBuf>,
+    /// Node whose router to ask.
+    #[arg(long, global = true)]
+    node: Option<String>,
+    /// Read the cluster from this file instead of asking a running router.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the data plane for one node (needs root: creates a TUN device).
+    Run {
+        /// TUN device name.
+        #[arg(long, default_value = "kube0")]
+        tun: String,
+        /// TUN MTU.
+        #[arg(long, default_value_t = 1500)]
+        mtu: u16,
+        /// Control socket path (default /run/ksr/NODE.sock).
+        #[arg(long)]
+        control: Option<PathBuf>,
+        /// Conntrack table capacity.
+        #[arg(long, default_value_t = router::conntrack::DEFAULT_CAPACITY)]
+        conntrack_max: usize,
+    },
+    /// Display resources, like `kubectl get`.
+    Get {
+        /// po|pods, svc|services, ep|endpoints, conntrack, stats.
+        resource: Resource,
+        /// Output format: `wide` adds columns.
+        #[arg(short = 'o', long = "output")]
+        output: Option<Output>,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+        /// All namespaces.
+        #[arg(short = 'A', long = "all-namespaces")]
+        all_namespaces: bool,
+    },
+    /// Show details of a resource, like `kubectl describe`.
+    Describe {
+        /// service|svc.
+        resource: Resource,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+    },
+    /// For scripts: one line per node (name, address, pod CIDR).
+    #[command(hide = true)]
+    LabNodes,
+    /// For scripts: one line per pod (namespace, name, ip, node, node CIDR, gateway, ports).
+    #[command(hide = true)]
+    LabPods,
+    /// For scripts: the cluster pod CIDR and Service CIDR.
+    #[command(hide = true)]
+    LabCluster,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Resource {
+    #[value(alias = "po", alias = "pod")]
+    Pods,
+    #[value(alias = "svc", alias = "service")]
+    Services,
+    #[value(alias = "ep", alias = "endpoint")]
+    Endpoints,
+    #[value(alias = "ct")]
+    Conntrack,
+    Stats,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Wide,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Which router (or file) a CLI command reads from.
+struct Target {
+    server: Option<PathBuf>,
+    node: Option<String>,
+    config: Option<PathBuf>,
+}
+
+fn dispatch(cli: Cli) -> Result<String, String> {
+    let Cli {
+        server,
+        node,
+        config,
+        command,
+    } = cli;
+    let cli = Target {
+        server,
+        node,
+        config,
+    };
+    match command {
+        Command::Run {
+            tun,
+            mtu,
+            control,
+            conntrack_max,
+        } => {
+            let config = cli.config.ok_or("router run needs --config FILE")?;
+            let node = cli.node.ok_or("router run needs --node NAME")?;
+            let control = control.unwrap_or_else(|| control::default_socket(&node));
+            let opts = RunOptions {
+                config,
+                node,
+                tun,
+                mtu,
+                control,
+                dataplane: DataplaneConfig {
+                    conntrack_capacity: conntrack_max,
+                    ..DataplaneConfig::default()
+                },
+            };
+            io::run(&opts).map_err(|e| e.to_string())?;
+            Ok(String::new())
+        }
+        Command::LabNodes => Ok(render::lab_nodes(&file_cluster(cli.config.as_deref())?)),
+        Command::LabPods => Ok(render::lab_pods(&file_cluster(cli.config.as_deref())?)),
+        Command::LabCluster => {
+            let c = file_cluster(cli.config.as_deref())?;
+            Ok(format!("{}\t{}\n", c.pod_cidr, c.service_cidr))
+        }
+        Command::Get {
+            resource,
+            output,
+            namespace,
+            all_namespaces,
+        } => {
+            let ns = if all_namespaces {
+                NamespaceFilter::All
+            } else {
+                NamespaceFilter::One(namespace)
+            };
+            let wide = output == Some(Output::Wide);
+            match resource {
+                Resource::Conntrack => match ask(&cli, &Request::Conntrack)? {
+                    Response::Conntrack { lines, capacity } => Ok(format!(
+                        "{}{}conntrack v1 (router): {} flow entries have been shown (capacity {capacity}).\n",
+                        lines.join("\n"),
+                        if lines.is_empty() { "" } else { "\n" },
+                        lines.len()
+                    )),
+                    other => Err(unexpected(&other)),
+                },
+                Resource::Stats => match ask(&cli, &Request::Stats)? {
+                    Response::Stats { stats, flows } => Ok(render_stats(&stats, flows)),
+                    other => Err(unexpected(&other)),
+                },
+                _ => {
+                    let (cluster, created, now_unix) = cluster_state(&cli)?;
+                    let ages = Ages {
+                        now_unix,
+                        created: created.as_ref(),
+                    };
+                    Ok(match resource {
+                        Resource::Pods => render::get_pods(&cluster, &ns, wide, &ages),
+                        Resource::Services => render::get_services(&cluster, &ns, wide, &ages),
+                        _ => render::get_endpoints(&cluster, &ns, &ages),
+                    })
+                }
+            }
+        }
+        Command::Describe {
+            resource,
+            name,
+            namespace,
+        } => {
+            if resource != Resource::Services {
+                return Err("describe supports: service (svc)".into());
+            }
+            let (cluster, _, _) = cluster_state(&cli)?;
+            render::describe_service(&cluster, &namespace, &name).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn file_cluster(path: Option<&Path>) -> Result<Cluster, String> {
+    let path = path.ok_or("this command needs --config FILE")?;
+    config::load(path).map_err(|e| e.to_string())
+}
+
+type State = (
+    Cluster,
+    Option<std::collections::BTreeMap<String, i64>>,
+    i64,
+);
+
+/// The cluster from `--config FILE` (ages unknown) or from the running router.
+fn cluster_state(cli: &Target) -> Result<State, String> {
+    if let Some(path) = &cli.config {
+        return Ok((file_cluster(Some(path))?, None, 0));
+    }
+    match ask(cli, &Request::State)? {
+        Response::State {
+            cluster,
+            created,
+            now_unix,
+            ..
+        } => Ok((cluster, Some(created), now_unix)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn ask(cli: &Target, request: &Request) -> Result<Response, String> {
+    let path = match (&cli.server, &cli.node) {
+        (Some(p), _) => p.clone(),
+        (None, Some(node)) => control::default_socket(node),
+        (None, None) => control::find_socket().map_err(|e| e.to_string())?,
+    };
+    match control::request(&path, request).map_err(|e| e.to_string())? {
+        Response::Error(e) => Err(format!("the router says: {e}")),
+        r => Ok(r),
+    }
+}
+
+fn unexpected(r: &Response) -> String {
+    format!("unexpected answer from the router: {r:?}")
+}
+
+fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
+    let mut out = format!(
+        "received      {}\nforwarded     {}\ntranslated    {}\ngenerated     {}\nuntracked     {}\n\
+         flows         {flows} (created {}, expired {}, evicted {})\ntun-write-dropped {}\ndropped       {}\n",
+        s.received,
+        s.forwarded,
+        s.translated,
+        s.generated,
+        s.untracked,
+        s.flows_created,
+        s.flows_expired,
+        s.flows_evicted,
+        s.tun_write_dropped,
+        s.dropped_total()
+    );
+    for r in router::stats::DropReason::ALL {
+        let n = s.dropped(r);
+        if n > 0 {
+            out.push_str(&format!("  {:<26} {n}\n", r.as_str()));
+        }
+    }
+    out
+}

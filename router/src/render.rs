@@ -1,0 +1,978 @@
+//! kubectl-style rendering of the cluster.
+//!
+//! Pure functions from a [`Cluster`] to the text `kubectl get`/`describe`
+//! would print for the same objects: the same columns, the same `<none>`
+//! placeholders, and the same alignment, because the tables go through a
+//! port of Go's `text/tabwriter` configured as kubectl configures it
+//! (`get`: min width 6, padding 3; `describe`: padding 2).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::cluster::{Cluster, Labels, Service, ServiceType, SessionAffinity};
+
+/// Creation times for AGE: keys `"pod/<ns>/<name>"` and
+/// `"service/<ns>/<name>"`, values unix seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Ages<'a> {
+    /// The current time, unix seconds.
+    pub now_unix: i64,
+    /// Creation times; `None` when unknown (the cluster was read from a file),
+    /// and AGE then shows `<unknown>`.
+    pub created: Option<&'a BTreeMap<String, i64>>,
+}
+
+impl Ages<'_> {
+    /// The AGE cell for the object `key`.
+    fn age(&self, key: &str) -> String {
+        match self.created.and_then(|m| m.get(key)) {
+            Some(&t) => human_duration(self.now_unix.saturating_sub(t)),
+            None => "<unknown>".to_owned(),
+        }
+    }
+}
+
+/// Which namespaces `get` lists: `-n NS` or `-A`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceFilter {
+    /// One namespace (`-n NS`, default `default`).
+    One(String),
+    /// Every namespace (`-A`); adds a NAMESPACE column.
+    All,
+}
+
+impl NamespaceFilter {
+    fn matches(&self, namespace: &str) -> bool {
+        match self {
+            Self::One(ns) => ns == namespace,
+            Self::All => true,
+        }
+    }
+
+    /// kubectl's message when nothing matched.
+    fn nothing_found(&self) -> String {
+        match self {
+            Self::One(ns) => format!("No resources found in {ns} namespace.\n"),
+            Self::All => "No resources found\n".to_owned(),
+        }
+    }
+}
+
+/// `describe` of a Service that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Error from server (NotFound): services \"{name}\" not found")]
+pub struct NotFound {
+    /// The Service name asked for.
+    pub name: String,
+}
+
+/// kubectl's `HumanDuration` of `secs` seconds: `47s`, `9m32s`, `22m`,
+/// `6h5m`, `21h`, `6d21h`, `30d`, `2y100d`.
+///
+/// Like kubectl, up to one second in the future counts as `0s` (clock skew);
+/// anything further in the future is `<invalid>`.
+pub fn human_duration(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".to_owned();
+    }
+    if secs < 0 {
+        return "0s".to_owned();
+    }
+    if secs < 60 * 2 {
+        return format!("{secs}s");
+    }
+    let minutes = secs / 60;
+    if minutes < 10 {
+        let s = secs % 60;
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
+    }
+    if minutes < 60 * 3 {
+        return format!("{minutes}m");
+    }
+    let hours = secs / 3600;
+    if hours < 8 {
+        let m = minutes % 60;
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        let h = hours % 24;
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        let dy = (hours / 24) % 365;
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+/// `kubectl get pods` (`-o wide` when `wide`).
+pub fn get_pods(c: &Cluster, ns: &NamespaceFilter, wide: bool, ages: &Ages<'_>) -> String {
+    let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+    if wide {
+        header.extend(["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
+    }
+    let rows: Vec<Vec<String>> = c
+        .pods
+        .iter()
+        .filter(|p| ns.matches(&p.namespace))
+        .map(|p| {
+            let mut row = vec![
+                p.name.clone(),
+                if p.ready { "1/1" } else { "0/1" }.to_owned(),
+                "Running".to_owned(),
+                "0".to_owned(),
+                ages.age(&format!("pod/{}/{}", p.namespace, p.name)),
+            ];
+            if wide {
+                row.extend([
+                    p.ip.to_string(),
+                    p.node.clone(),
+                    "<none>".to_owned(),
+                    "<none>".to_owned(),
+                ]);
+            }
+            with_namespace(ns, &p.namespace, row)
+        })
+        .collect();
+    get_table(ns, &header, rows)
+}
+
+/// `kubectl get services` (`-o wide` when `wide`).
+pub fn get_services(c: &Cluster, ns: &NamespaceFilter, wide: bool, ages: &Ages<'_>) -> String {
+    let mut header = vec![
+        "NAME",
+        "TYPE",
+        "CLUSTER-IP",
+        "EXTERNAL-IP",
+        "PORT(S)",
+        "AGE",
+    ];
+    if wide {
+        header.push("SELECTOR");
+    }
+    let rows: Vec<Vec<String>> = c
+        .services
+        .iter()
+        .filter(|s| ns.matches(&s.namespace))
+        .map(|s| {
+            let mut row = vec![
+                s.name.clone(),
+                s.service_type.to_string(),
+                s.cluster_ip.to_string(),
+                external_ip(s).to_owned(),
+                port_string(s),
+                ages.age(&service_key(s)),
+            ];
+            if wide {
+                row.push(format_labels(&s.selector));
+            }
+            with_namespace(ns, &s.namespace, row)
+        })
+        .collect();
+    get_table(ns, &header, rows)
+}
+
+/// `kubectl get endpoints`: one row per Service.
+pub fn get_endpoints(c: &Cluster, ns: &NamespaceFilter, ages: &Ages<'_>) -> String {
+    let rows: Vec<Vec<String>> = c
+        .services
+        .iter()
+        .filter(|s| ns.matches(&s.namespace))
+        .map(|s| {
+            let eps = endpoint_list(c, s, None);
+            let cell = if eps.is_empty() {
+                "<none>".to_owned()
+            } else {
+                truncate_endpoints(&eps)
+            };
+            with_namespace(
+                ns,
+                &s.namespace,
+                vec![s.name.clone(), cell, ages.age(&service_key(s))],
+            )
+        })
+        .collect();
+    get_table(ns, &["NAME", "ENDPOINTS", "AGE"], rows)
+}
+
+/// `kubectl describe service NAME -n NS`.
+pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, NotFound> {
+    let s = c.service(ns, name).ok_or_else(|| NotFound {
+        name: name.to_owned(),
+    })?;
+    let mut t = String::new();
+    let mut line = |cells: &[&str]| {
+        t.push_str(&cells.join("\t"));
+        t.push('\n');
+    };
+    line(&["Name:", &s.name]);
+    line(&["Namespace:", &s.namespace]);
+    if s.labels.is_empty() {
+        line(&["Labels:", "<none>"]);
+    } else {
+        for (i, (k, v)) in s.labels.iter().enumerate() {
+            let title = if i == 0 { "Labels:" } else { "" };
+            line(&[title, &format!("{k}={v}")]);
+        }
+    }
+    line(&["Annotations:", "<none>"]);
+    line(&["Selector:", &format_labels(&s.selector)]);
+    line(&["Type:", &s.service_type.to_string()]);
+    line(&["IP Family Policy:", "SingleStack"]);
+    line(&["IP Families:", "IPv4"]);
+    let ip = s.cluster_ip.to_string();
+    line(&["IP:", &ip]);
+    line(&["IPs:", &ip]);
+    for (i, p) in s.ports.iter().enumerate() {
+        let pname = p.name.as_deref().unwrap_or("<unset>");
+        line(&["Port:", pname, &format!("{}/{}", p.port, p.protocol)]);
+        line(&["TargetPort:", &format!("{}/{}", p.target_port, p.protocol)]);
+        if let Some(np) = p.node_port {
+            line(&["NodePort:", pname, &format!("{np}/{}", p.protocol)]);
+        }
+        line(&[
+            "Endpoints:",
+            &truncate_endpoints(&endpoint_list(c, s, Some(i))),
+        ]);
+    }
+    let affinity = match s.session_affinity {
+        SessionAffinity::None => "None",
+        SessionAffinity::ClientIP { .. } => "ClientIP",
+    };
+    line(&["Session Affinity:", affinity]);
+    if s.service_type != ServiceType::ClusterIP {
+        line(&["External Traffic Policy:", "Cluster"]);
+    }
+    line(&["Events:", "<none>"]);
+    Ok(tabwriter(&t, 0, 2))
+}
+
+/// For scripts: one tab-separated line per pod, `namespace name ip node
+/// node_pod_cidr gateway tcp_ports udp_ports`. Ports are comma-separated
+/// container ports, `-` when none; the gateway is the first host address of
+/// the node's pod CIDR.
+pub fn lab_pods(c: &Cluster) -> String {
+    let mut out = String::new();
+    for p in &c.pods {
+        let (cidr, gateway) = match c.node(&p.node) {
+            Some(n) => (
+                n.pod_cidr.to_string(),
+                std::net::Ipv4Addr::from(u32::from(n.pod_cidr.network()).wrapping_add(1))
+                    .to_string(),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let ports = |proto| {
+            let list: Vec<String> = p
+                .ports
+                .iter()
+                .filter(|cp| cp.protocol == proto)
+                .map(|cp| cp.container_port.to_string())
+                .collect();
+            if list.is_empty() {
+                "-".to_owned()
+            } else {
+                list.join(",")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{cidr}\t{gateway}\t{}\t{}",
+            p.namespace,
+            p.name,
+            p.ip,
+            p.node,
+            ports(crate::cluster::Protocol::Tcp),
+            ports(crate::cluster::Protocol::Udp),
+        );
+    }
+    out
+}
+
+/// For scripts: one tab-separated line per node, `name address pod_cidr`.
+pub fn lab_nodes(c: &Cluster) -> String {
+    let mut out = String::new();
+    for n in &c.nodes {
+        let _ = writeln!(out, "{}\t{}\t{}", n.name, n.underlay_ip, n.pod_cidr);
+    }
+    out
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn service_key(s: &Service) -> String {
+    format!("service/{}/{}", s.namespace, s.name)
+}
+
+/// Prepends the NAMESPACE cell under `-A`.
+fn with_namespace(ns: &NamespaceFilter, namespace: &str, mut row: Vec<String>) -> Vec<String> {
+    if *ns == NamespaceFilter::All {
+        row.insert(0, namespace.to_owned());
+    }
+    row
+}
+
+/// A `kubectl get` table, or kubectl's "No resources found" message.
+fn get_table(ns: &NamespaceFilter, header: &[&str], rows: Vec<Vec<String>>) -> String {
+    if rows.is_empty() {
+        return ns.nothing_found();
+    }
+    let mut t = String::new();
+    if *ns == NamespaceFilter::All {
+        t.push_str("NAMESPACE\t");
+    }
+    t.push_str(&header.join("\t"));
+    t.push('\n');
+    for row in rows {
+        t.push_str(&row.join("\t"));
+        t.push('\n');
+    }
+    tabwriter(&t, 6, 3)
+}
+
+/// kubectl's EXTERNAL-IP for a Service with no external IPs or ingress.
+fn external_ip(s: &Service) -> &'static str {
+    match s.service_type {
+        ServiceType::ClusterIP | ServiceType::NodePort => "<none>",
+        ServiceType::LoadBalancer => "<pending>",
+    }
+}
+
+/// kubectl's PORT(S): `80/TCP`, `80:30862/TCP`, comma-joined.
+fn port_string(s: &Service) -> String {
+    if s.ports.is_empty() {
+        return "<none>".to_owned();
+    }
+    s.ports
+        .iter()
+        .map(|p| match p.node_port {
+            Some(np) => format!("{}:{np}/{}", p.port, p.protocol),
+            None => format!("{}/{}", p.port, p.protocol),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `labels.FormatLabels`: `k=v,k2=v2`, or `<none>`.
+fn format_labels(l: &Labels) -> String {
+    if l.is_empty() {
+        return "<none>".to_owned();
+    }
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `ip:port` of every ready endpoint of port `only` (or of every port, in
+/// port order), each port's endpoints sorted by IP.
+fn endpoint_list(c: &Cluster, s: &Service, only: Option<usize>) -> Vec<String> {
+    s.ports
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| only.is_none_or(|o| o == *i))
+        .flat_map(|(_, p)| c.endpoints(s, p))
+        .map(|e| format!("{}:{}", e.ip, e.port))
+        .collect()
+}
+
+/// kubectl's `formatEndpoints`: at most three, then ` + N more...`.
+fn truncate_endpoints(eps: &[String]) -> String {
+    const MAX: usize = 3;
+    if eps.len() > MAX {
+        format!("{} + {} more...", eps[..MAX].join(","), eps.len() - MAX)
+    } else {
+        eps.join(",")
+    }
+}
+
+/// A port of Go's `text/tabwriter` (left-aligned, space padding, no flags):
+/// cells are `\t`-terminated, the last cell of a line is not part of any
+/// column, and a column's width is fixed per block of consecutive lines that
+/// have a cell in it: the widest cell plus `padding`, at least `min_width`.
+fn tabwriter(text: &str, min_width: usize, padding: usize) -> String {
+    let lines: Vec<Vec<&str>> = text
+        .strip_suffix('\n')
+        .unwrap_or(text)
+        .split('\n')
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut widths = Vec::new();
+    format_block(
+        &lines,
+        0,
+        lines.len(),
+        &mut widths,
+        min_width,
+        padding,
+        &mut out,
+    );
+    out
+}
+
+fn format_block(
+    lines: &[Vec<&str>],
+    mut line0: usize,
+    line1: usize,
+    widths: &mut Vec<usize>,
+    min_width: usize,
+    padding: usize,
+    out: &mut String,
+) {
+    let column = widths.len();
+    let mut this = line0;
+    while this < line1 {
+        if column + 1 >= lines[this].len() {
+            this += 1;
+            continue;
+        }
+        // `this` starts a block of lines with a cell in `column`.
+        write_lines(lines, line0, this, widths, out);
+        line0 = this;
+        let mut width = min_width;
+        while this < line1 && column + 1 < lines[this].len() {
+            width = width.max(lines[this][column].chars().count() + padding);
+            this += 1;
+        }
+        widths.push(width);
+        format_block(lines, line0, this, widths, min_width, padding, out);
+        widths.pop();
+        line0 = this;
+    }
+    write_lines(lines, line0, line1, widths, out);
+}
+
+fn write_lines(
+    lines: &[Vec<&str>],
+    line0: usize,
+    line1: usize,
+    widths: &[usize],
+    out: &mut String,
+) {
+    for line in &lines[line0..line1] {
+        for (j, cell) in line.iter().enumerate() {
+            out.push_str(cell);
+            if let Some(&w) = widths.get(j) {
+                if j + 1 < line.len() {
+                    let n = w.saturating_sub(cell.chars().count());
+                    out.extend(std::iter::repeat_n(' ', n));
+                }
+            }
+        }
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Pod, Protocol, ServicePort, TargetPort};
+    use std::net::Ipv4Addr;
+
+    fn default_cluster() -> Cluster {
+        crate::config::parse(include_str!("../../config.toml")).expect("default config")
+    }
+
+    fn default_ns() -> NamespaceFilter {
+        NamespaceFilter::One("default".into())
+    }
+
+    const OFFLINE: Ages<'static> = Ages {
+        now_unix: 0,
+        created: None,
+    };
+
+    /// Collapses runs of whitespace, as the walkthrough text was captured.
+    fn collapse(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    // ---------------------------------------------------------- default config goldens
+
+    #[test]
+    fn golden_get_pods() {
+        let c = default_cluster();
+        assert_eq!(
+            get_pods(&c, &default_ns(), false, &OFFLINE),
+            "\
+NAME                                READY   STATUS    RESTARTS   AGE
+client                              1/1     Running   0          <unknown>
+nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>
+nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
+"
+        );
+        assert_eq!(
+            get_pods(&c, &default_ns(), true, &OFFLINE),
+            "\
+NAME                                READY   STATUS    RESTARTS   AGE         IP            NODE         NOMINATED NODE   READINESS GATES
+client                              1/1     Running   0          <unknown>   10.10.1.100   mac-worker   <none>           <none>
+nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>   10.10.1.3     mac-worker   <none>           <none>
+nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>   10.10.1.2     mac-worker   <none>           <none>
+"
+        );
+        assert_eq!(
+            get_pods(&c, &NamespaceFilter::All, false, &OFFLINE),
+            "\
+NAMESPACE   NAME                                READY   STATUS    RESTARTS   AGE
+default     client                              1/1     Running   0          <unknown>
+default     nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>
+default     nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
+"
+        );
+    }
+
+    #[test]
+    fn golden_get_services() {
+        let c = default_cluster();
+        assert_eq!(
+            get_services(&c, &default_ns(), false, &OFFLINE),
+            "\
+NAME         TYPE        CLUSTER-IP       EXTERNAL-IP   PORT(S)    AGE
+echo-udp     ClusterIP   10.100.97.119    <none>        9000/UDP   <unknown>
+nginx-svc    ClusterIP   10.101.182.177   <none>        80/TCP     <unknown>
+orphan-svc   ClusterIP   10.105.152.244   <none>        80/TCP     <unknown>
+"
+        );
+        assert_eq!(
+            get_services(&c, &default_ns(), true, &OFFLINE),
+            "\
+NAME         TYPE        CLUSTER-IP       EXTERNAL-IP   PORT(S)    AGE         SELECTOR
+echo-udp     ClusterIP   10.100.97.119    <none>        9000/UDP   <unknown>   app=nginx-deployment
+nginx-svc    ClusterIP   10.101.182.177   <none>        80/TCP     <unknown>   app=nginx-deployment
+orphan-svc   ClusterIP   10.105.152.244   <none>        80/TCP     <unknown>   app=nothing-matches
+"
+        );
+    }
+
+    #[test]
+    fn golden_get_endpoints() {
+        let c = default_cluster();
+        assert_eq!(
+            get_endpoints(&c, &default_ns(), &OFFLINE),
+            "\
+NAME         ENDPOINTS                       AGE
+echo-udp     10.10.1.2:9000,10.10.1.3:9000   <unknown>
+nginx-svc    10.10.1.2:80,10.10.1.3:80       <unknown>
+orphan-svc   <none>                          <unknown>
+"
+        );
+    }
+
+    #[test]
+    fn golden_describe_service() {
+        let c = default_cluster();
+        assert_eq!(
+            describe_service(&c, "default", "nginx-svc").expect("nginx-svc"),
+            "\
+Name:              nginx-svc
+Namespace:         default
+Labels:            <none>
+Annotations:       <none>
+Selector:          app=nginx-deployment
+Type:              ClusterIP
+IP Family Policy:  SingleStack
+IP Families:       IPv4
+IP:                10.101.182.177
+IPs:               10.101.182.177
+Port:              <unset>  80/TCP
+TargetPort:        80/TCP
+Endpoints:         10.10.1.2:80,10.10.1.3:80
+Session Affinity:  None
+Events:            <none>
+"
+        );
+        // No endpoints: an empty value (kubectl pads the label anyway).
+        let orphan = describe_service(&c, "default", "orphan-svc").expect("orphan-svc");
+        assert!(orphan.contains("\nEndpoints:         \n"), "{orphan}");
+    }
+
+    #[test]
+    fn golden_lab_lines() {
+        let c = default_cluster();
+        assert_eq!(
+            lab_pods(&c),
+            "\
+default\tclient\t10.10.1.100\tmac-worker\t10.10.1.0/24\t10.10.1.1\t-\t-
+default\tnginx-deployment-756d6b7586-cctx5\t10.10.1.3\tmac-worker\t10.10.1.0/24\t10.10.1.1\t80\t9000
+default\tnginx-deployment-756d6b7586-gwpsr\t10.10.1.2\tmac-worker\t10.10.1.0/24\t10.10.1.1\t80\t9000
+"
+        );
+        assert_eq!(lab_nodes(&c), "mac-worker\t192.168.191.145\t10.10.1.0/24\n");
+    }
+
+    // ---------------------------------------------------------- the walkthrough itself
+
+    /// The default cluster with the walkthrough's pod names and IPs, plus the
+    /// `kubernetes` Service and an apiserver "pod" for its endpoint.
+    fn walkthrough() -> (Cluster, BTreeMap<String, i64>) {
+        let mut c = default_cluster();
+        c.pods.retain(|p| p.owner.is_some());
+        c.pods[0].name = "nginx-deployment-756d6b7586-7plkf".into();
+        c.pods[0].ip = Ipv4Addr::new(10, 10, 1, 42);
+        c.pods[1].name = "nginx-deployment-756d6b7586-jwt5h".into();
+        c.pods[1].ip = Ipv4Addr::new(10, 10, 1, 43);
+        c.services.retain(|s| s.name == "nginx-svc");
+        c.services.insert(
+            0,
+            Service {
+                name: "kubernetes".into(),
+                namespace: "default".into(),
+                labels: Labels::from([
+                    ("component".into(), "apiserver".into()),
+                    ("provider".into(), "kubernetes".into()),
+                ]),
+                selector: Labels::new(),
+                service_type: ServiceType::ClusterIP,
+                cluster_ip: Ipv4Addr::new(10, 96, 0, 1),
+                ports: vec![ServicePort {
+                    name: Some("https".into()),
+                    protocol: Protocol::Tcp,
+                    port: 443,
+                    target_port: TargetPort::Number(6443),
+                    node_port: None,
+                }],
+                session_affinity: SessionAffinity::None,
+            },
+        );
+        let now = 1_656_052_000;
+        let created = BTreeMap::from([
+            (
+                "pod/default/nginx-deployment-756d6b7586-7plkf".into(),
+                now - 47,
+            ),
+            (
+                "pod/default/nginx-deployment-756d6b7586-jwt5h".into(),
+                now - 47,
+            ),
+            ("service/default/nginx-svc".into(), now - 65),
+            (
+                "service/default/kubernetes".into(),
+                now - (6 * 24 + 21) * 3600 - 5,
+            ),
+        ]);
+        (c, created)
+    }
+
+    #[test]
+    fn matches_the_walkthrough_get_po_wide() {
+        let (c, created) = walkthrough();
+        let ages = Ages {
+            now_unix: 1_656_052_000,
+            created: Some(&created),
+        };
+        let out = get_pods(&c, &default_ns(), true, &ages);
+        assert_eq!(
+            collapse(&out),
+            "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES \
+             nginx-deployment-756d6b7586-7plkf 1/1 Running 0 47s 10.10.1.42 mac-worker <none> <none> \
+             nginx-deployment-756d6b7586-jwt5h 1/1 Running 0 47s 10.10.1.43 mac-worker <none> <none>"
+        );
+        assert_eq!(
+            out.lines().next(),
+            Some("NAME                                READY   STATUS    RESTARTS   AGE   IP           NODE         NOMINATED NODE   READINESS GATES")
+        );
+    }
+
+    #[test]
+    fn matches_the_walkthrough_get_svc_and_endpoints() {
+        let (mut c, created) = walkthrough();
+        let ages = Ages {
+            now_unix: 1_656_052_000,
+            created: Some(&created),
+        };
+        assert_eq!(
+            collapse(&get_services(&c, &default_ns(), false, &ages)),
+            "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE \
+             kubernetes ClusterIP 10.96.0.1 <none> 443/TCP 6d21h \
+             nginx-svc ClusterIP 10.101.182.177 <none> 80/TCP 65s"
+        );
+        // Give `kubernetes` its apiserver endpoint, as the control plane would.
+        c.services[0].selector = Labels::from([("component".into(), "apiserver".into())]);
+        c.pods.push(Pod {
+            name: "kube-apiserver".into(),
+            namespace: "default".into(),
+            labels: Labels::from([("component".into(), "apiserver".into())]),
+            ip: Ipv4Addr::new(192, 168, 191, 144),
+            node: "mac-worker".into(),
+            ready: true,
+            owner: None,
+            ports: vec![],
+        });
+        let later = Ages {
+            now_unix: 1_656_052_000 + 9 * 60 + 32 - 65,
+            created: Some(&created),
+        };
+        let out = get_endpoints(&c, &default_ns(), &later);
+        assert_eq!(
+            collapse(&out),
+            "NAME ENDPOINTS AGE kubernetes 192.168.191.144:6443 6d21h nginx-svc 10.10.1.42:80,10.10.1.43:80 9m32s"
+        );
+    }
+
+    #[test]
+    fn matches_the_walkthrough_describe() {
+        let (mut c, _) = walkthrough();
+        let out = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
+        assert_eq!(
+            collapse(&out),
+            "Name: nginx-svc Namespace: default Labels: <none> Annotations: <none> \
+             Selector: app=nginx-deployment Type: ClusterIP IP Family Policy: SingleStack \
+             IP Families: IPv4 IP: 10.101.182.177 IPs: 10.101.182.177 Port: <unset> 80/TCP \
+             TargetPort: 80/TCP Endpoints: 10.10.1.42:80,10.10.1.43:80 Session Affinity: None \
+             Events: <none>"
+        );
+        // The NodePort version, after the pod at .43 was replaced by .44.
+        c.pods[1].ip = Ipv4Addr::new(10, 10, 1, 44);
+        let svc = c
+            .services
+            .iter_mut()
+            .find(|s| s.name == "nginx-svc")
+            .expect("nginx-svc");
+        svc.service_type = ServiceType::NodePort;
+        svc.ports[0].node_port = Some(30862);
+        let out = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
+        assert_eq!(
+            out,
+            "\
+Name:                     nginx-svc
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 app=nginx-deployment
+Type:                     NodePort
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       10.101.182.177
+IPs:                      10.101.182.177
+Port:                     <unset>  80/TCP
+TargetPort:               80/TCP
+NodePort:                 <unset>  30862/TCP
+Endpoints:                10.10.1.42:80,10.10.1.44:80
+Session Affinity:         None
+External Traffic Policy:  Cluster
+Events:                   <none>
+"
+        );
+        let mut one = c.clone();
+        one.services.retain(|s| s.name == "nginx-svc");
+        assert_eq!(
+            collapse(&get_services(&one, &default_ns(), true, &OFFLINE)),
+            "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE SELECTOR \
+             nginx-svc NodePort 10.101.182.177 <none> 80:30862/TCP <unknown> app=nginx-deployment"
+        );
+        // Multi-line labels continue in the value column, like kubectl.
+        let k = describe_service(&c, "default", "kubernetes").expect("kubernetes");
+        assert!(
+            k.contains(
+                "Labels:            component=apiserver\n                   provider=kubernetes\n"
+            ),
+            "{k}"
+        );
+        assert!(
+            k.contains("Port:              https  443/TCP\nTargetPort:        6443/TCP\n"),
+            "{k}"
+        );
+        assert!(k.contains("Selector:          <none>\n"), "{k}");
+    }
+
+    // ---------------------------------------------------------- details
+
+    #[test]
+    fn human_duration_table() {
+        for (secs, want) in [
+            (-2, "<invalid>"),
+            (-1000, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (47, "47s"),
+            (65, "65s"),
+            (119, "119s"),
+            (120, "2m"),
+            (9 * 60 + 32, "9m32s"),
+            (10 * 60 + 5, "10m"),
+            (22 * 60 + 59, "22m"),
+            (179 * 60, "179m"),
+            (3 * 3600, "3h"),
+            (6 * 3600 + 5 * 60 + 9, "6h5m"),
+            (8 * 3600 + 30 * 60, "8h"),
+            (21 * 3600 + 59 * 60, "21h"),
+            (47 * 3600, "47h"),
+            (48 * 3600, "2d"),
+            ((6 * 24 + 21) * 3600, "6d21h"),
+            ((7 * 24 + 23) * 3600, "7d23h"),
+            (8 * 24 * 3600, "8d"),
+            (30 * 24 * 3600 + 7, "30d"),
+            (729 * 24 * 3600, "729d"),
+            (730 * 24 * 3600, "2y"),
+            ((2 * 365 + 100) * 24 * 3600, "2y100d"),
+            (8 * 365 * 24 * 3600, "8y"),
+        ] {
+            assert_eq!(human_duration(secs), want, "{secs}s");
+        }
+    }
+
+    #[test]
+    fn age_unknown_without_a_creation_time() {
+        let m = BTreeMap::from([("pod/default/client".to_owned(), 100)]);
+        let ages = Ages {
+            now_unix: 165,
+            created: Some(&m),
+        };
+        assert_eq!(ages.age("pod/default/client"), "65s");
+        assert_eq!(ages.age("pod/default/other"), "<unknown>");
+        assert_eq!(OFFLINE.age("pod/default/client"), "<unknown>");
+        let future = Ages {
+            now_unix: 90,
+            created: Some(&m),
+        };
+        assert_eq!(future.age("pod/default/client"), "<invalid>");
+    }
+
+    #[test]
+    fn not_found_message() {
+        let c = default_cluster();
+        let e = describe_service(&c, "default", "x").expect_err("no such service");
+        assert_eq!(
+            e.to_string(),
+            "Error from server (NotFound): services \"x\" not found"
+        );
+        let e = describe_service(&c, "kube-system", "nginx-svc").expect_err("wrong namespace");
+        assert_eq!(
+            e.to_string(),
+            "Error from server (NotFound): services \"nginx-svc\" not found"
+        );
+    }
+
+    #[test]
+    fn no_resources_found() {
+        let c = default_cluster();
+        let ns = NamespaceFilter::One("kube-system".into());
+        for out in [
+            get_pods(&c, &ns, false, &OFFLINE),
+            get_services(&c, &ns, true, &OFFLINE),
+            get_endpoints(&c, &ns, &OFFLINE),
+        ] {
+            assert_eq!(out, "No resources found in kube-system namespace.\n");
+        }
+        let mut empty = c.clone();
+        empty.pods.clear();
+        assert_eq!(
+            get_pods(&empty, &NamespaceFilter::All, false, &OFFLINE),
+            "No resources found\n"
+        );
+    }
+
+    #[test]
+    fn not_ready_pods_and_many_endpoints() {
+        let mut c = default_cluster();
+        let template = c.pods[1].clone();
+        for i in 0..4u8 {
+            let mut p = template.clone();
+            p.name = format!("extra-{i}");
+            p.ip = Ipv4Addr::new(10, 10, 1, 50 + i);
+            c.pods.push(p);
+        }
+        c.pods[0].ready = false; // client
+        let pods = get_pods(&c, &default_ns(), false, &OFFLINE);
+        assert!(
+            pods.contains("\nclient                              0/1     Running"),
+            "{pods}"
+        );
+        let eps = get_endpoints(&c, &default_ns(), &OFFLINE);
+        assert!(
+            eps.contains("nginx-svc    10.10.1.2:80,10.10.1.3:80,10.10.1.50:80 + 3 more...   "),
+            "{eps}"
+        );
+        let d = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
+        assert!(
+            d.contains("Endpoints:         10.10.1.2:80,10.10.1.3:80,10.10.1.50:80 + 3 more...\n"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn endpoints_list_every_port_and_lb_shows_pending() {
+        let mut c = default_cluster();
+        let svc = c
+            .services
+            .iter_mut()
+            .find(|s| s.name == "nginx-svc")
+            .expect("nginx-svc");
+        svc.service_type = ServiceType::LoadBalancer;
+        svc.session_affinity = SessionAffinity::ClientIP {
+            timeout_seconds: 10800,
+        };
+        svc.ports[0].node_port = Some(30080);
+        svc.ports.push(ServicePort {
+            name: Some("echo".into()),
+            protocol: Protocol::Udp,
+            port: 9000,
+            target_port: TargetPort::Name("udp-echo".into()),
+            node_port: Some(30090),
+        });
+        let out = get_services(&c, &default_ns(), false, &OFFLINE);
+        assert!(
+            out.contains("nginx-svc    LoadBalancer   10.101.182.177   <pending>     80:30080/TCP,9000:30090/UDP   <unknown>"),
+            "{out}"
+        );
+        let eps = get_endpoints(&c, &default_ns(), &OFFLINE);
+        assert!(
+            eps.contains("10.10.1.2:80,10.10.1.3:80,10.10.1.2:9000 + 1 more..."),
+            "{eps}"
+        );
+        let d = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
+        assert!(
+            d.contains("Port:                     echo  9000/UDP\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("TargetPort:               udp-echo/UDP\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("NodePort:                 echo  30090/UDP\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("Endpoints:                10.10.1.2:9000,10.10.1.3:9000\n"),
+            "{d}"
+        );
+        assert!(d.contains("Session Affinity:         ClientIP\n"), "{d}");
+        assert!(d.contains("External Traffic Policy:  Cluster\n"), "{d}");
+    }
+
+    #[test]
+    fn tabwriter_blocks_like_go() {
+        // Column widths are per block of consecutive lines with that column.
+        let t = "a:\tx\n\tlonger-cell\tz\nbbbbbb:\ty\n";
+        assert_eq!(
+            tabwriter(t, 0, 2),
+            "a:       x\n         longer-cell  z\nbbbbbb:  y\n"
+        );
+        // Min width applies to short columns.
+        assert_eq!(tabwriter("A\tB\nc\td\n", 6, 3), "A     B\nc     d\n");
+    }
+}
