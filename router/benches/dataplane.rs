@@ -55,12 +55,16 @@ fn cluster(services: usize) -> Cluster {
                 node_port: None,
             }],
             session_affinity: SessionAffinity::None,
+            external_traffic_policy: Default::default(),
+            external_ips: vec![],
+            load_balancer_ips: vec![],
         })
         .collect();
     Cluster {
         pod_cidr: "10.10.0.0/16".parse().expect("cidr"),
         service_cidr: "10.96.0.0/12".parse().expect("cidr"),
         dns_domain: "cluster.local".into(),
+        overlay: Default::default(),
         nodes: vec![],
         deployments: vec![],
         pods,

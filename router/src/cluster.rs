@@ -27,6 +27,8 @@ pub struct Cluster {
     pub service_cidr: Ipv4Net,
     /// The cluster DNS domain (`cluster.local`).
     pub dns_domain: String,
+    /// The overlay between nodes.
+    pub overlay: Overlay,
     /// Nodes in file order.
     pub nodes: Vec<Node>,
     /// Deployments in file order.
@@ -36,6 +38,34 @@ pub struct Cluster {
     pub pods: Vec<Pod>,
     /// Every Service with its ClusterIP allocated. Ordered by namespace, then name.
     pub services: Vec<Service>,
+}
+
+/// The VXLAN overlay's settings (flannel's `vxlan` backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlay {
+    /// VXLAN network identifier (flannel's default: 1).
+    pub vni: u32,
+    /// UDP port (flannel's and Linux's default: 8472).
+    pub port: u16,
+    /// MTU of the underlay network; pods get this minus 50.
+    pub underlay_mtu: u16,
+}
+
+impl Default for Overlay {
+    fn default() -> Self {
+        Self {
+            vni: 1,
+            port: 8472,
+            underlay_mtu: 1500,
+        }
+    }
+}
+
+impl Overlay {
+    /// The MTU pods get: the underlay's minus the VXLAN overhead (50 bytes).
+    pub fn pod_mtu(&self) -> u16 {
+        self.underlay_mtu.saturating_sub(50)
+    }
 }
 
 /// A node: one router, one TUN device, one pod CIDR.
@@ -149,6 +179,27 @@ impl fmt::Display for ServiceType {
     }
 }
 
+/// `externalTrafficPolicy` / `internalTrafficPolicy`, as in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TrafficPolicy {
+    /// Any ready endpoint in the cluster; external clients are masqueraded
+    /// to the node so replies come back through it.
+    #[default]
+    Cluster,
+    /// Only endpoints on the receiving node; the client IP is preserved; a
+    /// node without a local endpoint drops the traffic.
+    Local,
+}
+
+impl fmt::Display for TrafficPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cluster => "Cluster",
+            Self::Local => "Local",
+        })
+    }
+}
+
 /// Session affinity, as in Kubernetes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SessionAffinity {
@@ -214,6 +265,13 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     /// Session affinity.
     pub session_affinity: SessionAffinity,
+    /// How NodePort, LoadBalancer and external-IP traffic picks endpoints.
+    pub external_traffic_policy: TrafficPolicy,
+    /// `spec.externalIPs`: addresses routed to a node that serve the ports.
+    pub external_ips: Vec<Ipv4Addr>,
+    /// LoadBalancer ingress IPs (`status.loadBalancer.ingress`, as MetalLB
+    /// would assign them).
+    pub load_balancer_ips: Vec<Ipv4Addr>,
 }
 
 /// One ready endpoint of one Service port.

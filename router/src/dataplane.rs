@@ -421,6 +421,9 @@ mod tests {
                 node_port: None,
             }],
             session_affinity: SessionAffinity::None,
+            external_traffic_policy: Default::default(),
+            external_ips: vec![],
+            load_balancer_ips: vec![],
         });
         c
     }

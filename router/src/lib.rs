@@ -7,6 +7,7 @@
 //! TUN device, the control socket and the clock ([`io`], [`control`]).
 //! Only `io` makes syscalls.
 
+pub mod buf;
 pub mod checksum;
 pub mod cluster;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod conntrack;
 pub mod control;
 pub mod dataplane;
 pub mod io;
+pub mod overlay;
 pub mod packet;
 pub mod reject;
 pub mod render;

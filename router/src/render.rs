@@ -655,6 +655,9 @@ default\tnginx-deployment-756d6b7586-gwpsr\t10.10.1.2\tmac-worker\t10.10.1.0/24\
                     node_port: None,
                 }],
                 session_affinity: SessionAffinity::None,
+                external_traffic_policy: Default::default(),
+                external_ips: vec![],
+                load_balancer_ips: vec![],
             },
         );
         let now = 1_656_052_000;

@@ -1,0 +1,119 @@
+//! `PacketBuf`: one packet in a fixed buffer with headroom, so the overlay
+//! header can be put in front of a packet, or taken off, without copying it.
+//!
+//! The shell allocates one at startup and reuses it for every packet: it
+//! reads into [`PacketBuf::recv_area`], calls [`PacketBuf::set_len`], hands
+//! the buffer to the data plane, then sends [`PacketBuf::data`].
+
+use crate::overlay::OVERLAY_HEADER_LEN;
+use crate::packet::MAX_PACKET_LEN;
+
+/// Room kept in front of a received packet.
+pub const HEADROOM: usize = OVERLAY_HEADER_LEN;
+
+/// A packet with headroom. See the module documentation.
+pub struct PacketBuf {
+    storage: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Default for PacketBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PacketBuf {
+    /// A buffer for packets (or overlay datagrams) of up to 64 KiB.
+    pub fn new() -> Self {
+        Self {
+            storage: vec![0u8; HEADROOM + MAX_PACKET_LEN + HEADROOM].into_boxed_slice(),
+            start: HEADROOM,
+            end: HEADROOM,
+        }
+    }
+
+    /// A buffer holding a copy of `packet` (for tests and generated packets).
+    pub fn from_slice(packet: &[u8]) -> Self {
+        let mut b = Self::new();
+        let n = packet.len().min(b.recv_area().len());
+        b.recv_area()[..n].copy_from_slice(&packet[..n]);
+        b.set_len(n);
+        b
+    }
+
+    /// Resets the buffer and returns where to read the next packet into.
+    pub fn recv_area(&mut self) -> &mut [u8] {
+        self.start = HEADROOM;
+        self.end = HEADROOM;
+        &mut self.storage[HEADROOM..]
+    }
+
+    /// Records that `len` bytes were read into the receive area.
+    pub fn set_len(&mut self, len: usize) {
+        self.end = (self.start + len).min(self.storage.len());
+    }
+
+    /// The packet.
+    pub fn data(&self) -> &[u8] {
+        &self.storage[self.start..self.end]
+    }
+
+    /// The packet, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.end]
+    }
+
+    /// Grows the packet at the front by `N` bytes and returns them, or
+    /// `None` if the headroom is used up.
+    pub fn push_front<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
+        let start = self.start.checked_sub(N)?;
+        self.start = start;
+        (&mut self.storage[start..start + N]).try_into().ok()
+    }
+
+    /// Drops `n` bytes from the front (or everything, if shorter).
+    pub fn pull_front(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Cuts the packet to `len` bytes (trailing padding).
+    pub fn truncate(&mut self, len: usize) {
+        self.end = self.end.min(self.start + len);
+    }
+
+    /// The packet's length.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether the packet is empty.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_and_pull_headers() {
+        let mut b = PacketBuf::from_slice(&[1, 2, 3]);
+        assert_eq!(b.data(), &[1, 2, 3]);
+        let h = b.push_front::<2>().expect("headroom");
+        *h = [9, 8];
+        assert_eq!(b.data(), &[9, 8, 1, 2, 3]);
+        b.pull_front(2);
+        assert_eq!(b.data(), &[1, 2, 3]);
+        assert!(
+            b.push_front::<{ HEADROOM + 1 }>().is_none(),
+            "beyond the headroom"
+        );
+        b.truncate(1);
+        assert_eq!(b.data(), &[1]);
+        b.pull_front(10);
+        assert!(b.is_empty());
+    }
+}
