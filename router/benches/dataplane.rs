@@ -13,6 +13,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use etherparse::PacketBuilder;
 
+use router::buf::PacketBuf;
 use router::cluster::{
     Cluster, ContainerPort, Pod, Protocol, Service, ServicePort, ServiceType, SessionAffinity,
     TargetPort,
@@ -65,7 +66,11 @@ fn cluster(services: usize) -> Cluster {
         service_cidr: "10.96.0.0/12".parse().expect("cidr"),
         dns_domain: "cluster.local".into(),
         overlay: Default::default(),
-        nodes: vec![],
+        nodes: vec![router::cluster::Node {
+            name: "n1".into(),
+            underlay_ip: Ipv4Addr::new(192, 168, 191, 145),
+            pod_cidr: "10.10.1.0/24".parse().expect("cidr"),
+        }],
         deployments: vec![],
         pods,
         services,
@@ -102,23 +107,23 @@ fn bench(c: &mut Criterion) {
             conntrack_capacity: FLOWS + 20_000,
             ..DataplaneConfig::default()
         };
-        let mut dp = Dataplane::new(&config, &cl);
+        let mut dp = Dataplane::new(&config, &cl, "n1").expect("node");
         let t0 = Instant::now();
         // 100,000 established flows spread over the Services.
         let mut established = Vec::with_capacity(FLOWS);
         for flow in 0..FLOWS {
             let (src, sport) = client(flow);
             let dst = vip(flow % services);
-            let mut syn = packet(src, dst, sport, true);
+            let syn = packet(src, dst, sport, true);
             assert!(matches!(
-                dp.handle_packet(t0, Ingress::Tun, &mut syn),
+                dp.handle_packet(t0, Ingress::Tun, &mut PacketBuf::from_slice(&syn)),
                 Verdict::Forward(_)
             ));
             established.push(packet(src, dst, sport, false));
         }
         assert_eq!(dp.conntrack().len(), FLOWS);
 
-        let mut buf = [0u8; 128];
+        let mut pb = PacketBuf::new();
         // One flow over and over: the per-packet instruction path, caches warm
         // (packets of one flow arrive in bursts).
         let hot = established[FLOWS / 2].clone();
@@ -126,9 +131,9 @@ fn bench(c: &mut Criterion) {
             BenchmarkId::new("established_packet_same_flow", services),
             |b| {
                 b.iter(|| {
-                    let pkt = &mut buf[..hot.len()];
-                    pkt.copy_from_slice(&hot);
-                    black_box(dp.handle_packet(t0, Ingress::Tun, black_box(pkt)))
+                    pb.recv_area()[..hot.len()].copy_from_slice(&hot);
+                    pb.set_len(hot.len());
+                    black_box(dp.handle_packet(t0, Ingress::Tun, black_box(&mut pb)))
                 })
             },
         );
@@ -156,9 +161,9 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     let at = (i % FLOWS) * len;
                     i = i.wrapping_add(1);
-                    let pkt = &mut buf[..len];
-                    pkt.copy_from_slice(&shuffled[at..at + len]);
-                    black_box(dp.handle_packet(t0, Ingress::Tun, black_box(pkt)))
+                    pb.recv_area()[..len].copy_from_slice(&shuffled[at..at + len]);
+                    pb.set_len(len);
+                    black_box(dp.handle_packet(t0, Ingress::Tun, black_box(&mut pb)))
                 })
             },
         );
@@ -168,7 +173,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("new_flow_first_packet", services), |b| {
             b.iter(|| {
                 n = n.wrapping_add(1);
-                let pkt = &mut buf[..template.len()];
+                let pkt = &mut pb.recv_area()[..template.len()];
                 pkt.copy_from_slice(&template);
                 // A fresh tuple each time: source address and port vary,
                 // destination cycles over the Services.
@@ -179,7 +184,8 @@ fn bench(c: &mut Criterion) {
                 pkt[20..22].copy_from_slice(&(1_000 + (n % 60_000) as u16).to_be_bytes());
                 pkt[16..20].copy_from_slice(&vip(n % services).octets());
                 fix_checksums(pkt);
-                black_box(dp.handle_packet(t0, Ingress::Tun, black_box(pkt)))
+                pb.set_len(template.len());
+                black_box(dp.handle_packet(t0, Ingress::Tun, black_box(&mut pb)))
             })
         });
     }

@@ -30,15 +30,20 @@
 //!    rewritten. Other destinations (pod to pod) are tracked unchanged.
 
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use log::{debug, trace};
 
+use crate::buf::PacketBuf;
 use crate::cluster::Cluster;
+use crate::cluster::TrafficPolicy;
 use crate::conntrack::{ConnTrack, Direction, InsertError, Timeouts, DEFAULT_CAPACITY};
+use crate::overlay::{self, OVERLAY_HEADER_LEN};
 use crate::packet::{self, FlowKey, Parsed, Transport, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::reject;
-use crate::service::{flow_hash, ServiceLookup, ServiceTable};
+use crate::route::{NextHop, Topology};
+use crate::service::{flow_hash, Frontend, ServiceLookup, ServiceTable};
 use crate::stats::{DropReason, Stats};
 
 /// Source ports used when a flow's source must be rewritten (masquerade, or
@@ -51,6 +56,12 @@ const NAT_PORT_LAST: u16 = 60999;
 pub enum Ingress {
     /// Read from the node's TUN device.
     Tun,
+    /// A UDP datagram received on the overlay socket from this address: a
+    /// VXLAN header, an Ethernet header and an IPv4 packet.
+    Overlay {
+        /// The sender's underlay address.
+        from: Ipv4Addr,
+    },
 }
 
 /// Where a packet goes.
@@ -58,6 +69,12 @@ pub enum Ingress {
 pub enum Egress {
     /// Written back to the node's TUN device; the node's kernel delivers it.
     Tun,
+    /// Sent as a UDP datagram on the overlay socket to this node's underlay
+    /// address; the packet already carries its VXLAN and Ethernet headers.
+    Overlay {
+        /// The peer node's underlay address.
+        to: Ipv4Addr,
+    },
 }
 
 /// What to do with the packet just handled.
@@ -75,7 +92,7 @@ pub enum Verdict {
 pub struct Transmit {
     /// Where to send it.
     pub egress: Egress,
-    /// The IPv4 packet.
+    /// The packet (with overlay headers when `egress` is the overlay).
     pub packet: Vec<u8>,
 }
 
@@ -100,8 +117,14 @@ impl Default for DataplaneConfig {
     }
 }
 
+/// The node asked for is not in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("node {0:?} is not in the cluster")]
+pub struct UnknownNode(pub String);
+
 /// One node's data plane. See the module documentation for the contract.
 pub struct Dataplane {
+    topology: Topology,
     services: ServiceTable,
     conntrack: ConnTrack,
     stats: Stats,
@@ -109,22 +132,31 @@ pub struct Dataplane {
 }
 
 impl Dataplane {
-    /// A data plane serving `cluster`'s Services.
-    pub fn new(config: &DataplaneConfig, cluster: &Cluster) -> Self {
-        Self {
-            services: ServiceTable::from_cluster(cluster),
+    /// The data plane of node `node`, serving `cluster`'s Services.
+    pub fn new(
+        config: &DataplaneConfig,
+        cluster: &Cluster,
+        node: &str,
+    ) -> Result<Self, UnknownNode> {
+        let topology = Topology::new(cluster, node).ok_or_else(|| UnknownNode(node.to_owned()))?;
+        Ok(Self {
+            services: ServiceTable::from_cluster(cluster, Some(&topology)),
+            topology,
             conntrack: ConnTrack::new(config.conntrack_capacity, config.timeouts, config.seed),
             stats: Stats::default(),
             transmits: VecDeque::new(),
-        }
+        })
     }
 
     /// Applies a new cluster state. Tracked flows keep their endpoints,
     /// except UDP flows whose endpoint is gone: those are forgotten at once,
     /// so the client's next datagram picks a live endpoint (the stale UDP
     /// conntrack problem Kubernetes fixed in kube-proxy many times).
-    pub fn apply(&mut self, cluster: &Cluster) {
-        self.services = ServiceTable::from_cluster(cluster);
+    pub fn apply(&mut self, cluster: &Cluster) -> Result<(), UnknownNode> {
+        let topology = Topology::new(cluster, &self.topology.node)
+            .ok_or_else(|| UnknownNode(self.topology.node.clone()))?;
+        self.services = ServiceTable::from_cluster(cluster, Some(&topology));
+        self.topology = topology;
         let services = &self.services;
         let removed = self.conntrack.remove_where(|e| {
             if e.original.proto != PROTO_UDP || !e.is_nat() {
@@ -143,40 +175,168 @@ impl Dataplane {
         if removed > 0 {
             debug!("removed {removed} UDP conntrack entries to endpoints that are gone");
         }
+        Ok(())
     }
 
-    /// Handles one packet; see the module documentation.
-    pub fn handle_packet(&mut self, now: Instant, ingress: Ingress, buf: &mut [u8]) -> Verdict {
-        let Ingress::Tun = ingress;
+    /// Handles one packet; see the module documentation. `buf` holds an IPv4
+    /// packet (from the TUN device) or a VXLAN datagram's payload (from the
+    /// overlay); on `Forward`, it holds what to send.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        ingress: Ingress,
+        buf: &mut PacketBuf,
+    ) -> Verdict {
         self.stats.received += 1;
-        let verdict = match packet::parse(buf) {
-            Ok(p) => self.route(now, buf, &p),
-            Err(reason) => Verdict::Drop(reason),
-        };
-        match verdict {
-            Verdict::Forward(_) => self.stats.forwarded += 1,
-            Verdict::Drop(reason) => {
+        match self.process(now, ingress, buf) {
+            Ok(egress) => {
+                self.stats.forwarded += 1;
+                Verdict::Forward(egress)
+            }
+            Err(reason) => {
                 trace!("drop ({reason}), {} bytes", buf.len());
                 self.stats.drop(reason);
+                Verdict::Drop(reason)
             }
         }
-        verdict
     }
 
-    fn route(&mut self, now: Instant, buf: &mut [u8], p: &Parsed) -> Verdict {
+    fn process(
+        &mut self,
+        now: Instant,
+        ingress: Ingress,
+        buf: &mut PacketBuf,
+    ) -> Result<Egress, DropReason> {
+        let from_peer = match ingress {
+            Ingress::Tun => None,
+            Ingress::Overlay { from } => {
+                let (i, _) = self
+                    .topology
+                    .peer_by_underlay(from)
+                    .ok_or(DropReason::UnknownPeer)?;
+                let at = overlay::decapsulate(buf.data(), self.topology.vni)
+                    .map_err(|_| DropReason::OverlayMalformed)?;
+                buf.pull_front(at);
+                self.stats.decapsulated += 1;
+                Some(i)
+            }
+        };
+        let p = packet::parse(buf.data())?;
+        buf.truncate(p.len);
+        match from_peer {
+            None if !self.topology.is_valid_local_source(p.key.src) => {
+                return Err(DropReason::SpoofedSource);
+            }
+            None => {}
+            Some(i) => {
+                if !self.topology.pod_cidr.contains(&p.key.dst) {
+                    return Err(DropReason::OverlayNotForUs);
+                }
+                let peer_cidr = self.topology.peers[i].pod_cidr;
+                if !peer_cidr.contains(&p.key.src) && !self.conntrack.contains(&p.key) {
+                    return Err(DropReason::OverlaySpoofedSource);
+                }
+            }
+        }
+        self.route(now, buf.data_mut(), &p)?;
+        self.egress(now, buf, from_peer.is_some())
+    }
+
+    /// Sends a routed packet on: back to the kernel, or over the overlay to
+    /// the node that owns its (final) destination.
+    fn egress(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf,
+        from_overlay: bool,
+    ) -> Result<Egress, DropReason> {
+        let (_, dst) = packet::addresses(buf.data());
+        let NextHop::Peer(i) = self.topology.next_hop(dst) else {
+            return Ok(Egress::Tun);
+        };
+        if from_overlay {
+            return Err(DropReason::OverlayNotForUs);
+        }
+        if buf.len() > self.topology.overlay_mtu {
+            if packet::dont_fragment(buf.data()) {
+                self.frag_needed(now, buf.data());
+            }
+            return Err(DropReason::TooBig);
+        }
+        let peer = &self.topology.peers[i];
+        let (to, mac) = (peer.underlay_ip, peer.mac);
+        let header = buf
+            .push_front::<OVERLAY_HEADER_LEN>()
+            .ok_or(DropReason::Truncated)?;
+        overlay::write_header(header, self.topology.vni, self.topology.mac, mac);
+        self.stats.encapsulated += 1;
+        Ok(Egress::Overlay { to })
+    }
+
+    /// Answers a packet too big for the overlay with ICMP "fragmentation
+    /// needed" carrying the overlay MTU (RFC 1191), from the pods' gateway
+    /// to the packet's sender, translated like any ICMP error about a NATed
+    /// flow so the sender's kernel matches it to its socket.
+    fn frag_needed(&mut self, now: Instant, packet: &[u8]) {
+        let Ok(p) = packet::parse(packet) else { return };
+        let mut err = reject::icmp_frag_needed(
+            packet,
+            &p,
+            self.topology.gateway,
+            self.topology.overlay_mtu as u16,
+        );
+        if let Ok(ep) = packet::parse(&err) {
+            if let Transport::IcmpError { inner } = ep.transport {
+                self.translate_icmp_error(now, &mut err, &ep, &inner);
+            }
+        }
+        self.emit(err);
+    }
+
+    /// Queues a generated packet, encapsulated if its destination is on
+    /// another node.
+    fn emit(&mut self, packet: Vec<u8>) {
+        let (_, dst) = packet::addresses(&packet);
+        let transmit = match self.topology.next_hop(dst) {
+            NextHop::Tun => Transmit {
+                egress: Egress::Tun,
+                packet,
+            },
+            NextHop::Peer(i) => {
+                let peer = &self.topology.peers[i];
+                let mut header = [0u8; OVERLAY_HEADER_LEN];
+                overlay::write_header(&mut header, self.topology.vni, self.topology.mac, peer.mac);
+                let mut framed = Vec::with_capacity(OVERLAY_HEADER_LEN + packet.len());
+                framed.extend_from_slice(&header);
+                framed.extend_from_slice(&packet);
+                Transmit {
+                    egress: Egress::Overlay {
+                        to: peer.underlay_ip,
+                    },
+                    packet: framed,
+                }
+            }
+        };
+        self.stats.generated += 1;
+        self.transmits.push_back(transmit);
+    }
+
+    /// Applies conntrack and Service NAT to the packet in place. `Ok` means
+    /// forward it (to where its destination now says).
+    fn route(&mut self, now: Instant, buf: &mut [u8], p: &Parsed) -> Result<(), DropReason> {
         match p.transport {
             Transport::Tcp { .. } | Transport::Udp | Transport::IcmpEcho { .. } => {}
             Transport::IcmpError { inner } if self.translate_icmp_error(now, buf, p, &inner) => {
-                return Verdict::Forward(Egress::Tun);
+                return Ok(());
             }
             Transport::IcmpError { .. } | Transport::Other => {
                 return match self.services.lookup(&p.key) {
                     ServiceLookup::NotServiceIp => {
                         self.stats.untracked += 1;
-                        Verdict::Forward(Egress::Tun)
+                        Ok(())
                     }
-                    ServiceLookup::NoSuchServiceIp => Verdict::Drop(DropReason::NoSuchServiceIp),
-                    _ => Verdict::Drop(DropReason::IcmpToServiceIp),
+                    ServiceLookup::NoSuchServiceIp => Err(DropReason::NoSuchServiceIp),
+                    _ => Err(DropReason::IcmpToServiceIp),
                 };
             }
         }
@@ -189,57 +349,58 @@ impl Dataplane {
                     self.stats.translated += 1;
                 }
             }
-            return Verdict::Forward(Egress::Tun);
+            return Ok(());
         }
         self.new_flow(now, buf, p)
     }
 
-    fn new_flow(&mut self, now: Instant, buf: &mut [u8], p: &Parsed) -> Verdict {
+    fn new_flow(&mut self, now: Instant, buf: &mut [u8], p: &Parsed) -> Result<(), DropReason> {
         let key = p.key;
         let rst = matches!(p.transport, Transport::Tcp { flags, .. } if flags.rst);
         let translated = match self.services.lookup(&key) {
-            ServiceLookup::NotServiceIp => {
-                if rst {
-                    // A RST of an unknown connection: pass it, track nothing.
-                    return Verdict::Forward(Egress::Tun);
-                }
-                key
-            }
-            ServiceLookup::NoSuchServiceIp => return Verdict::Drop(DropReason::NoSuchServiceIp),
-            ServiceLookup::Icmp => return Verdict::Drop(DropReason::IcmpToServiceIp),
+            // A RST of an unknown connection: pass it, track nothing.
+            ServiceLookup::NotServiceIp if rst => return Ok(()),
+            ServiceLookup::NotServiceIp => key,
+            ServiceLookup::NoSuchServiceIp => return Err(DropReason::NoSuchServiceIp),
+            ServiceLookup::Icmp => return Err(DropReason::IcmpToServiceIp),
             ServiceLookup::PortNotServed => {
                 self.reject(buf, p);
-                return Verdict::Drop(DropReason::ServicePortNotServed);
+                return Err(DropReason::ServicePortNotServed);
             }
+            ServiceLookup::Port(_) if rst => return Err(DropReason::UntrackedServiceSegment),
             ServiceLookup::Port(sp) => {
-                if rst {
-                    return Verdict::Drop(DropReason::UntrackedServiceSegment);
-                }
                 let Some(endpoint) = sp.pick(&key) else {
-                    let name = sp.name.clone();
+                    if sp.frontend == Frontend::External(TrafficPolicy::Local) {
+                        // kube-proxy drops, so that an external load balancer's
+                        // health check moves traffic to a node that has one.
+                        return Err(DropReason::NoLocalEndpoints);
+                    }
+                    debug!("rejected {key}: service {} has no endpoints", sp.name);
                     self.reject(buf, p);
-                    debug!("rejected {key}: service {name} has no endpoints");
-                    return Verdict::Drop(DropReason::NoEndpoints);
+                    return Err(DropReason::NoEndpoints);
                 };
                 let mut to = FlowKey {
                     dst: *endpoint.ip(),
                     dport: endpoint.port(),
                     ..key
                 };
-                if to.dst == key.src {
+                let masquerade = match sp.frontend {
                     // Hairpin: the pod reaches itself through its Service. Its
-                    // reply would go straight back to itself, bypassing the
-                    // un-DNAT, so masquerade the source to the Service IP.
-                    to.src = sp.vip;
+                    // reply would stay inside the pod, bypassing the un-DNAT.
+                    Frontend::ClusterIp => to.dst == key.src,
+                    // Replies must come back through this node to be un-NATed.
+                    Frontend::External(TrafficPolicy::Cluster) => true,
+                    // The client's address is kept; the endpoint is local.
+                    Frontend::External(TrafficPolicy::Local) => to.dst == key.src,
+                };
+                if masquerade {
+                    to.src = self.topology.masquerade_ip;
                 }
                 trace!("{key} -> service {} endpoint {endpoint}", sp.name);
                 to
             }
         };
-        let id = match self.track(key, translated, &p.transport, now) {
-            Ok(id) => id,
-            Err(reason) => return Verdict::Drop(reason),
-        };
+        let id = self.track(key, translated, &p.transport, now)?;
         self.conntrack
             .update(id, Direction::Original, &p.transport, p.len, now);
         if let Some(entry) = self.conntrack.get(id) {
@@ -249,7 +410,7 @@ impl Dataplane {
                 self.stats.translated += 1;
             }
         }
-        Verdict::Forward(Egress::Tun)
+        Ok(())
     }
 
     /// An ICMP error about a tracked flow (RELATED, in conntrack's words):
@@ -340,11 +501,7 @@ impl Dataplane {
             _ => None,
         };
         if let Some(packet) = packet {
-            self.stats.generated += 1;
-            self.transmits.push_back(Transmit {
-                egress: Egress::Tun,
-                packet,
-            });
+            self.emit(packet);
         }
     }
 
@@ -400,6 +557,20 @@ mod tests {
 
     const VIP: Ipv4Addr = Ipv4Addr::new(10, 101, 182, 177);
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 100);
+    const NODE: &str = "mac-worker";
+
+    /// Runs one packet held in a `Vec` through the data plane, leaving the
+    /// result (without overlay headers) in the `Vec`.
+    fn handle(dp: &mut Dataplane, now: Instant, pkt: &mut Vec<u8>) -> Verdict {
+        let mut buf = PacketBuf::from_slice(pkt);
+        let v = dp.handle_packet(now, Ingress::Tun, &mut buf);
+        let mut out = buf.data().to_vec();
+        if let Verdict::Forward(Egress::Overlay { .. }) = v {
+            out.drain(..OVERLAY_HEADER_LEN);
+        }
+        *pkt = out;
+        v
+    }
 
     fn cluster() -> Cluster {
         let mut c =
@@ -447,19 +618,16 @@ mod tests {
     #[test]
     fn dnat_then_reply_is_un_natted() {
         let c = cluster();
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c);
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
         let t0 = Instant::now();
         let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
-        assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut syn),
-            Verdict::Forward(Egress::Tun)
-        );
+        assert_eq!(handle(&mut dp, t0, &mut syn), Verdict::Forward(Egress::Tun));
         let out = packet::parse(&syn).expect("parse");
         assert!(endpoints(&c).contains(&out.key.dst), "DNAT to an endpoint");
         assert_eq!(out.key.src, CLIENT, "source preserved");
         let mut synack = tcp(out.key.dst, CLIENT, 80, 40000, false);
         assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut synack),
+            handle(&mut dp, t0, &mut synack),
             Verdict::Forward(Egress::Tun)
         );
         let back = packet::parse(&synack).expect("parse");
@@ -468,34 +636,41 @@ mod tests {
     }
 
     #[test]
-    fn hairpin_is_masqueraded_to_the_vip() {
+    fn hairpin_is_masqueraded_to_the_node_address() {
         let c = cluster();
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c);
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
         let t0 = Instant::now();
-        let eps = endpoints(&c);
-        // Find a source port whose flow picks the client itself.
-        let me = eps[0];
+        let node_cidr = c.node(NODE).expect("node").pod_cidr;
+        let masq = node_cidr.network();
+        // An endpoint on this node; find a source port whose flow picks it.
+        let me = endpoints(&c)
+            .into_iter()
+            .find(|ip| node_cidr.contains(ip))
+            .expect("an nginx pod on this node");
         let (mut syn, out) = (1000..2000)
             .find_map(|sport| {
-                let mut d = Dataplane::new(&DataplaneConfig::default(), &c);
+                let mut d = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
                 let mut syn = tcp(me, VIP, sport, 80, true);
-                let _ = d.handle_packet(t0, Ingress::Tun, &mut syn);
+                let _ = handle(&mut d, t0, &mut syn);
                 let out = packet::parse(&syn).expect("parse");
                 (out.key.dst == me).then(|| (tcp(me, VIP, sport, 80, true), out))
             })
             .expect("some flow hairpins");
-        let _ = dp.handle_packet(t0, Ingress::Tun, &mut syn);
+        let _ = handle(&mut dp, t0, &mut syn);
         assert_eq!(packet::parse(&syn).expect("parse").key, out.key);
-        assert_eq!(out.key.src, VIP, "hairpin masqueraded to the VIP");
-        let mut reply = tcp(me, VIP, 80, out.key.sport, false);
-        let _ = dp.handle_packet(t0, Ingress::Tun, &mut reply);
+        assert_eq!(
+            out.key.src, masq,
+            "hairpin masqueraded to the node's address"
+        );
+        let mut reply = tcp(me, masq, 80, out.key.sport, false);
+        let _ = handle(&mut dp, t0, &mut reply);
         let back = packet::parse(&reply).expect("parse").key;
         assert_eq!((back.src, back.sport, back.dst), (VIP, 80, me));
     }
 
     #[test]
     fn ping_to_vip_and_unknown_service_ip_dropped() {
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster());
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster(), NODE).expect("node");
         let t0 = Instant::now();
         let mut ping = Vec::new();
         PacketBuilder::ipv4(CLIENT.octets(), VIP.octets(), 64)
@@ -503,12 +678,12 @@ mod tests {
             .write(&mut ping, b"ping")
             .expect("build");
         assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut ping),
+            handle(&mut dp, t0, &mut ping),
             Verdict::Drop(DropReason::IcmpToServiceIp)
         );
         let mut stray = tcp(CLIENT, Ipv4Addr::new(10, 96, 9, 9), 1, 80, true);
         assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut stray),
+            handle(&mut dp, t0, &mut stray),
             Verdict::Drop(DropReason::NoSuchServiceIp)
         );
         assert!(dp.poll_transmit().is_none(), "silently dropped");
@@ -516,7 +691,7 @@ mod tests {
 
     #[test]
     fn no_endpoints_and_wrong_port_are_rejected() {
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster());
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster(), NODE).expect("node");
         let t0 = Instant::now();
         let mut udp = Vec::new();
         PacketBuilder::ipv4(CLIENT.octets(), [10, 96, 0, 20], 64)
@@ -524,7 +699,7 @@ mod tests {
             .write(&mut udp, b"q")
             .expect("build");
         assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut udp),
+            handle(&mut dp, t0, &mut udp),
             Verdict::Drop(DropReason::NoEndpoints)
         );
         let icmp = dp.poll_transmit().expect("port unreachable");
@@ -535,7 +710,7 @@ mod tests {
         );
         let mut syn = tcp(CLIENT, VIP, 1234, 8080, true);
         assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut syn),
+            handle(&mut dp, t0, &mut syn),
             Verdict::Drop(DropReason::ServicePortNotServed)
         );
         let rst = packet::parse(&dp.poll_transmit().expect("rst").packet).expect("parse");
@@ -546,15 +721,15 @@ mod tests {
     #[test]
     fn clashing_reply_tuple_gets_a_new_source_port() {
         let c = cluster();
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c);
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
         let t0 = Instant::now();
         let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
-        let _ = dp.handle_packet(t0, Ingress::Tun, &mut syn);
+        let _ = handle(&mut dp, t0, &mut syn);
         let ep = packet::parse(&syn).expect("parse").key.dst;
         // The same client, same source port, directly to that endpoint.
         let mut direct = tcp(CLIENT, ep, 40000, 80, true);
         assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut direct),
+            handle(&mut dp, t0, &mut direct),
             Verdict::Forward(Egress::Tun)
         );
         let d = packet::parse(&direct).expect("parse").key;
@@ -567,13 +742,10 @@ mod tests {
 
     #[test]
     fn malformed_packets_are_counted_drops() {
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster());
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &cluster(), NODE).expect("node");
         let t0 = Instant::now();
         for mut junk in [vec![], vec![0x45; 10], vec![0x60; 60], vec![0xff; 1500]] {
-            assert!(matches!(
-                dp.handle_packet(t0, Ingress::Tun, &mut junk),
-                Verdict::Drop(_)
-            ));
+            assert!(matches!(handle(&mut dp, t0, &mut junk), Verdict::Drop(_)));
         }
         assert_eq!(dp.stats().dropped_total(), 4);
     }
@@ -595,7 +767,7 @@ mod tests {
             }],
             ..c.services[0].clone()
         });
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c);
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
         let t0 = Instant::now();
         let mut chosen = Vec::new();
         for sport in 0..20u16 {
@@ -604,16 +776,16 @@ mod tests {
                 .udp(5000 + sport, 9000)
                 .write(&mut d, b"hostname")
                 .expect("build");
-            let _ = dp.handle_packet(t0, Ingress::Tun, &mut d);
+            let _ = handle(&mut dp, t0, &mut d);
             chosen.push(packet::parse(&d).expect("parse").key.dst);
         }
         let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
-        let _ = dp.handle_packet(t0, Ingress::Tun, &mut syn);
+        let _ = handle(&mut dp, t0, &mut syn);
         let gone = chosen[0];
         let survivors = chosen.iter().filter(|ip| **ip != gone).count();
         c.pods.retain(|p| p.ip != gone);
         let before = dp.conntrack().len();
-        dp.apply(&c);
+        dp.apply(&c).expect("apply");
         let tcp_to_gone = usize::from(packet::parse(&syn).expect("parse").key.dst == gone);
         assert_eq!(
             dp.conntrack().len(),
@@ -625,10 +797,10 @@ mod tests {
     #[test]
     fn icmp_error_from_a_backend_is_translated_for_the_client() {
         let c = cluster();
-        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c);
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
         let t0 = Instant::now();
         let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
-        let _ = dp.handle_packet(t0, Ingress::Tun, &mut syn);
+        let _ = handle(&mut dp, t0, &mut syn);
         let sent = packet::parse(&syn).expect("parse").key;
         // The backend refuses with port unreachable, quoting the SYN as it got it.
         let mut err = Vec::new();
@@ -638,10 +810,7 @@ mod tests {
             ))
             .write(&mut err, &syn)
             .expect("build");
-        assert_eq!(
-            dp.handle_packet(t0, Ingress::Tun, &mut err),
-            Verdict::Forward(Egress::Tun)
-        );
+        assert_eq!(handle(&mut dp, t0, &mut err), Verdict::Forward(Egress::Tun));
         let back = packet::parse(&err).expect("parse");
         assert_eq!(
             (back.key.src, back.key.dst),

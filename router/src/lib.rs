@@ -19,5 +19,6 @@ pub mod overlay;
 pub mod packet;
 pub mod reject;
 pub mod render;
+pub mod route;
 pub mod service;
 pub mod stats;

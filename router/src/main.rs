@@ -265,10 +265,13 @@ fn unexpected(r: &Response) -> String {
 
 fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
     let mut out = format!(
-        "received      {}\nforwarded     {}\ntranslated    {}\ngenerated     {}\nuntracked     {}\n\
-         flows         {flows} (created {}, expired {}, evicted {})\ntun-write-dropped {}\ndropped       {}\n",
+        "received      {}\nforwarded     {}\nencapsulated  {}\ndecapsulated  {}\ntranslated    {}\n\
+         generated     {}\nuntracked     {}\nflows         {flows} (created {}, expired {}, evicted {})\n\
+         tun-write-dropped {}\noverlay-send-dropped {}\ndropped       {}\n",
         s.received,
         s.forwarded,
+        s.encapsulated,
+        s.decapsulated,
         s.translated,
         s.generated,
         s.untracked,
@@ -276,6 +279,7 @@ fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
         s.flows_expired,
         s.flows_evicted,
         s.tun_write_dropped,
+        s.overlay_send_dropped,
         s.dropped_total()
     );
     for r in router::stats::DropReason::ALL {

@@ -421,6 +421,11 @@ pub fn rewrite_icmp_error(
     rewrite(buf, parsed, &outer_to);
 }
 
+/// Whether an (already parsed) IPv4 packet has the Don't Fragment flag.
+pub fn dont_fragment(buf: &[u8]) -> bool {
+    buf.get(6).is_some_and(|b| b & 0x40 != 0)
+}
+
 /// Reads the IPv4 source and destination of an already-parsed packet.
 pub fn addresses(buf: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
     (

@@ -79,6 +79,23 @@ pub fn icmp_port_unreachable(buf: &[u8], p: &Parsed) -> Vec<u8> {
     out
 }
 
+/// An ICMP destination unreachable, code 4 (fragmentation needed and DF
+/// set), from `from` back to the packet's source, carrying the next-hop
+/// `mtu` (RFC 1191 section 4) and quoting the packet.
+pub fn icmp_frag_needed(buf: &[u8], p: &Parsed, from: Ipv4Addr, mtu: u16) -> Vec<u8> {
+    let quote = &buf[..p.len.min(ICMP_QUOTE_MAX).min(buf.len())];
+    let icmp_len = 8 + quote.len();
+    let mut out = Vec::with_capacity(20 + icmp_len);
+    ipv4_header(&mut out, from, p.key.src, PROTO_ICMP, icmp_len);
+    let icmp_at = out.len();
+    let m = mtu.to_be_bytes();
+    out.extend_from_slice(&[3, 4, 0, 0, 0, 0, m[0], m[1]]);
+    out.extend_from_slice(quote);
+    let c = checksum(0, &out[icmp_at..]);
+    out[icmp_at + 2..icmp_at + 4].copy_from_slice(&c.to_be_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ipnet::Ipv4Net;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ServiceType, TrafficPolicy};
 use crate::packet::{FlowKey, PROTO_ICMP};
+use crate::route::Topology;
 
 /// Maglev table sizes: primes, the smallest at least 100 x the endpoint
 /// count is used (the paper's rule for < 1% imbalance), capped at the last.
@@ -25,6 +26,16 @@ const MAGLEV_SIZES: [usize; 10] = [
 /// The fixed seed of the flow hash: the same on every node and every run, so
 /// backend choice survives restarts and agrees across nodes.
 const FLOW_HASH_SEED: u64 = 0x6b75_6265_7072_6f78; // "kubeprox"
+
+/// How traffic reached a Service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frontend {
+    /// The ClusterIP, from inside the cluster: the client IP is kept.
+    ClusterIp,
+    /// A NodePort on this node's address, a LoadBalancer ingress IP or an
+    /// external IP, with the Service's `externalTrafficPolicy`.
+    External(TrafficPolicy),
+}
 
 /// One Service port: its VIP, port and protocol, and its ready endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +48,8 @@ pub struct ServicePortEntry {
     pub port: u16,
     /// IP protocol number.
     pub proto: u8,
+    /// How traffic reaches it.
+    pub frontend: Frontend,
     /// Ready endpoints, sorted.
     pub endpoints: Vec<SocketAddrV4>,
     maglev: Vec<u16>,
@@ -46,9 +59,8 @@ impl ServicePortEntry {
     /// Creates an entry and builds its Maglev table.
     pub fn new(
         name: String,
-        vip: Ipv4Addr,
-        port: u16,
-        proto: u8,
+        (vip, port, proto): (Ipv4Addr, u16, u8),
+        frontend: Frontend,
         mut endpoints: Vec<SocketAddrV4>,
     ) -> Self {
         endpoints.sort();
@@ -59,6 +71,7 @@ impl ServicePortEntry {
             vip,
             port,
             proto,
+            frontend,
             endpoints,
             maglev,
         }
@@ -165,30 +178,65 @@ impl ServiceTable {
     }
 
     /// Builds the table from the cluster: every port of every Service, with
-    /// the endpoints the Endpoints controller would publish.
-    pub fn from_cluster(cluster: &Cluster) -> Self {
+    /// the endpoints the Endpoints controller would publish. With a node's
+    /// topology, also that node's NodePorts and every LoadBalancer and
+    /// external IP, whose `externalTrafficPolicy: Local` keeps only the
+    /// node's own endpoints.
+    pub fn from_cluster(cluster: &Cluster, node: Option<&Topology>) -> Self {
         let mut table = Self::new(cluster.service_cidr);
         for svc in &cluster.services {
             for port in &svc.ports {
-                let endpoints = cluster
-                    .endpoints(svc, port)
-                    .iter()
-                    .map(|e| SocketAddrV4::new(e.ip, e.port))
-                    .collect();
+                let all = cluster.endpoints(svc, port);
+                let addrs = |local_only: bool| -> Vec<SocketAddrV4> {
+                    all.iter()
+                        .filter(|e| !local_only || node.is_some_and(|n| n.node == e.node))
+                        .map(|e| SocketAddrV4::new(e.ip, e.port))
+                        .collect()
+                };
                 let name = match &port.name {
                     Some(p) => format!("{}/{}:{p}", svc.namespace, svc.name),
                     None => format!("{}/{}", svc.namespace, svc.name),
                 };
+                let proto = port.protocol.ip_number();
                 table.insert(ServicePortEntry::new(
-                    name,
-                    svc.cluster_ip,
-                    port.port,
-                    port.protocol.ip_number(),
-                    endpoints,
+                    name.clone(),
+                    (svc.cluster_ip, port.port, proto),
+                    Frontend::ClusterIp,
+                    addrs(false),
                 ));
+                let Some(node) = node else { continue };
+                let policy = svc.external_traffic_policy;
+                let external = Frontend::External(policy);
+                let endpoints = addrs(policy == TrafficPolicy::Local);
+                if svc.service_type != ServiceType::ClusterIP {
+                    if let Some(node_port) = port.node_port {
+                        table.insert_node_port(ServicePortEntry::new(
+                            name.clone(),
+                            (node.underlay_ip, node_port, proto),
+                            external,
+                            endpoints.clone(),
+                        ));
+                    }
+                }
+                for ip in svc.load_balancer_ips.iter().chain(&svc.external_ips) {
+                    table.insert(ServicePortEntry::new(
+                        name.clone(),
+                        (*ip, port.port, proto),
+                        external,
+                        endpoints.clone(),
+                    ));
+                }
             }
         }
         table
+    }
+
+    /// Adds a NodePort: served on the node's address, which stays a normal
+    /// address for every other port.
+    fn insert_node_port(&mut self, entry: ServicePortEntry) {
+        let key = (entry.vip, entry.port, entry.proto);
+        self.ports.insert(key, self.entries.len());
+        self.entries.push(entry);
     }
 
     /// Adds (or replaces) one Service port.
@@ -207,12 +255,15 @@ impl ServiceTable {
     /// Classifies a packet's destination.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> ServiceLookup<'_> {
-        if !self.service_cidr.is_some_and(|c| c.contains(&key.dst)) && !self.vips.contains(&key.dst)
-        {
-            return ServiceLookup::NotServiceIp;
-        }
         if !self.vips.contains(&key.dst) {
-            return ServiceLookup::NoSuchServiceIp;
+            if self.service_cidr.is_some_and(|c| c.contains(&key.dst)) {
+                return ServiceLookup::NoSuchServiceIp;
+            }
+            // Not a virtual IP; maybe a NodePort on this node's address.
+            return match self.ports.get(&(key.dst, key.dport, key.proto)) {
+                Some(&i) if key.proto != PROTO_ICMP => ServiceLookup::Port(&self.entries[i]),
+                _ => ServiceLookup::NotServiceIp,
+            };
         }
         if key.proto == PROTO_ICMP {
             return ServiceLookup::Icmp;
@@ -258,8 +309,12 @@ mod tests {
     #[test]
     fn spread_is_even() {
         for n in [2u8, 3, 7] {
-            let e =
-                ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, endpoints(n));
+            let e = ServicePortEntry::new(
+                "s".into(),
+                (Ipv4Addr::new(10, 96, 0, 5), 80, 6),
+                Frontend::ClusterIp,
+                endpoints(n),
+            );
             let mut counts = HashMap::new();
             let total = 20_000u16;
             for f in flows(total) {
@@ -280,11 +335,26 @@ mod tests {
     #[test]
     fn choice_is_deterministic_and_stable_when_an_endpoint_goes() {
         let all = endpoints(5);
-        let a = ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, all.clone());
-        let b = ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, all.clone());
+        let a = ServicePortEntry::new(
+            "s".into(),
+            (Ipv4Addr::new(10, 96, 0, 5), 80, 6),
+            Frontend::ClusterIp,
+            all.clone(),
+        );
+        let b = ServicePortEntry::new(
+            "s".into(),
+            (Ipv4Addr::new(10, 96, 0, 5), 80, 6),
+            Frontend::ClusterIp,
+            all.clone(),
+        );
         let removed = all[2];
         let fewer: Vec<_> = all.iter().copied().filter(|e| *e != removed).collect();
-        let c = ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, fewer);
+        let c = ServicePortEntry::new(
+            "s".into(),
+            (Ipv4Addr::new(10, 96, 0, 5), 80, 6),
+            Frontend::ClusterIp,
+            fewer,
+        );
         let mut moved = 0;
         let mut kept = 0;
         for f in flows(5000) {
@@ -310,9 +380,8 @@ mod tests {
         let vip = Ipv4Addr::new(10, 101, 182, 177);
         t.insert(ServicePortEntry::new(
             "default/nginx-svc".into(),
-            vip,
-            80,
-            6,
+            (vip, 80, 6),
+            Frontend::ClusterIp,
             endpoints(2),
         ));
         let k = |dst, dport, proto| FlowKey {
@@ -338,7 +407,12 @@ mod tests {
 
     #[test]
     fn no_endpoints_picks_nothing() {
-        let e = ServicePortEntry::new("s".into(), Ipv4Addr::new(10, 96, 0, 5), 80, 6, vec![]);
+        let e = ServicePortEntry::new(
+            "s".into(),
+            (Ipv4Addr::new(10, 96, 0, 5), 80, 6),
+            Frontend::ClusterIp,
+            vec![],
+        );
         assert_eq!(flows(10).filter_map(|f| e.pick(&f)).count(), 0);
     }
 }

@@ -30,13 +30,30 @@ pub enum DropReason {
     ConntrackFull,
     /// No free source port for a masqueraded flow.
     NatPortsExhausted,
-    /// TTL would reach zero.
-    TtlExceeded,
+    /// A pod sent with a source address in this node's pod CIDR that is not
+    /// a pod's: address spoofing.
+    SpoofedSource,
+    /// An overlay datagram from an address that is not a configured node.
+    UnknownPeer,
+    /// An overlay datagram that is not VXLAN with our VNI carrying IPv4.
+    OverlayMalformed,
+    /// An overlay packet whose inner source is not in the sending node's pod
+    /// CIDR (nor a tracked flow).
+    OverlaySpoofedSource,
+    /// An overlay packet not addressed to this node's pods: the router is
+    /// not a transit hop.
+    OverlayNotForUs,
+    /// `externalTrafficPolicy: Local` and no endpoint on this node (dropped,
+    /// as kube-proxy does).
+    NoLocalEndpoints,
+    /// Larger than the overlay MTU; answered with ICMP "fragmentation
+    /// needed" when DF is set.
+    TooBig,
 }
 
 impl DropReason {
     /// Every reason, for listing counters.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 17] = [
         Self::Truncated,
         Self::NotIpv4,
         Self::Fragment,
@@ -47,7 +64,13 @@ impl DropReason {
         Self::UntrackedServiceSegment,
         Self::ConntrackFull,
         Self::NatPortsExhausted,
-        Self::TtlExceeded,
+        Self::SpoofedSource,
+        Self::UnknownPeer,
+        Self::OverlayMalformed,
+        Self::OverlaySpoofedSource,
+        Self::OverlayNotForUs,
+        Self::NoLocalEndpoints,
+        Self::TooBig,
     ];
 
     /// A short stable name (`no-endpoints`).
@@ -63,7 +86,13 @@ impl DropReason {
             Self::UntrackedServiceSegment => "untracked-service-segment",
             Self::ConntrackFull => "conntrack-full",
             Self::NatPortsExhausted => "nat-ports-exhausted",
-            Self::TtlExceeded => "ttl-exceeded",
+            Self::SpoofedSource => "spoofed-source",
+            Self::UnknownPeer => "unknown-peer",
+            Self::OverlayMalformed => "overlay-malformed",
+            Self::OverlaySpoofedSource => "overlay-spoofed-source",
+            Self::OverlayNotForUs => "overlay-not-for-us",
+            Self::NoLocalEndpoints => "no-local-endpoints",
+            Self::TooBig => "too-big",
         }
     }
 
@@ -85,6 +114,10 @@ pub struct Stats {
     pub received: u64,
     /// Packets forwarded.
     pub forwarded: u64,
+    /// Packets sent to other nodes over the overlay.
+    pub encapsulated: u64,
+    /// Packets received from other nodes over the overlay.
+    pub decapsulated: u64,
     /// Packets whose addresses or ports were rewritten (DNAT, SNAT or their reverse).
     pub translated: u64,
     /// Packets the router generated (TCP RST, ICMP errors).
@@ -100,6 +133,8 @@ pub struct Stats {
     /// Packets the shell could not write to the TUN device (queue full);
     /// filled in by the shell, not the core.
     pub tun_write_dropped: u64,
+    /// Overlay datagrams the shell could not send; filled in by the shell.
+    pub overlay_send_dropped: u64,
     /// Drops, indexed like [`DropReason::ALL`].
     pub dropped: [u64; DropReason::ALL.len()],
 }

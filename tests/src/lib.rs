@@ -1,103 +1,175 @@
-//! In-process cluster simulation: one node's router core and its pods
-//! (smoltcp hosts from `netstack`) exchanging real TCP, UDP and ICMP over
-//! in-memory links, on a fake clock. No root, no sockets, deterministic.
+//! In-process cluster simulation: every node's router core and its pods
+//! (smoltcp hosts from `netstack`), plus an external client, exchanging real
+//! TCP, UDP and ICMP over in-memory links on a fake clock. No root, no
+//! sockets, deterministic.
 //!
-//! The simulation plays the node's kernel the way the lab configures it:
-//! every packet a pod sends goes to the router (policy routing into the TUN
-//! device), and every packet the router writes back is delivered to the pod
-//! that owns the destination address (the node's /32 routes to pod veths).
-//! Packets to addresses nobody owns are dropped and counted.
+//! The simulation plays each node's kernel the way the lab configures it:
+//! every packet a pod sends goes to its node's router (policy routing into
+//! the TUN device), and every packet a router writes back is delivered to
+//! the pod that owns the destination address (the node's /32 routes to pod
+//! veths) or to the external client (the underlay). Overlay datagrams go to
+//! the peer router named by the verdict. The external client's packets go to
+//! the node whose underlay address they are for (NodePorts), or to the first
+//! node (LoadBalancer and external IPs, as if routed there). Packets nobody
+//! owns are counted in [`Sim::undeliverable`].
 //!
-//! Every packet that crosses the simulated TUN device is kept; when a test
-//! fails, [`Sim`] writes them to `target/sim-pcap/<test>.pcap` (raw IPv4,
-//! readable by tcpdump, tshark and Wireshark).
+//! Every packet that crosses a TUN device or the overlay is kept; when a test
+//! fails, [`Sim`] writes them to `target/sim-pcap/<test>.pcap` (raw IPv4;
+//! overlay packets with their outer IPv4/UDP headers, so `tshark -d
+//! udp.port==8472,vxlan` decodes the VXLAN inside).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use netstack::host::{ClientId, HostConfig, HttpOutcome, VirtualHost};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
-use netstack::host::{ClientId, HostConfig, HttpOutcome, VirtualHost};
+use router::buf::PacketBuf;
 use router::cluster::{Cluster, Protocol};
 use router::dataplane::{Dataplane, DataplaneConfig, Egress, Ingress, Verdict};
 
-/// Direction of a captured packet relative to the router.
+/// The external client's address on the underlay.
+pub const EXTERNAL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 191, 200);
+/// The external client's name in [`Sim::pod`].
+pub const EXTERNAL: &str = "external";
+
+/// Where a captured packet was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tap {
-    /// Read by the router from the TUN device (a pod sent it).
-    TunIn,
-    /// Written by the router to the TUN device.
-    TunOut,
+    /// Read by node `n`'s router from its TUN device.
+    TunIn(usize),
+    /// Written by node `n`'s router to its TUN device.
+    TunOut(usize),
+    /// Sent over the overlay (with outer IPv4/UDP headers).
+    Overlay,
 }
 
-/// One node: the router core plus its pods.
+struct SimNode {
+    name: String,
+    underlay_ip: Ipv4Addr,
+    dataplane: Dataplane,
+    pods: Vec<VirtualHost>,
+}
+
+/// The whole cluster.
 pub struct Sim {
     name: String,
     t0: Instant,
     now: Instant,
-    /// The router core under test.
-    pub dataplane: Dataplane,
-    pods: Vec<VirtualHost>,
+    overlay_port: u16,
+    nodes: Vec<SimNode>,
+    external: VirtualHost,
     capture: Vec<(Duration, Tap, Vec<u8>)>,
-    /// Packets the kernel could not deliver (no pod owns the destination).
+    /// Packets no pod, node or client owns.
     pub undeliverable: usize,
 }
 
+fn host(name: &str, ip: Ipv4Addr, gateway: Ipv4Addr, mtu: usize, now: Instant) -> VirtualHost {
+    VirtualHost::new(
+        HostConfig {
+            name: name.to_owned(),
+            ip,
+            gateway,
+            mtu,
+            wall_clock_unix: 1_656_051_730, // 2022-06-24T06:22:10Z, the walkthrough's date
+        },
+        now,
+    )
+}
+
 impl Sim {
-    /// Builds node `node` of `cluster`: one smoltcp host per pod on that node,
-    /// serving HTTP on its TCP container ports and the UDP responder on its
-    /// UDP ports, as `pod-server` does in the lab. `name` names the capture.
-    pub fn new(name: &str, cluster: &Cluster, node: &str) -> Self {
+    /// Builds every node of `cluster`, with one smoltcp host per pod serving
+    /// HTTP on its TCP container ports and the UDP responder on its UDP
+    /// ports (as `pod-server` does in the lab), and an external client.
+    /// `name` names the capture file.
+    pub fn new(name: &str, cluster: &Cluster) -> Self {
         let t0 = Instant::now();
-        let gateway = cluster
-            .node(node)
-            .and_then(|n| n.pod_cidr.hosts().next())
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let pods = cluster
-            .pods
+        let pod_mtu = usize::from(cluster.overlay.pod_mtu());
+        let nodes = cluster
+            .nodes
             .iter()
-            .filter(|p| p.node == node)
-            .map(|p| {
-                let mut host = VirtualHost::new(
-                    HostConfig {
-                        name: p.name.clone(),
-                        ip: p.ip,
-                        gateway,
-                        mtu: 1500,
-                        wall_clock_unix: 1_656_051_730, // 2022-06-24T06:22:10Z, the walkthrough's date
-                    },
-                    t0,
-                );
-                for port in &p.ports {
-                    match port.protocol {
-                        Protocol::Tcp => host.serve_http(port.container_port),
-                        Protocol::Udp => host.serve_udp(port.container_port),
-                    }
+            .map(|n| {
+                let gateway = n.pod_cidr.hosts().next().unwrap_or(n.pod_cidr.addr());
+                let pods = cluster
+                    .pods
+                    .iter()
+                    .filter(|p| p.node == n.name)
+                    .map(|p| {
+                        let mut h = host(&p.name, p.ip, gateway, pod_mtu, t0);
+                        for port in &p.ports {
+                            match port.protocol {
+                                Protocol::Tcp => h.serve_http(port.container_port),
+                                Protocol::Udp => h.serve_udp(port.container_port),
+                            }
+                        }
+                        h
+                    })
+                    .collect();
+                let dataplane = match Dataplane::new(&DataplaneConfig::default(), cluster, &n.name)
+                {
+                    Ok(d) => d,
+                    Err(e) => panic!("{e}"),
+                };
+                SimNode {
+                    name: n.name.clone(),
+                    underlay_ip: n.underlay_ip,
+                    dataplane,
+                    pods,
                 }
-                host
             })
             .collect();
+        let gateway = cluster
+            .nodes
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |n| n.underlay_ip);
         Self {
             name: name.to_owned(),
             t0,
             now: t0,
-            dataplane: Dataplane::new(&DataplaneConfig::default(), cluster),
-            pods,
+            overlay_port: cluster.overlay.port,
+            nodes,
+            external: host(
+                EXTERNAL,
+                EXTERNAL_IP,
+                gateway,
+                usize::from(cluster.overlay.underlay_mtu),
+                t0,
+            ),
             capture: Vec::new(),
             undeliverable: 0,
         }
     }
 
-    /// The pod named `name`.
+    /// The pod named `name` (or the external client, [`EXTERNAL`]).
     ///
     /// # Panics
-    /// If there is no such pod on this node (a test bug).
+    /// If there is no such pod (a test bug).
     #[track_caller]
     pub fn pod(&mut self, name: &str) -> &mut VirtualHost {
-        match self.pods.iter_mut().find(|p| p.name() == name) {
+        if name == EXTERNAL {
+            return &mut self.external;
+        }
+        match self
+            .nodes
+            .iter_mut()
+            .flat_map(|n| n.pods.iter_mut())
+            .find(|p| p.name() == name)
+        {
             Some(p) => p,
-            None => panic!("no pod {name} on this node"),
+            None => panic!("no pod {name} in the cluster"),
+        }
+    }
+
+    /// Node `name`'s router core.
+    ///
+    /// # Panics
+    /// If there is no such node (a test bug).
+    #[track_caller]
+    pub fn dataplane(&mut self, node: &str) -> &mut Dataplane {
+        match self.nodes.iter_mut().find(|n| n.name == node) {
+            Some(n) => &mut n.dataplane,
+            None => panic!("no node {node}"),
         }
     }
 
@@ -106,52 +178,102 @@ impl Sim {
         self.now
     }
 
-    /// Moves every pending packet once: pods' output through the router and
-    /// on to its destination pod. Returns whether anything moved.
+    /// Moves every pending packet once. Returns whether anything moved.
     pub fn step(&mut self) -> bool {
         let now = self.now;
         let mut moved = false;
-        for i in 0..self.pods.len() {
-            self.pods[i].poll(now);
-            while let Some(mut pkt) = self.pods[i].poll_transmit() {
-                moved = true;
-                // A pod's packets to its own address never leave its network
-                // namespace: its kernel loops them back (which is why a
-                // hairpinned Service flow needs masquerading).
-                let own = self.pods[i].ip();
-                if router::packet::parse(&pkt).is_ok_and(|p| p.key.dst == own) {
-                    self.pods[i].handle_packet(now, &pkt);
-                    continue;
-                }
-                self.capture.push((now - self.t0, Tap::TunIn, pkt.clone()));
-                if let Verdict::Forward(Egress::Tun) =
-                    self.dataplane.handle_packet(now, Ingress::Tun, &mut pkt)
-                {
-                    self.deliver(pkt);
-                }
-                while let Some(t) = self.dataplane.poll_transmit() {
-                    self.deliver(t.packet);
+        for n in 0..self.nodes.len() {
+            for i in 0..self.nodes[n].pods.len() {
+                self.nodes[n].pods[i].poll(now);
+                while let Some(pkt) = self.nodes[n].pods[i].poll_transmit() {
+                    moved = true;
+                    // A pod's packets to its own address never leave its
+                    // network namespace: its kernel loops them back (which is
+                    // why a hairpinned Service flow needs masquerading).
+                    let own = self.nodes[n].pods[i].ip();
+                    if router::packet::parse(&pkt).is_ok_and(|p| p.key.dst == own) {
+                        self.nodes[n].pods[i].handle_packet(now, &pkt);
+                        continue;
+                    }
+                    self.to_router(n, Ingress::Tun, &pkt);
                 }
             }
         }
-        self.dataplane.handle_timeout(now);
+        self.external.poll(now);
+        while let Some(pkt) = self.external.poll_transmit() {
+            moved = true;
+            let Ok(p) = router::packet::parse(&pkt) else {
+                self.undeliverable += 1;
+                continue;
+            };
+            // The underlay: to the node owning the address, else to the
+            // first node (a route to a LoadBalancer/external IP).
+            let n = self
+                .nodes
+                .iter()
+                .position(|n| n.underlay_ip == p.key.dst)
+                .unwrap_or(0);
+            self.to_router(n, Ingress::Tun, &pkt);
+        }
+        for node in &mut self.nodes {
+            node.dataplane.handle_timeout(now);
+        }
         moved
     }
 
-    fn deliver(&mut self, pkt: Vec<u8>) {
-        let now = self.now;
-        self.capture.push((now - self.t0, Tap::TunOut, pkt.clone()));
-        let dst = match router::packet::parse(&pkt) {
-            Ok(p) => p.key.dst,
-            Err(_) => {
-                self.undeliverable += 1;
-                return;
+    /// Hands a packet to node `n`'s router and carries out the verdict.
+    fn to_router(&mut self, n: usize, ingress: Ingress, pkt: &[u8]) {
+        if ingress == Ingress::Tun {
+            self.record(Tap::TunIn(n), pkt.to_vec());
+        }
+        let mut buf = PacketBuf::from_slice(pkt);
+        if let Verdict::Forward(egress) = self.nodes[n]
+            .dataplane
+            .handle_packet(self.now, ingress, &mut buf)
+        {
+            self.from_router(n, egress, buf.data().to_vec());
+        }
+        while let Some(t) = self.nodes[n].dataplane.poll_transmit() {
+            self.from_router(n, t.egress, t.packet);
+        }
+    }
+
+    fn from_router(&mut self, n: usize, egress: Egress, pkt: Vec<u8>) {
+        match egress {
+            Egress::Tun => {
+                self.record(Tap::TunOut(n), pkt.clone());
+                self.deliver(n, &pkt);
             }
+            Egress::Overlay { to } => {
+                let from = self.nodes[n].underlay_ip;
+                self.record(Tap::Overlay, outer_udp(from, to, self.overlay_port, &pkt));
+                match self.nodes.iter().position(|n| n.underlay_ip == to) {
+                    Some(peer) => self.to_router(peer, Ingress::Overlay { from }, &pkt),
+                    None => self.undeliverable += 1,
+                }
+            }
+        }
+    }
+
+    /// The node's kernel delivers a packet the router wrote back.
+    fn deliver(&mut self, n: usize, pkt: &[u8]) {
+        let now = self.now;
+        let Ok(p) = router::packet::parse(pkt) else {
+            self.undeliverable += 1;
+            return;
         };
-        match self.pods.iter_mut().find(|p| p.ip() == dst) {
-            Some(pod) => pod.handle_packet(now, &pkt),
+        if p.key.dst == EXTERNAL_IP {
+            self.external.handle_packet(now, pkt);
+            return;
+        }
+        match self.nodes[n].pods.iter_mut().find(|h| h.ip() == p.key.dst) {
+            Some(pod) => pod.handle_packet(now, pkt),
             None => self.undeliverable += 1,
         }
+    }
+
+    fn record(&mut self, tap: Tap, pkt: Vec<u8>) {
+        self.capture.push((self.now - self.t0, tap, pkt));
     }
 
     /// Advances the clock by `d`, stepping the network as it goes (1 ms ticks).
@@ -211,9 +333,27 @@ impl Sim {
         Ok(path)
     }
 
-    /// Every captured packet with its tap.
+    /// Every captured packet with where it was seen.
     pub fn capture(&self) -> impl Iterator<Item = (Tap, &[u8])> {
         self.capture.iter().map(|(_, tap, p)| (*tap, p.as_slice()))
+    }
+
+    /// The index of node `name` in [`Tap`]s.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+}
+
+/// Wraps an overlay payload in the outer IPv4/UDP headers the kernel would
+/// add, for the capture.
+fn outer_udp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(28 + payload.len());
+    match etherparse::PacketBuilder::ipv4(src.octets(), dst.octets(), 64)
+        .udp(port, port)
+        .write(&mut out, payload)
+    {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
     }
 }
 

@@ -17,19 +17,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
+use mio::net::UdpSocket;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use crate::buf::PacketBuf;
 use crate::config::{self, ConfigError};
 use crate::control::{Request, Response};
 use crate::dataplane::{Dataplane, DataplaneConfig, Egress, Ingress, Verdict};
-use crate::packet::MAX_PACKET_LEN;
 use control_server::{ControlState, Query};
 use tun::Tun;
 
 const TUN: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNAL: Token = Token(2);
+const OVERLAY: Token = Token(3);
 
 /// Packets handled per TUN readiness before other events get a turn.
 const BATCH: usize = 256;
@@ -76,6 +79,14 @@ pub enum RunError {
     Tun {
         /// Device name.
         name: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The overlay's UDP socket could not be bound.
+    #[error("binding the overlay socket {addr}: {source} (is another router or a vxlan device using the port?)")]
+    Overlay {
+        /// The address.
+        addr: SocketAddr,
         /// OS error.
         source: std::io::Error,
     },
@@ -158,7 +169,26 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         },
     )?;
 
-    let mut dp = Dataplane::new(&opts.dataplane, &cluster);
+    let mut dp = Dataplane::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| {
+        RunError::UnknownNode {
+            node: e.0,
+            config: opts.config.display().to_string(),
+            known: String::new(),
+        }
+    })?;
+    let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
+    let mut overlay = UdpSocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
+        addr: overlay_addr,
+        source,
+    })?;
+    poll.registry()
+        .register(&mut overlay, OVERLAY, Interest::READABLE)
+        .map_err(io_err("registering the overlay socket"))?;
+    let io = Io {
+        tun: &tun,
+        overlay: &overlay,
+        overlay_port: cluster.overlay.port,
+    };
     info!(
         "router for node {} on {} (MTU {}), {} services, control socket {}",
         opts.node,
@@ -167,7 +197,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         cluster.services.len(),
         opts.control.display()
     );
-    let result = event_loop(&mut poll, &tun, &mut dp, &query_rx, &mut signal_rx);
+    let result = event_loop(&mut poll, &io, &mut dp, &query_rx, &mut signal_rx);
     remove_socket(&opts.control);
     result
 }
@@ -182,23 +212,31 @@ fn remove_socket(path: &Path) {
 #[derive(Debug, Default)]
 struct ShellStats {
     tun_write_dropped: u64,
+    overlay_send_dropped: u64,
+}
+
+/// The data plane's file descriptors.
+struct Io<'a> {
+    tun: &'a Tun,
+    overlay: &'a UdpSocket,
+    overlay_port: u16,
 }
 
 fn event_loop(
     poll: &mut Poll,
-    tun: &Tun,
+    io: &Io<'_>,
     dp: &mut Dataplane,
     queries: &crossbeam_channel::Receiver<Query>,
     signal_rx: &mut mio::net::UnixStream,
 ) -> Result<(), RunError> {
     let mut events = Events::with_capacity(64);
-    let mut buf = vec![0u8; MAX_PACKET_LEN];
+    let mut buf = PacketBuf::new();
     let mut shell = ShellStats::default();
-    let mut tun_pending = false;
+    let (mut tun_pending, mut overlay_pending) = (false, false);
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
         let now = Instant::now();
-        let timeout = if tun_pending {
+        let timeout = if tun_pending || overlay_pending {
             Some(Duration::ZERO)
         } else {
             let deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
@@ -214,10 +252,11 @@ fn event_loop(
                 })
             }
         }
-        let mut tun_ready = tun_pending;
+        let (mut tun_ready, mut overlay_ready) = (tun_pending, overlay_pending);
         for event in &events {
             match event.token() {
                 TUN => tun_ready = true,
+                OVERLAY => overlay_ready = true,
                 WAKER => {}
                 SIGNAL => {
                     let mut b = [0u8; 16];
@@ -229,7 +268,10 @@ fn event_loop(
             }
         }
         if tun_ready {
-            tun_pending = drain_tun(tun, dp, &mut buf, &mut shell)?;
+            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut shell)?;
+        }
+        if overlay_ready {
+            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut shell)?;
         }
         while let Ok(q) = queries.try_recv() {
             let _ = q.reply.send(answer(dp, &q.request, &shell));
@@ -248,55 +290,102 @@ fn event_loop(
     }
 }
 
-/// Reads and handles up to [`BATCH`] packets. Returns whether packets may be
-/// left (the budget ran out before `WouldBlock`).
-fn drain_tun(
-    tun: &Tun,
+#[derive(Clone, Copy)]
+enum Source {
+    Tun,
+    Overlay,
+}
+
+/// Reads and handles up to [`BATCH`] packets from one source. Returns
+/// whether packets may be left (the budget ran out before `WouldBlock`).
+fn drain(
+    source: Source,
+    io: &Io<'_>,
     dp: &mut Dataplane,
-    buf: &mut [u8],
+    buf: &mut PacketBuf,
     shell: &mut ShellStats,
 ) -> Result<bool, RunError> {
     let now = Instant::now();
     for _ in 0..BATCH {
-        let n = match tun.recv(buf) {
-            Ok(n) => n,
+        let area = buf.recv_area();
+        let read = match source {
+            Source::Tun => io.tun.recv(area).map(|n| (n, Ingress::Tun)),
+            Source::Overlay => io.overlay.recv_from(area).and_then(|(n, from)| match from {
+                SocketAddr::V4(from) => Ok((n, Ingress::Overlay { from: *from.ip() })),
+                SocketAddr::V6(_) => Ok((
+                    0,
+                    Ingress::Overlay {
+                        from: Ipv4Addr::UNSPECIFIED,
+                    },
+                )),
+            }),
+        };
+        let (n, ingress) = match read {
+            Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(RunError::Io {
-                    what: "reading the TUN device",
-                    source: e,
-                })
+                let what = match source {
+                    Source::Tun => "reading the TUN device",
+                    Source::Overlay => "reading the overlay socket",
+                };
+                return Err(RunError::Io { what, source: e });
             }
         };
-        let packet = &mut buf[..n];
-        if let Verdict::Forward(Egress::Tun) = dp.handle_packet(now, Ingress::Tun, packet) {
-            write(tun, packet, shell)?;
+        buf.set_len(n);
+        if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
+            send(io, egress, buf.data(), shell)?;
         }
         while let Some(t) = dp.poll_transmit() {
-            let Egress::Tun = t.egress;
-            write(tun, &t.packet, shell)?;
+            send(io, t.egress, &t.packet, shell)?;
         }
     }
     Ok(true)
 }
 
-fn write(tun: &Tun, packet: &[u8], shell: &mut ShellStats) -> Result<(), RunError> {
-    match tun.send(packet) {
+fn send(
+    io: &Io<'_>,
+    egress: Egress,
+    packet: &[u8],
+    shell: &mut ShellStats,
+) -> Result<(), RunError> {
+    let (result, dropped, what) = match egress {
+        Egress::Tun => (
+            io.tun.send(packet),
+            &mut shell.tun_write_dropped,
+            "writing to the TUN device",
+        ),
+        Egress::Overlay { to } => (
+            io.overlay.send_to(
+                packet,
+                SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
+            ),
+            &mut shell.overlay_send_dropped,
+            "sending on the overlay socket",
+        ),
+    };
+    match result {
         Ok(_) => Ok(()),
-        // The kernel queue is full or the packet is refused: count, go on.
+        // The kernel queue is full, the peer unreachable for now, or the
+        // packet refused: count it and go on.
         Err(e)
             if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
-                || e.raw_os_error() == Some(libc::ENOBUFS)
-                || e.raw_os_error() == Some(libc::EINVAL) =>
+                || matches!(
+                    e.raw_os_error(),
+                    Some(
+                        libc::ENOBUFS
+                            | libc::EINVAL
+                            | libc::EHOSTUNREACH
+                            | libc::ENETUNREACH
+                            | libc::ECONNREFUSED
+                            | libc::EMSGSIZE
+                    )
+                ) =>
         {
-            shell.tun_write_dropped += 1;
+            *dropped += 1;
             Ok(())
         }
-        Err(e) => Err(RunError::Io {
-            what: "writing to the TUN device",
-            source: e,
-        }),
+        Err(e) => Err(RunError::Io { what, source: e }),
     }
 }
 
@@ -309,6 +398,7 @@ fn answer(dp: &Dataplane, request: &Request, shell: &ShellStats) -> Response {
         Request::Stats => {
             let mut stats = dp.stats().clone();
             stats.tun_write_dropped = shell.tun_write_dropped;
+            stats.overlay_send_dropped = shell.overlay_send_dropped;
             Response::Stats {
                 stats,
                 flows: dp.conntrack().len(),
