@@ -826,4 +826,201 @@ mod tests {
             "quotes what the client sent"
         );
     }
+    /// Two nodes, one nginx pod each, a client on mac-worker.
+    const TWO_NODES: &str = r#"
+[cluster]
+podCIDR = "10.10.0.0/16"
+[[nodes]]
+name = "mac-master"
+address = "192.168.191.144"
+podCIDR = "10.10.0.0/24"
+[[nodes]]
+name = "mac-worker"
+address = "192.168.191.145"
+podCIDR = "10.10.1.0/24"
+[[pods]]
+name = "web-master"
+node = "mac-master"
+ip = "10.10.0.2"
+labels = { app = "web" }
+[[pods]]
+name = "web-worker"
+node = "mac-worker"
+ip = "10.10.1.2"
+labels = { app = "web" }
+[[pods]]
+name = "client"
+node = "mac-worker"
+ip = "10.10.1.100"
+[[services]]
+name = "web"
+clusterIP = "10.96.0.50"
+selector = { app = "web" }
+ports = [{ port = 80 }]
+"#;
+
+    fn two_nodes() -> (Cluster, Dataplane, Dataplane) {
+        let c = crate::config::parse(TWO_NODES).expect("two-node config");
+        let master = Dataplane::new(&DataplaneConfig::default(), &c, "mac-master").expect("node");
+        let worker = Dataplane::new(&DataplaneConfig::default(), &c, "mac-worker").expect("node");
+        (c, master, worker)
+    }
+
+    fn from_peer(
+        dp: &mut Dataplane,
+        now: Instant,
+        from: Ipv4Addr,
+        vni: u32,
+        inner: &[u8],
+    ) -> Verdict {
+        let mut header = [0u8; OVERLAY_HEADER_LEN];
+        overlay::write_header(&mut header, vni, [0; 6], [0; 6]);
+        let mut framed = header.to_vec();
+        framed.extend_from_slice(inner);
+        dp.handle_packet(
+            now,
+            Ingress::Overlay { from },
+            &mut PacketBuf::from_slice(&framed),
+        )
+    }
+
+    #[test]
+    fn remote_pod_traffic_is_encapsulated_to_its_node() {
+        let (_, mut master, mut worker) = two_nodes();
+        let t0 = Instant::now();
+        let syn = tcp(CLIENT, Ipv4Addr::new(10, 10, 0, 2), 40000, 80, true);
+        let mut buf = PacketBuf::from_slice(&syn);
+        let to = Ipv4Addr::new(192, 168, 191, 144);
+        assert_eq!(
+            worker.handle_packet(t0, Ingress::Tun, &mut buf),
+            Verdict::Forward(Egress::Overlay { to })
+        );
+        assert_eq!(overlay::decapsulate(buf.data(), 1), Ok(OVERLAY_HEADER_LEN));
+        assert_eq!(
+            &buf.data()[8..14],
+            &overlay::vtep_mac(to),
+            "inner destination MAC is the peer's VTEP"
+        );
+        assert_eq!(
+            &buf.data()[OVERLAY_HEADER_LEN..],
+            &syn[..],
+            "inner packet unchanged"
+        );
+        // The peer takes it off the overlay and delivers it locally.
+        let mut rx = PacketBuf::from_slice(buf.data());
+        let from = Ipv4Addr::new(192, 168, 191, 145);
+        assert_eq!(
+            master.handle_packet(t0, Ingress::Overlay { from }, &mut rx),
+            Verdict::Forward(Egress::Tun)
+        );
+        assert_eq!(rx.data(), &syn[..]);
+    }
+
+    #[test]
+    fn overlay_accepts_only_peers_with_their_own_pod_sources() {
+        let (_, mut master, _) = two_nodes();
+        let t0 = Instant::now();
+        let worker_ip = Ipv4Addr::new(192, 168, 191, 145);
+        let good = tcp(CLIENT, Ipv4Addr::new(10, 10, 0, 2), 1, 80, true);
+        assert_eq!(
+            from_peer(&mut master, t0, worker_ip, 1, &good),
+            Verdict::Forward(Egress::Tun)
+        );
+        let stranger = Ipv4Addr::new(192, 168, 191, 99);
+        assert_eq!(
+            from_peer(&mut master, t0, stranger, 1, &good),
+            Verdict::Drop(DropReason::UnknownPeer)
+        );
+        assert_eq!(
+            from_peer(&mut master, t0, worker_ip, 2, &good),
+            Verdict::Drop(DropReason::OverlayMalformed),
+            "wrong VNI"
+        );
+        // Inner source outside the sending node's pod CIDR.
+        let spoofed = tcp(
+            Ipv4Addr::new(10, 10, 0, 77),
+            Ipv4Addr::new(10, 10, 0, 2),
+            2,
+            80,
+            true,
+        );
+        assert_eq!(
+            from_peer(&mut master, t0, worker_ip, 1, &spoofed),
+            Verdict::Drop(DropReason::OverlaySpoofedSource)
+        );
+        // Not for this node's pods: the router is no transit hop.
+        let transit = tcp(CLIENT, Ipv4Addr::new(10, 10, 1, 2), 3, 80, true);
+        assert_eq!(
+            from_peer(&mut master, t0, worker_ip, 1, &transit),
+            Verdict::Drop(DropReason::OverlayNotForUs)
+        );
+        assert_eq!(
+            from_peer(&mut master, t0, worker_ip, 1, &[0x45, 0, 0]),
+            Verdict::Drop(DropReason::Truncated)
+        );
+    }
+
+    #[test]
+    fn a_pod_cannot_use_an_address_that_is_not_its_own() {
+        let (_, _, mut worker) = two_nodes();
+        let t0 = Instant::now();
+        let mut spoofed = tcp(Ipv4Addr::new(10, 10, 1, 77), VIP, 1, 80, true);
+        assert_eq!(
+            handle(&mut worker, t0, &mut spoofed),
+            Verdict::Drop(DropReason::SpoofedSource)
+        );
+    }
+
+    #[test]
+    fn too_big_for_the_overlay_gets_frag_needed_through_the_cluster_ip() {
+        let (_, _, mut worker) = two_nodes();
+        let t0 = Instant::now();
+        let vip = Ipv4Addr::new(10, 96, 0, 50);
+        // Find a flow the worker sends to the master's pod (over the overlay).
+        let (sport, mut big) = (1000..2000u16)
+            .find_map(|sport| {
+                let mut probe = tcp(CLIENT, vip, sport, 80, true);
+                let v = handle(&mut worker, t0, &mut probe);
+                (v == Verdict::Forward(Egress::Overlay {
+                    to: Ipv4Addr::new(192, 168, 191, 144),
+                }))
+                .then(|| {
+                    let mut p = Vec::new();
+                    PacketBuilder::ipv4(CLIENT.octets(), vip.octets(), 64)
+                        .tcp(sport, 80, 2, 1000)
+                        .ack(1)
+                        .write(&mut p, &[7u8; 1460])
+                        .expect("build");
+                    (sport, p)
+                })
+            })
+            .expect("some flow goes to the other node");
+        assert_eq!(big.len(), 1500);
+        big[6] |= 0x40; // DF
+        big[10] = 0;
+        big[11] = 0;
+        let c = crate::checksum::checksum(0, &big[..20]);
+        big[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(
+            handle(&mut worker, t0, &mut big),
+            Verdict::Drop(DropReason::TooBig)
+        );
+        let t = worker.poll_transmit().expect("frag needed");
+        assert_eq!(t.egress, Egress::Tun);
+        let p = packet::parse(&t.packet).expect("parse");
+        assert_eq!(p.key.dst, CLIENT);
+        assert_eq!(&t.packet[20..22], &[3, 4], "ICMP fragmentation needed");
+        assert_eq!(
+            u16::from_be_bytes([t.packet[26], t.packet[27]]),
+            1450,
+            "next-hop MTU"
+        );
+        let Transport::IcmpError { inner } = p.transport else {
+            panic!("not an ICMP error");
+        };
+        assert_eq!(
+            (inner.src, inner.dst, inner.sport, inner.dport),
+            (CLIENT, vip, sport, 80)
+        );
+    }
 }
