@@ -18,6 +18,12 @@
 //! * NodePorts for NodePort/LoadBalancer ports that do not set one: xxh3 into
 //!   30000-32767 with linear probing.
 //!
+//! Settings the file may leave out get flannel's and Kubernetes' defaults:
+//! the VXLAN overlay (`vxlanVNI` 1, `vxlanPort` 8472, `underlayMTU` 1500) and
+//! `externalTrafficPolicy` (`Cluster`, on externally-accessible Services).
+//! External and LoadBalancer IPs are never allocated: a Service has exactly
+//! the `externalIPs` and `loadBalancerIPs` the file gives it.
+//!
 //! Every error names the key path and the offending value, e.g.
 //! `services[1] "default/nginx-svc": clusterIP "10.200.0.1" is outside serviceCIDR 10.96.0.0/12`.
 
@@ -32,8 +38,8 @@ use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cluster::{
-    Cluster, ContainerPort, Deployment, Labels, Node, Pod, Protocol, Service, ServicePort,
-    ServiceType, SessionAffinity, TargetPort,
+    Cluster, ContainerPort, Deployment, Labels, Node, Overlay, Pod, Protocol, Service, ServicePort,
+    ServiceType, SessionAffinity, TargetPort, TrafficPolicy,
 };
 
 /// Kubernetes' `SafeEncodeString` alphabet (no vowels, no confusable digits),
@@ -62,6 +68,12 @@ const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
 const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
 /// Namespace of objects that do not name one.
 const DEFAULT_NAMESPACE: &str = "default";
+/// Largest VXLAN network identifier (24 bits).
+const MAX_VNI: i64 = 0xff_ffff;
+/// Smallest underlay MTU: IPv6's minimum, so pods still get 1230 bytes.
+const MIN_UNDERLAY_MTU: i64 = 1280;
+/// Largest underlay MTU: a common jumbo frame.
+const MAX_UNDERLAY_MTU: i64 = 9000;
 
 /// Why a config file was refused. Every message names the key path and the
 /// bad value.
@@ -417,6 +429,95 @@ pub enum ConfigError {
         /// The Service CIDR.
         cidr: Ipv4Net,
     },
+    /// A number outside its allowed range (`cluster.vxlanVNI`,
+    /// `cluster.underlayMTU`).
+    #[error("{key} {value} is out of range {min}-{max}")]
+    ValueOutOfRange {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// `externalTrafficPolicy` is not `Cluster` or `Local`.
+    #[error("{key} {value:?} is not supported: must be \"Cluster\" or \"Local\"")]
+    InvalidTrafficPolicy {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `externalTrafficPolicy` on a Service nothing outside the cluster can
+    /// reach (type ClusterIP without externalIPs), refused like the API
+    /// server does.
+    #[error("{key} {value:?} may only be set for externally-accessible services: this ClusterIP Service has no externalIPs (set type = \"NodePort\" or \"LoadBalancer\")")]
+    TrafficPolicyNotExternal {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `loadBalancerIPs` on a Service that is not of type LoadBalancer.
+    #[error("{key} {value:?} is only allowed on a LoadBalancer Service, this one is type {service_type} (set type = \"LoadBalancer\")")]
+    LoadBalancerIpsNotLoadBalancer {
+        /// Key path.
+        key: String,
+        /// The addresses as written.
+        value: Vec<String>,
+        /// The Service's type.
+        service_type: ServiceType,
+    },
+    /// An external or LoadBalancer IP that no client can use as a
+    /// destination: unspecified, loopback, link-local, multicast, broadcast.
+    #[error("{key} \"{value}\" is not usable as an external address: it is {what}")]
+    ExternalIpSpecial {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// `the unspecified address`, `a loopback address`, ...
+        what: &'static str,
+    },
+    /// An external or LoadBalancer IP inside the pod or Service CIDR.
+    #[error("{key} \"{value}\" lies inside {range_key} {range}; external and LoadBalancer IPs must be outside the cluster's ranges")]
+    ExternalIpInClusterRange {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// `cluster.podCIDR` or `cluster.serviceCIDR`.
+        range_key: &'static str,
+        /// That range.
+        range: Ipv4Net,
+    },
+    /// An external or LoadBalancer IP that is a node's address.
+    #[error("{key} \"{value}\" is the address of node {node:?}; a node address already serves every NodePort, give the Service its own address")]
+    ExternalIpIsNodeAddress {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The node that has it.
+        node: String,
+    },
+    /// Two Services (or one, twice) serve the same external address, port
+    /// and protocol.
+    #[error("{key} \"{value}\" port {port}/{protocol} is already used by {first}")]
+    DuplicateExternalIp {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// The Service port.
+        port: u16,
+        /// Its protocol.
+        protocol: Protocol,
+        /// Key path of the address that has it first.
+        first: String,
+    },
     /// A pod IP outside its node's pod CIDR.
     #[error("{key} \"{value}\" is outside podCIDR {cidr} of node {node:?}")]
     PodIpOutsideNode {
@@ -491,6 +592,12 @@ struct RawCluster {
     service_cidr: Option<String>,
     #[serde(rename = "dnsDomain")]
     dns_domain: Option<String>,
+    #[serde(rename = "vxlanVNI")]
+    vxlan_vni: Option<i64>,
+    #[serde(rename = "vxlanPort")]
+    vxlan_port: Option<i64>,
+    #[serde(rename = "underlayMTU")]
+    underlay_mtu: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -562,6 +669,12 @@ struct RawService {
     session_affinity: Option<String>,
     #[serde(rename = "sessionAffinityTimeoutSeconds")]
     session_affinity_timeout_seconds: Option<i64>,
+    #[serde(rename = "externalTrafficPolicy")]
+    external_traffic_policy: Option<String>,
+    #[serde(rename = "externalIPs", default)]
+    external_ips: Vec<String>,
+    #[serde(rename = "loadBalancerIPs", default)]
+    load_balancer_ips: Vec<String>,
     #[serde(default)]
     ports: Vec<RawServicePort>,
 }
@@ -665,6 +778,7 @@ fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
             pod_cidr,
         });
     }
+    let overlay = build_overlay(&raw.cluster)?;
     let dns_domain = raw
         .cluster
         .dns_domain
@@ -683,7 +797,7 @@ fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
     name_deployment_pods(&deployments, &standalone, &mut plans);
     plans.extend(standalone);
     let mut pods = assign_pod_ips(plans, &nodes)?;
-    let mut services = build_services(&raw.services, service_cidr)?;
+    let mut services = build_services(&raw.services, pod_cidr, service_cidr, &nodes)?;
 
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -691,11 +805,54 @@ fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
         pod_cidr,
         service_cidr,
         dns_domain,
-        overlay: crate::cluster::Overlay::default(),
+        overlay,
         nodes,
         deployments: deployments.into_iter().map(|d| d.deployment).collect(),
         pods,
         services,
+    })
+}
+
+/// `cluster.vxlanVNI`, `cluster.vxlanPort` and `cluster.underlayMTU`, each
+/// defaulting to flannel's value.
+fn build_overlay(raw: &RawCluster) -> Result<Overlay, ConfigError> {
+    let defaults = Overlay::default();
+    let in_range = |key: &str, value: i64, min: i64, max: i64| {
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::ValueOutOfRange {
+                key: key.to_owned(),
+                value,
+                min,
+                max,
+            })
+        }
+    };
+    let vni = match raw.vxlan_vni {
+        None => defaults.vni,
+        Some(v) => {
+            u32::try_from(in_range("cluster.vxlanVNI", v, 1, MAX_VNI)?).unwrap_or(defaults.vni)
+        }
+    };
+    let port = match raw.vxlan_port {
+        None => defaults.port,
+        Some(p) => port_number("cluster.vxlanPort", p)?,
+    };
+    let underlay_mtu = match raw.underlay_mtu {
+        None => defaults.underlay_mtu,
+        Some(m) => u16::try_from(in_range(
+            "cluster.underlayMTU",
+            m,
+            MIN_UNDERLAY_MTU,
+            MAX_UNDERLAY_MTU,
+        )?)
+        .unwrap_or(defaults.underlay_mtu),
+    };
+    Ok(Overlay {
+        vni,
+        port,
+        underlay_mtu,
     })
 }
 
@@ -1039,8 +1196,15 @@ struct ServicePlan {
     cluster_ip: Option<Ipv4Addr>,
 }
 
-fn build_services(raw: &[RawService], cidr: Ipv4Net) -> Result<Vec<Service>, ConfigError> {
+fn build_services(
+    raw: &[RawService],
+    pod_cidr: Ipv4Net,
+    cidr: Ipv4Net,
+    nodes: &[Node],
+) -> Result<Vec<Service>, ConfigError> {
     let mut plans: Vec<ServicePlan> = Vec::with_capacity(raw.len());
+    // (address, port, protocol) -> key path of the address that serves it.
+    let mut external: HashMap<(Ipv4Addr, u16, Protocol), String> = HashMap::new();
     for (i, s) in raw.iter().enumerate() {
         let namespace = s.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
         let obj = format!("services[{i}] \"{namespace}/{}\"", s.name);
@@ -1147,6 +1311,53 @@ fn build_services(raw: &[RawService], cidr: Ipv4Net) -> Result<Vec<Service>, Con
                 key: format!("{obj}: ports"),
             });
         }
+        if service_type != ServiceType::LoadBalancer && !s.load_balancer_ips.is_empty() {
+            return Err(ConfigError::LoadBalancerIpsNotLoadBalancer {
+                key: format!("{obj}: loadBalancerIPs"),
+                value: s.load_balancer_ips.clone(),
+                service_type,
+            });
+        }
+        let ranges = ExternalRanges {
+            pod_cidr,
+            service_cidr: cidr,
+            nodes,
+        };
+        // LoadBalancer IPs first, as kubectl lists them first.
+        let mut load_balancer_ips = Vec::with_capacity(s.load_balancer_ips.len());
+        for (k, text) in s.load_balancer_ips.iter().enumerate() {
+            let key = format!("{obj}: loadBalancerIPs[{k}]");
+            let ip = ranges.check(&key, text)?;
+            claim_external(&mut external, &key, ip, &ports)?;
+            load_balancer_ips.push(ip);
+        }
+        let mut external_ips = Vec::with_capacity(s.external_ips.len());
+        for (k, text) in s.external_ips.iter().enumerate() {
+            let key = format!("{obj}: externalIPs[{k}]");
+            let ip = ranges.check(&key, text)?;
+            claim_external(&mut external, &key, ip, &ports)?;
+            external_ips.push(ip);
+        }
+        // Kubernetes' `ExternallyAccessible`: only these may set a policy.
+        let externally_accessible =
+            service_type != ServiceType::ClusterIP || !external_ips.is_empty();
+        let external_traffic_policy = match s.external_traffic_policy.as_deref() {
+            None => TrafficPolicy::Cluster,
+            Some(value) if !externally_accessible => {
+                return Err(ConfigError::TrafficPolicyNotExternal {
+                    key: format!("{obj}: externalTrafficPolicy"),
+                    value: value.to_owned(),
+                })
+            }
+            Some("Cluster") => TrafficPolicy::Cluster,
+            Some("Local") => TrafficPolicy::Local,
+            Some(other) => {
+                return Err(ConfigError::InvalidTrafficPolicy {
+                    key: format!("{obj}: externalTrafficPolicy"),
+                    value: other.to_owned(),
+                })
+            }
+        };
         plans.push(ServicePlan {
             service: Service {
                 name: s.name.clone(),
@@ -1157,9 +1368,9 @@ fn build_services(raw: &[RawService], cidr: Ipv4Net) -> Result<Vec<Service>, Con
                 cluster_ip: Ipv4Addr::UNSPECIFIED,
                 ports,
                 session_affinity,
-                external_traffic_policy: crate::cluster::TrafficPolicy::Cluster,
-                external_ips: Vec::new(),
-                load_balancer_ips: Vec::new(),
+                external_traffic_policy,
+                external_ips,
+                load_balancer_ips,
             },
             obj,
             index: i,
@@ -1169,6 +1380,88 @@ fn build_services(raw: &[RawService], cidr: Ipv4Net) -> Result<Vec<Service>, Con
     allocate_node_ports(&mut plans)?;
     allocate_cluster_ips(&mut plans, cidr)?;
     Ok(plans.into_iter().map(|p| p.service).collect())
+}
+
+/// What an external or LoadBalancer IP must stay clear of.
+struct ExternalRanges<'a> {
+    pod_cidr: Ipv4Net,
+    service_cidr: Ipv4Net,
+    nodes: &'a [Node],
+}
+
+impl ExternalRanges<'_> {
+    /// Parses the external or LoadBalancer IP `text` at `key` and checks
+    /// that a client outside the cluster can address it: not a special
+    /// address, outside the pod and Service CIDRs, not a node's address.
+    fn check(&self, key: &str, text: &str) -> Result<Ipv4Addr, ConfigError> {
+        let ip = parse_ip(key, text)?;
+        let special = if ip.is_unspecified() {
+            Some("the unspecified address")
+        } else if ip.is_loopback() {
+            Some("a loopback address")
+        } else if ip.is_link_local() {
+            Some("a link-local address")
+        } else if ip.is_multicast() {
+            Some("a multicast address")
+        } else if ip.is_broadcast() {
+            Some("the broadcast address")
+        } else {
+            None
+        };
+        if let Some(what) = special {
+            return Err(ConfigError::ExternalIpSpecial {
+                key: key.to_owned(),
+                value: ip,
+                what,
+            });
+        }
+        for (range_key, range) in [
+            ("cluster.podCIDR", self.pod_cidr),
+            ("cluster.serviceCIDR", self.service_cidr),
+        ] {
+            if range.contains(&ip) {
+                return Err(ConfigError::ExternalIpInClusterRange {
+                    key: key.to_owned(),
+                    value: ip,
+                    range_key,
+                    range,
+                });
+            }
+        }
+        if let Some(n) = self.nodes.iter().find(|n| n.underlay_ip == ip) {
+            return Err(ConfigError::ExternalIpIsNodeAddress {
+                key: key.to_owned(),
+                value: ip,
+                node: n.name.clone(),
+            });
+        }
+        Ok(ip)
+    }
+}
+
+/// Records that the external address `ip` (at `key`) serves every one of
+/// `ports`, refusing an (address, port, protocol) that is already served.
+fn claim_external(
+    taken: &mut HashMap<(Ipv4Addr, u16, Protocol), String>,
+    key: &str,
+    ip: Ipv4Addr,
+    ports: &[ServicePort],
+) -> Result<(), ConfigError> {
+    for p in ports {
+        if let Some(first) = taken.get(&(ip, p.port, p.protocol)) {
+            return Err(ConfigError::DuplicateExternalIp {
+                key: key.to_owned(),
+                value: ip,
+                port: p.port,
+                protocol: p.protocol,
+                first: first.clone(),
+            });
+        }
+    }
+    for p in ports {
+        taken.insert((ip, p.port, p.protocol), key.to_owned());
+    }
+    Ok(())
 }
 
 fn service_ports(
@@ -1611,7 +1904,7 @@ podCIDR = "10.10.1.0/24"
     // ---------------------------------------------------------- the default file
 
     #[test]
-    fn default_config_reproduces_the_walkthrough() {
+    fn default_config_is_the_two_node_walkthrough() {
         let c = ok(DEFAULT);
         assert_eq!(c.pod_cidr, "10.10.0.0/16".parse::<Ipv4Net>().expect("cidr"));
         assert_eq!(
@@ -1619,39 +1912,67 @@ podCIDR = "10.10.1.0/24"
             "10.96.0.0/12".parse::<Ipv4Net>().expect("cidr")
         );
         assert_eq!(c.dns_domain, "cluster.local");
-        let node = c.node("mac-worker").expect("node mac-worker");
-        assert_eq!(node.underlay_ip, Ipv4Addr::new(192, 168, 191, 145));
         assert_eq!(
-            node.pod_cidr,
-            "10.10.1.0/24".parse::<Ipv4Net>().expect("cidr")
+            c.overlay,
+            Overlay {
+                vni: 1,
+                port: 8472,
+                underlay_mtu: 1500
+            }
         );
 
-        let svc = c.service("default", "nginx-svc").expect("nginx-svc");
-        assert_eq!(svc.cluster_ip, Ipv4Addr::new(10, 101, 182, 177));
-        assert_eq!(svc.service_type, ServiceType::ClusterIP);
-        assert_eq!(svc.session_affinity, SessionAffinity::None);
+        // Two nodes, in file order.
+        let nodes: Vec<(&str, Ipv4Addr, Ipv4Net)> = c
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.underlay_ip, n.pod_cidr))
+            .collect();
         assert_eq!(
-            svc.ports,
-            vec![ServicePort {
-                name: None,
-                protocol: Protocol::Tcp,
-                port: 80,
-                target_port: TargetPort::Number(80),
-                node_port: None,
-            }]
+            nodes,
+            vec![
+                (
+                    "mac-master",
+                    Ipv4Addr::new(192, 168, 191, 144),
+                    "10.10.0.0/24".parse().expect("cidr")
+                ),
+                (
+                    "mac-worker",
+                    Ipv4Addr::new(192, 168, 191, 145),
+                    "10.10.1.0/24".parse().expect("cidr")
+                ),
+            ]
         );
+        let master = c.node("mac-master").expect("mac-master").pod_cidr;
+        let worker = c.node("mac-worker").expect("mac-worker").pod_cidr;
 
-        // The two replicas got the lowest free addresses from .2 up, in
-        // replica order; `client` has its explicit address.
+        // One nginx replica per node, round-robin in node order: replica 0
+        // on mac-master, replica 1 on mac-worker, each at its node's .2.
         let nginx: Vec<&Pod> = c
             .pods
             .iter()
             .filter(|p| p.owner.as_deref() == Some("nginx-deployment"))
             .collect();
         assert_eq!(nginx.len(), 2);
-        let mut ips: Vec<Ipv4Addr> = nginx.iter().map(|p| p.ip).collect();
-        ips.sort();
-        assert_eq!(ips, vec![host(node.pod_cidr, 2), host(node.pod_cidr, 3)]);
+        let mut placed: Vec<(&str, Ipv4Addr)> =
+            nginx.iter().map(|p| (p.node.as_str(), p.ip)).collect();
+        placed.sort();
+        assert_eq!(
+            placed,
+            vec![("mac-master", host(master, 2)), ("mac-worker", host(worker, 2))]
+        );
+        let hash = &c.deployments[0].template_hash;
+        let replica = |r: u32| {
+            let seed = xxh3_64(format!("default/nginx-deployment/{hash}/{r}").as_bytes());
+            format!("nginx-deployment-{hash}-{}", safe_encode_u64(seed, 5))
+        };
+        let node_of = |name: &str| {
+            c.pods
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.node.as_str())
+        };
+        assert_eq!(node_of(&replica(0)), Some("mac-master"));
+        assert_eq!(node_of(&replica(1)), Some("mac-worker"));
         for p in &nginx {
             let suffix = p
                 .name
@@ -1659,7 +1980,6 @@ podCIDR = "10.10.1.0/24"
                 .unwrap_or_else(|| panic!("pod name {}", p.name));
             assert_eq!(suffix.len(), 5, "{}", p.name);
             assert!(in_alphabet(suffix), "{}", p.name);
-            assert_eq!(p.node, "mac-worker");
             assert!(p.ready);
             assert_eq!(
                 p.labels.get("app").map(String::as_str),
@@ -1672,39 +1992,132 @@ podCIDR = "10.10.1.0/24"
             assert_eq!(p.ports.len(), 2);
         }
 
-        let eps = c.endpoints(svc, &svc.ports[0]);
-        assert_eq!(
-            eps.iter().map(|e| (e.ip, e.port)).collect::<Vec<_>>(),
-            vec![(host(node.pod_cidr, 2), 80), (host(node.pod_cidr, 3), 80)]
-        );
-        assert!(eps.iter().all(|e| e.node == "mac-worker"));
+        // The two clients, one per node, at their explicit addresses.
+        for (name, node, ip, run) in [
+            (
+                "client",
+                "mac-worker",
+                Ipv4Addr::new(10, 10, 1, 100),
+                "client",
+            ),
+            (
+                "client-master",
+                "mac-master",
+                Ipv4Addr::new(10, 10, 0, 100),
+                "client-master",
+            ),
+        ] {
+            let p = c.pods.iter().find(|p| p.name == name).expect(name);
+            assert_eq!((p.node.as_str(), p.ip), (node, ip), "{name}");
+            assert_eq!(p.owner, None);
+            assert!(p.ports.is_empty());
+            assert!(p.ready);
+            assert_eq!(p.labels, Labels::from([("run".into(), run.into())]));
+        }
+        assert_eq!(c.pods.len(), 4);
 
-        let client = c.pods.iter().find(|p| p.name == "client").expect("client");
-        assert_eq!(client.ip, Ipv4Addr::new(10, 10, 1, 100));
-        assert_eq!(client.owner, None);
-        assert!(client.ports.is_empty());
-        assert_eq!(client.labels.get("run").map(String::as_str), Some("client"));
+        let both = vec![(host(master, 2), 80), (host(worker, 2), 80)];
+        let eps = |svc: &Service| -> Vec<(Ipv4Addr, u16)> {
+            c.endpoints(svc, &svc.ports[0])
+                .iter()
+                .map(|e| (e.ip, e.port))
+                .collect()
+        };
+
+        let svc = c.service("default", "nginx-svc").expect("nginx-svc");
+        assert_eq!(svc.cluster_ip, Ipv4Addr::new(10, 101, 182, 177));
+        assert_eq!(svc.service_type, ServiceType::ClusterIP);
+        assert_eq!(svc.session_affinity, SessionAffinity::None);
+        assert_eq!(svc.external_traffic_policy, TrafficPolicy::Cluster);
+        assert!(svc.external_ips.is_empty() && svc.load_balancer_ips.is_empty());
+        assert_eq!(
+            svc.ports,
+            vec![ServicePort {
+                name: None,
+                protocol: Protocol::Tcp,
+                port: 80,
+                target_port: TargetPort::Number(80),
+                node_port: None,
+            }]
+        );
+        assert_eq!(eps(svc), both);
 
         let echo = c.service("default", "echo-udp").expect("echo-udp");
         assert_eq!(echo.ports[0].protocol, Protocol::Udp);
         assert_eq!(
-            c.endpoints(echo, &echo.ports[0])
-                .iter()
-                .map(|e| (e.ip, e.port))
-                .collect::<Vec<_>>(),
-            vec![
-                (host(node.pod_cidr, 2), 9000),
-                (host(node.pod_cidr, 3), 9000)
-            ]
+            eps(echo),
+            vec![(host(master, 2), 9000), (host(worker, 2), 9000)]
         );
-        assert!(c.service_cidr.contains(&echo.cluster_ip));
         assert_ne!(echo.cluster_ip, host(c.service_cidr, 1));
         assert_ne!(echo.cluster_ip, host(c.service_cidr, 10));
 
         let orphan = c.service("default", "orphan-svc").expect("orphan-svc");
-        assert!(c.endpoints(orphan, &orphan.ports[0]).is_empty());
+        assert!(eps(orphan).is_empty());
         assert_eq!(orphan.ports[0].target_port, TargetPort::Number(80));
-        assert_ne!(orphan.cluster_ip, echo.cluster_ip);
+
+        // The NodePort, Local NodePort and LoadBalancer Services.
+        for (name, ty, node_port, policy, lb, ext) in [
+            (
+                "nginx-nodeport",
+                ServiceType::NodePort,
+                30080,
+                TrafficPolicy::Cluster,
+                vec![],
+                vec![],
+            ),
+            (
+                "nginx-local",
+                ServiceType::NodePort,
+                30081,
+                TrafficPolicy::Local,
+                vec![],
+                vec![],
+            ),
+            (
+                "nginx-lb",
+                ServiceType::LoadBalancer,
+                30082,
+                TrafficPolicy::Cluster,
+                vec![Ipv4Addr::new(192, 168, 200, 10)],
+                vec![Ipv4Addr::new(192, 168, 200, 20)],
+            ),
+        ] {
+            let s = c.service("default", name).expect(name);
+            assert_eq!(s.service_type, ty, "{name}");
+            assert_eq!(s.external_traffic_policy, policy, "{name}");
+            assert_eq!(s.load_balancer_ips, lb, "{name}");
+            assert_eq!(s.external_ips, ext, "{name}");
+            assert_eq!(s.session_affinity, SessionAffinity::None, "{name}");
+            assert_eq!(
+                s.selector,
+                Labels::from([("app".into(), "nginx-deployment".into())])
+            );
+            assert_eq!(
+                s.ports,
+                vec![ServicePort {
+                    name: None,
+                    protocol: Protocol::Tcp,
+                    port: 80,
+                    target_port: TargetPort::Number(80),
+                    node_port: Some(node_port),
+                }],
+                "{name}"
+            );
+            assert_eq!(eps(s), both, "{name}");
+        }
+
+        // Every ClusterIP is distinct, inside the Service CIDR, and none is
+        // the reserved first or tenth host.
+        let mut ips: Vec<Ipv4Addr> = c.services.iter().map(|s| s.cluster_ip).collect();
+        assert_eq!(ips.len(), 6);
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 6);
+        for ip in ips {
+            assert!(c.service_cidr.contains(&ip), "{ip}");
+            assert_ne!(ip, host(c.service_cidr, 1));
+            assert_ne!(ip, host(c.service_cidr, 10));
+        }
 
         assert_eq!(c.deployments.len(), 1);
         assert_eq!(c.deployments[0].template_hash, "756d6b7586");

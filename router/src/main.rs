@@ -48,6 +48,13 @@ enum Command {
         /// Conntrack table capacity.
         #[arg(long, default_value_t = router::conntrack::DEFAULT_CAPACITY)]
         conntrack_max: usize,
+        /// Capture packets to this pcapng file (tun-in, tun-out, overlay-in,
+        /// overlay-out; read overlay with `tshark -d udp.port==8472,vxlan`).
+        #[arg(long)]
+        capture: Option<PathBuf>,
+        /// Capture only this Service's packets (NAMESPACE/NAME or NAME).
+        #[arg(long, requires = "capture")]
+        capture_service: Option<String>,
     },
     /// Display resources, like `kubectl get`.
     Get {
@@ -142,6 +149,8 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             mtu,
             control,
             conntrack_max,
+            capture,
+            capture_service,
         } => {
             let config = cli.config.ok_or("router run needs --config FILE")?;
             let node = cli.node.ok_or("router run needs --node NAME")?;
@@ -156,6 +165,8 @@ fn dispatch(cli: Cli) -> Result<String, String> {
                     conntrack_capacity: conntrack_max,
                     ..DataplaneConfig::default()
                 },
+                capture,
+                capture_service,
             };
             io::run(&opts).map_err(|e| e.to_string())?;
             Ok(String::new())

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::cluster::{Cluster, Labels, Service, ServiceType, SessionAffinity};
+use crate::cluster::{Cluster, Labels, Protocol, Service, ServiceType, SessionAffinity};
 
 /// Creation times for AGE: keys `"pod/<ns>/<name>"` and
 /// `"service/<ns>/<name>"`, values unix seconds.
@@ -181,7 +181,7 @@ pub fn get_services(c: &Cluster, ns: &NamespaceFilter, wide: bool, ages: &Ages<'
                 s.name.clone(),
                 s.service_type.to_string(),
                 s.cluster_ip.to_string(),
-                external_ip(s).to_owned(),
+                external_ip(s, wide),
                 port_string(s),
                 ages.age(&service_key(s)),
             ];
@@ -245,6 +245,16 @@ pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, Not
     let ip = s.cluster_ip.to_string();
     line(&["IP:", &ip]);
     line(&["IPs:", &ip]);
+    // kubectl prints spec.externalIPs, then status.loadBalancer.ingress.
+    if !s.external_ips.is_empty() {
+        line(&["External IPs:", &join_ips(&s.external_ips, ",")]);
+    }
+    if s.service_type == ServiceType::LoadBalancer && !s.load_balancer_ips.is_empty() {
+        line(&[
+            "LoadBalancer Ingress:",
+            &join_ips(&s.load_balancer_ips, ", "),
+        ]);
+    }
     for (i, p) in s.ports.iter().enumerate() {
         let pname = p.name.as_deref().unwrap_or("<unset>");
         line(&["Port:", pname, &format!("{}/{}", p.port, p.protocol)]);
@@ -262,8 +272,13 @@ pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, Not
         SessionAffinity::ClientIP { .. } => "ClientIP",
     };
     line(&["Session Affinity:", affinity]);
-    if s.service_type != ServiceType::ClusterIP {
-        line(&["External Traffic Policy:", "Cluster"]);
+    // The API server defaults the policy on exactly the externally
+    // accessible Services, and kubectl prints it when it is set.
+    if externally_accessible(s) {
+        line(&[
+            "External Traffic Policy:",
+            &s.external_traffic_policy.to_string(),
+        ]);
     }
     line(&["Events:", "<none>"]);
     Ok(tabwriter(&t, 0, 2))
@@ -304,20 +319,74 @@ pub fn lab_pods(c: &Cluster) -> String {
             p.name,
             p.ip,
             p.node,
-            ports(crate::cluster::Protocol::Tcp),
-            ports(crate::cluster::Protocol::Udp),
+            ports(Protocol::Tcp),
+            ports(Protocol::Udp),
         );
     }
     out
 }
 
-/// For scripts: one tab-separated line per node, `name address pod_cidr`.
+/// For scripts: one tab-separated line per node, `name address pod_cidr
+/// vtep_mac`, where `vtep_mac` is the MAC of the node's VXLAN endpoint
+/// ([`crate::overlay::vtep_mac`] of its address, `0e:6b:c0:a8:bf:91`).
 pub fn lab_nodes(c: &Cluster) -> String {
     let mut out = String::new();
     for n in &c.nodes {
-        let _ = writeln!(out, "{}\t{}\t{}", n.name, n.underlay_ip, n.pod_cidr);
+        let mac = crate::overlay::format_mac(crate::overlay::vtep_mac(n.underlay_ip));
+        let _ = writeln!(out, "{}\t{}\t{}\t{mac}", n.name, n.underlay_ip, n.pod_cidr);
     }
     out
+}
+
+/// For scripts: one tab-separated line per Service, `namespace name type
+/// cluster_ip external_ips ports`. `external_ips` are the LoadBalancer
+/// ingress IPs then the external IPs, comma-separated, `-` when none (every
+/// one of them must be routed to a node); `ports` is comma-separated
+/// `port/PROTO`, or `port:nodePort/PROTO` when the port has a node port
+/// (`80:30080/TCP,9000/UDP`).
+pub fn lab_services(c: &Cluster) -> String {
+    let mut out = String::new();
+    for s in &c.services {
+        let external: Vec<String> = s
+            .load_balancer_ips
+            .iter()
+            .chain(&s.external_ips)
+            .map(ToString::to_string)
+            .collect();
+        let external = if external.is_empty() {
+            "-".to_owned()
+        } else {
+            external.join(",")
+        };
+        let ports = if s.ports.is_empty() {
+            "-".to_owned()
+        } else {
+            port_string(s)
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{external}\t{ports}",
+            s.namespace, s.name, s.service_type, s.cluster_ip
+        );
+    }
+    out
+}
+
+/// For scripts: the cluster-wide settings on one tab-separated line,
+/// `pod_cidr service_cidr vni port underlay_mtu pod_mtu` (`port` is the
+/// overlay's UDP port; pods get `pod_mtu`, the underlay's minus the VXLAN
+/// overhead).
+pub fn lab_cluster(c: &Cluster) -> String {
+    let o = &c.overlay;
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\n",
+        c.pod_cidr,
+        c.service_cidr,
+        o.vni,
+        o.port,
+        o.underlay_mtu,
+        o.pod_mtu()
+    )
 }
 
 // ------------------------------------------------------------------ helpers
@@ -352,12 +421,58 @@ fn get_table(ns: &NamespaceFilter, header: &[&str], rows: Vec<Vec<String>>) -> S
     tabwriter(&t, 6, 3)
 }
 
-/// kubectl's EXTERNAL-IP for a Service with no external IPs or ingress.
-fn external_ip(s: &Service) -> &'static str {
+/// kubectl's widest LoadBalancer ingress list in `get` without `-o wide`.
+const LOAD_BALANCER_WIDTH: usize = 16;
+
+/// kubectl's EXTERNAL-IP (`getServiceExternalIP`): the external IPs, or
+/// `<none>`; for a LoadBalancer the ingress IPs (sorted as strings, cut to
+/// 16 characters without `-o wide`) followed by the external IPs, or
+/// `<pending>` when it has neither.
+fn external_ip(s: &Service, wide: bool) -> String {
+    let external = join_ips(&s.external_ips, ",");
     match s.service_type {
-        ServiceType::ClusterIP | ServiceType::NodePort => "<none>",
-        ServiceType::LoadBalancer => "<pending>",
+        ServiceType::ClusterIP | ServiceType::NodePort => {
+            if external.is_empty() {
+                "<none>".to_owned()
+            } else {
+                external
+            }
+        }
+        ServiceType::LoadBalancer => {
+            let mut ingress: Vec<String> = s
+                .load_balancer_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            ingress.sort();
+            ingress.dedup();
+            let mut lb = ingress.join(",");
+            if !wide && lb.len() > LOAD_BALANCER_WIDTH {
+                lb.truncate(LOAD_BALANCER_WIDTH - 3);
+                lb.push_str("...");
+            }
+            match (lb.is_empty(), external.is_empty()) {
+                (true, true) => "<pending>".to_owned(),
+                (false, true) => lb,
+                (true, false) => external,
+                (false, false) => format!("{lb},{external}"),
+            }
+        }
     }
+}
+
+/// Kubernetes' `ExternallyAccessible`: NodePort, LoadBalancer, or any
+/// Service with external IPs. Only these carry an external traffic policy.
+fn externally_accessible(s: &Service) -> bool {
+    s.service_type != ServiceType::ClusterIP || !s.external_ips.is_empty()
+}
+
+/// `ips` joined by `sep`.
+fn join_ips(ips: &[std::net::Ipv4Addr], sep: &str) -> String {
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// kubectl's PORT(S): `80/TCP`, `80:30862/TCP`, comma-joined.

@@ -7,6 +7,7 @@
 //! so that control questions and timers are never starved; a packet buffer
 //! of 64 KiB is allocated once.
 
+mod capture;
 mod control_server;
 mod tun;
 
@@ -26,6 +27,7 @@ use crate::buf::PacketBuf;
 use crate::config::{self, ConfigError};
 use crate::control::{Request, Response};
 use crate::dataplane::{Dataplane, DataplaneConfig, Egress, Ingress, Verdict};
+use capture::{Capture, Point};
 use control_server::{ControlState, Query};
 use tun::Tun;
 
@@ -54,6 +56,10 @@ pub struct RunOptions {
     pub control: PathBuf,
     /// Data plane settings.
     pub dataplane: DataplaneConfig,
+    /// Write a pcapng capture here.
+    pub capture: Option<PathBuf>,
+    /// Capture only this Service (`ns/name` or `name`).
+    pub capture_service: Option<String>,
 }
 
 /// Why the router could not start or had to stop.
@@ -90,6 +96,9 @@ pub enum RunError {
         /// OS error.
         source: std::io::Error,
     },
+    /// The capture could not be started.
+    #[error(transparent)]
+    Capture(#[from] capture::CaptureError),
     /// The control socket could not be set up.
     #[error("control socket {path}: {source}")]
     Control {
@@ -184,10 +193,19 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     poll.registry()
         .register(&mut overlay, OVERLAY, Interest::READABLE)
         .map_err(io_err("registering the overlay socket"))?;
+    let underlay_ip = cluster.node(&opts.node).map_or(Ipv4Addr::UNSPECIFIED, |n| n.underlay_ip);
+    let mut capture = match &opts.capture {
+        Some(path) => {
+            info!("capturing to {}", path.display());
+            Some(Capture::create(path, opts.capture_service.as_deref(), &cluster)?)
+        }
+        None => None,
+    };
     let io = Io {
         tun: &tun,
         overlay: &overlay,
         overlay_port: cluster.overlay.port,
+        underlay_ip,
     };
     info!(
         "router for node {} on {} (MTU {}), {} services, control socket {}",
@@ -197,7 +215,10 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         cluster.services.len(),
         opts.control.display()
     );
-    let result = event_loop(&mut poll, &io, &mut dp, &query_rx, &mut signal_rx);
+    let result = event_loop(&mut poll, &io, &mut dp, &query_rx, &mut signal_rx, &mut capture);
+    if let Some(c) = capture.as_mut() {
+        c.flush();
+    }
     remove_socket(&opts.control);
     result
 }
@@ -220,6 +241,7 @@ struct Io<'a> {
     tun: &'a Tun,
     overlay: &'a UdpSocket,
     overlay_port: u16,
+    underlay_ip: Ipv4Addr,
 }
 
 fn event_loop(
@@ -228,6 +250,7 @@ fn event_loop(
     dp: &mut Dataplane,
     queries: &crossbeam_channel::Receiver<Query>,
     signal_rx: &mut mio::net::UnixStream,
+    capture: &mut Option<Capture>,
 ) -> Result<(), RunError> {
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
@@ -268,10 +291,13 @@ fn event_loop(
             }
         }
         if tun_ready {
-            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut shell)?;
+            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut shell, capture)?;
         }
         if overlay_ready {
-            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut shell)?;
+            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut shell, capture)?;
+        }
+        if let Some(c) = capture.as_mut() {
+            c.flush();
         }
         while let Ok(q) = queries.try_recv() {
             let _ = q.reply.send(answer(dp, &q.request, &shell));
@@ -304,6 +330,7 @@ fn drain(
     dp: &mut Dataplane,
     buf: &mut PacketBuf,
     shell: &mut ShellStats,
+    capture: &mut Option<Capture>,
 ) -> Result<bool, RunError> {
     let now = Instant::now();
     for _ in 0..BATCH {
@@ -333,11 +360,19 @@ fn drain(
             }
         };
         buf.set_len(n);
+        if let Some(c) = capture.as_mut() {
+            match ingress {
+                Ingress::Tun => c.record(Point::TunIn, buf.data(), None),
+                Ingress::Overlay { from } => {
+                    c.record(Point::OverlayIn, buf.data(), Some((from, io.underlay_ip, io.overlay_port)));
+                }
+            }
+        }
         if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
-            send(io, egress, buf.data(), shell)?;
+            send(io, egress, buf.data(), shell, capture)?;
         }
         while let Some(t) = dp.poll_transmit() {
-            send(io, t.egress, &t.packet, shell)?;
+            send(io, t.egress, &t.packet, shell, capture)?;
         }
     }
     Ok(true)
@@ -348,7 +383,16 @@ fn send(
     egress: Egress,
     packet: &[u8],
     shell: &mut ShellStats,
+    capture: &mut Option<Capture>,
 ) -> Result<(), RunError> {
+    if let Some(c) = capture.as_mut() {
+        match egress {
+            Egress::Tun => c.record(Point::TunOut, packet, None),
+            Egress::Overlay { to } => {
+                c.record(Point::OverlayOut, packet, Some((io.underlay_ip, to, io.overlay_port)));
+            }
+        }
+    }
     let (result, dropped, what) = match egress {
         Egress::Tun => (
             io.tun.send(packet),

@@ -1,0 +1,244 @@
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the globals set here are used by scripts/lab.)
+# Helpers for scripts/lab. Sourced, not run; expects ROOT to be set.
+
+RUN_DIR=/run/ksr
+NS_FILE=$RUN_DIR/namespaces
+BIN_DIR=${KSR_LAB_BIN:-$ROOT/target/release}
+CONFIG=$ROOT/config.toml
+CONFIG_SET=
+export PATH="$BIN_DIR:$PATH"
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+warn() { printf '[lab] warning: %s\n' "$*" >&2; }
+die() {
+    printf '[lab] error: %s\n' "$*" >&2
+    exit 1
+}
+
+need_root() {
+    [[ $(id -u) == 0 ]] || die "the lab needs root (network namespaces); try: sudo $0 ..."
+}
+
+need_tools() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || die "missing tool: $t"
+    done
+}
+
+abspath() {
+    local p=$1
+    [[ $p == /* ]] || p="$PWD/$p"
+    printf '%s\n' "$p"
+}
+
+set_config() {
+    CONFIG=$(abspath "$1")
+    CONFIG_SET=1
+}
+
+# show CMD...: print `$ CMD` and run it.
+show() {
+    printf '$ %s\n' "$*"
+    "$@" || true
+}
+
+# nsx NS CMD...: run CMD in the lab netns NS (which must be a ksr- one).
+nsx() {
+    local ns=$1
+    shift
+    [[ $ns == ksr-* ]] || die "refusing to touch non-lab netns '$ns'"
+    ip netns exec "$ns" "$@"
+}
+
+ns_add() {
+    local ns=$1
+    [[ $ns == ksr-* ]] || die "refusing to create non-lab netns '$ns'"
+    ((${#ns} <= 200)) || die "netns name too long: $ns"
+    printf '%s\n' "$ns" >>"$NS_FILE"
+    ip netns add "$ns"
+}
+
+# lab_namespaces: every existing netns named ksr-*.
+lab_namespaces() {
+    ip netns list 2>/dev/null | awk '$1 ~ /^ksr-/ { print $1 }'
+}
+
+ip_to_int() {
+    local a b c d
+    IFS=. read -r a b c d <<<"$1"
+    echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+int_to_ip() {
+    local n=$1
+    echo "$(((n >> 24) & 255)).$(((n >> 16) & 255)).$(((n >> 8) & 255)).$((n & 255))"
+}
+
+# first_host CIDR: 10.10.1.0/24 -> 10.10.1.1
+first_host() {
+    local net=${1%/*} len=${1#*/} n mask
+    mask=$(((0xffffffff << (32 - len)) & 0xffffffff))
+    n=$((($(ip_to_int "$net") & mask) + 1))
+    int_to_ip "$n"
+}
+
+# veth_name IP: 10.10.1.42 -> ksr0a0a012a
+veth_name() {
+    local a b c d
+    IFS=. read -r a b c d <<<"$1"
+    printf 'ksr%02x%02x%02x%02x\n' "$a" "$b" "$c" "$d"
+}
+
+is_ipv4() {
+    [[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]
+}
+
+is_cidr() {
+    [[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]]
+}
+
+# load_cluster: read nodes, pods and CIDRs from `router lab-*`.
+load_cluster() {
+    local out
+    local router=$BIN_DIR/router
+    out=$("$router" lab-cluster --config "$CONFIG") || die "router lab-cluster --config $CONFIG failed"
+    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR <<<"$out"
+    if ! is_cidr "${POD_CIDR:-}" || ! is_cidr "${SERVICE_CIDR:-}"; then
+        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR'"
+    fi
+
+    NODE_NAMES=()
+    declare -gA NODE_CIDR=() NODE_ADDR=()
+    out=$("$router" lab-nodes --config "$CONFIG") || die "router lab-nodes --config $CONFIG failed"
+    local name addr cidr
+    while IFS=$'\t' read -r name addr cidr; do
+        [[ -n $name ]] || continue
+        is_cidr "$cidr" || die "router lab-nodes: bad line '$name $addr $cidr'"
+        NODE_NAMES+=("$name")
+        NODE_CIDR[$name]=$cidr
+        NODE_ADDR[$name]=$addr
+    done <<<"$out"
+    ((${#NODE_NAMES[@]})) || die "no nodes in $CONFIG"
+
+    POD_NAMES=()
+    declare -gA POD_IP=() POD_NODE=() POD_GW=() POD_TCP=() POD_UDP=() POD_NS=()
+    out=$("$router" lab-pods --config "$CONFIG") || die "router lab-pods --config $CONFIG failed"
+    local pns ip node gw tcp udp
+    while IFS=$'\t' read -r pns name ip node cidr gw tcp udp; do
+        [[ -n $name ]] || continue
+        if ! is_ipv4 "$ip" || ! is_ipv4 "$gw" || [[ -z $node || -z $tcp || -z $udp ]]; then
+            die "router lab-pods: bad line '$pns $name $ip $node $cidr $gw $tcp $udp'"
+        fi
+        [[ -z ${POD_IP[$name]+x} ]] || die "pod name $name is used twice; the lab needs unique pod names"
+        [[ -z ${NODE_CIDR[$name]+x} ]] || die "pod $name has the name of a node"
+        POD_NAMES+=("$name")
+        POD_NS[$name]=$pns
+        POD_IP[$name]=$ip
+        POD_NODE[$name]=$node
+        POD_GW[$name]=$gw
+        POD_TCP[$name]=$tcp
+        POD_UDP[$name]=$udp
+    done <<<"$out"
+}
+
+# start_bg NS NAME CMD...: run CMD in NS in the background; log and pid in
+# RUN_DIR/NAME.{log,pid}. `ip netns exec` and `env` exec, so the pid is CMD's.
+start_bg() {
+    local ns=$1 name=$2
+    shift 2
+    [[ $ns == ksr-* ]] || die "refusing to run in non-lab netns '$ns'"
+    ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
+    echo $! >"$RUN_DIR/$name.pid"
+}
+
+pid_alive() {
+    local pid=$1 state
+    [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/stat ]] || return 1
+    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+proc_name() {
+    local arg0=''
+    { IFS= read -r -d '' arg0 || true; } <"/proc/$1/cmdline" 2>/dev/null
+    printf '%s\n' "${arg0##*/}"
+}
+
+# is_lab_process PID: alive and one of the lab's own binaries (`router`,
+# `pod-server`), or a script of that name in BIN_DIR run by an interpreter.
+is_lab_process() {
+    local pid=$1 arg0='' arg1=''
+    pid_alive "$pid" || return 1
+    { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1; } <"/proc/$pid/cmdline" 2>/dev/null || true
+    case ${arg0##*/} in
+    router | pod-server) return 0 ;;
+    esac
+    [[ $arg1 == "$BIN_DIR/router" || $arg1 == "$BIN_DIR/pod-server" ]]
+}
+
+# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    warn "pid $pid ignored SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 20; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    warn "pid $pid is still alive"
+}
+
+# kill_pidfile FILE: stop the process if it is still a lab binary.
+kill_pidfile() {
+    local f=$1 pid
+    pid=$(<"$f") || true
+    if is_lab_process "$pid"; then
+        stop_pid "$pid"
+    fi
+    rm -f -- "$f"
+}
+
+now_ms() {
+    local t=${EPOCHREALTIME/./}
+    echo $((t / 1000))
+}
+
+# wait_until SECONDS WHAT NAME CMD...: retry CMD every 0.1 s until it succeeds.
+# Fails at the deadline, or at once when the process RUN_DIR/NAME.pid exits.
+wait_until() {
+    local secs=$1 what=$2 name=$3
+    shift 3
+    local deadline pid
+    deadline=$(($(now_ms) + secs * 1000))
+    pid=$(<"$RUN_DIR/$name.pid")
+    while true; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        if ! pid_alive "$pid"; then
+            wait_failed "$name" "$name (pid $pid) exited while waiting for $what"
+        fi
+        if (($(now_ms) >= deadline)); then
+            wait_failed "$name" "timed out after ${secs}s waiting for $what"
+        fi
+        sleep 0.1
+    done
+}
+
+wait_failed() {
+    local name=$1 msg=$2
+    printf '[lab] error: %s\n' "$msg" >&2
+    if [[ -s $RUN_DIR/$name.log ]]; then
+        printf '[lab] last lines of %s:\n' "$RUN_DIR/$name.log" >&2
+        tail -n 20 "$RUN_DIR/$name.log" | sed 's/^/    /' >&2
+    fi
+    printf '[lab] the lab is left as it is for inspection; remove it with: scripts/lab down\n' >&2
+    exit 1
+}
