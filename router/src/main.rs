@@ -86,9 +86,12 @@ enum Command {
     /// For scripts: one line per pod (namespace, name, ip, node, node CIDR, gateway, ports).
     #[command(hide = true)]
     LabPods,
-    /// For scripts: the cluster pod CIDR and Service CIDR.
+    /// For scripts: pod CIDR, Service CIDR, VXLAN VNI and port, underlay and pod MTU.
     #[command(hide = true)]
     LabCluster,
+    /// For scripts: one line per Service (namespace, name, type, ClusterIP, external IPs, ports).
+    #[command(hide = true)]
+    LabServices,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -173,10 +176,8 @@ fn dispatch(cli: Cli) -> Result<String, String> {
         }
         Command::LabNodes => Ok(render::lab_nodes(&file_cluster(cli.config.as_deref())?)),
         Command::LabPods => Ok(render::lab_pods(&file_cluster(cli.config.as_deref())?)),
-        Command::LabCluster => {
-            let c = file_cluster(cli.config.as_deref())?;
-            Ok(format!("{}\t{}\n", c.pod_cidr, c.service_cidr))
-        }
+        Command::LabCluster => Ok(render::lab_cluster(&file_cluster(cli.config.as_deref())?)),
+        Command::LabServices => Ok(render::lab_services(&file_cluster(cli.config.as_deref())?)),
         Command::Get {
             resource,
             output,
