@@ -35,6 +35,7 @@ use std::time::Instant;
 
 use log::{debug, trace};
 
+use crate::affinity::AffinityTable;
 use crate::buf::PacketBuf;
 use crate::cluster::Cluster;
 use crate::cluster::TrafficPolicy;
@@ -127,6 +128,7 @@ pub struct Dataplane {
     topology: Topology,
     services: ServiceTable,
     conntrack: ConnTrack,
+    affinity: AffinityTable,
     stats: Stats,
     transmits: VecDeque<Transmit>,
 }
@@ -143,6 +145,7 @@ impl Dataplane {
             services: ServiceTable::from_cluster(cluster, Some(&topology)),
             topology,
             conntrack: ConnTrack::new(config.conntrack_capacity, config.timeouts, config.seed),
+            affinity: AffinityTable::new(config.conntrack_capacity),
             stats: Stats::default(),
             transmits: VecDeque::new(),
         })
@@ -369,7 +372,13 @@ impl Dataplane {
             }
             ServiceLookup::Port(_) if rst => return Err(DropReason::UntrackedServiceSegment),
             ServiceLookup::Port(sp) => {
-                let Some(endpoint) = sp.pick(&key) else {
+                let affinity_key = (key.src, key.dst, key.dport, key.proto);
+                let pinned = sp.affinity.and_then(|_| {
+                    self.affinity
+                        .get(&affinity_key, now)
+                        .filter(|ep| sp.has_endpoint(*ep))
+                });
+                let Some(endpoint) = pinned.or_else(|| sp.pick(&key)) else {
                     if sp.frontend == Frontend::External(TrafficPolicy::Local) {
                         // kube-proxy drops, so that an external load balancer's
                         // health check moves traffic to a node that has one.
@@ -397,6 +406,9 @@ impl Dataplane {
                     to.src = self.topology.masquerade_ip;
                 }
                 trace!("{key} -> service {} endpoint {endpoint}", sp.name);
+                if let Some(timeout) = sp.affinity {
+                    self.affinity.pin(affinity_key, endpoint, now, timeout);
+                }
                 to
             }
         };
@@ -507,6 +519,7 @@ impl Dataplane {
 
     /// Expires conntrack entries that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.affinity.handle_timeout(now);
         let expired = self.conntrack.handle_timeout(now);
         self.stats.flows_expired += expired as u64;
     }
@@ -518,7 +531,10 @@ impl Dataplane {
 
     /// When to call [`Dataplane::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conntrack.poll_timeout()
+        match (self.conntrack.poll_timeout(), self.affinity.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Counters.

@@ -7,6 +7,7 @@
 //! TUN device, the control socket and the clock ([`io`], [`control`]).
 //! Only `io` makes syscalls.
 
+pub mod affinity;
 pub mod buf;
 pub mod checksum;
 pub mod cluster;

@@ -635,6 +635,7 @@ mod tests {
             "\
 NAME                                READY   STATUS    RESTARTS   AGE
 client                              1/1     Running   0          <unknown>
+client-master                       1/1     Running   0          <unknown>
 nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>
 nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
 "
@@ -644,8 +645,9 @@ nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
             "\
 NAME                                READY   STATUS    RESTARTS   AGE         IP            NODE         NOMINATED NODE   READINESS GATES
 client                              1/1     Running   0          <unknown>   10.10.1.100   mac-worker   <none>           <none>
-nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>   10.10.1.3     mac-worker   <none>           <none>
-nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>   10.10.1.2     mac-worker   <none>           <none>
+client-master                       1/1     Running   0          <unknown>   10.10.0.100   mac-master   <none>           <none>
+nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>   10.10.1.2     mac-worker   <none>           <none>
+nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>   10.10.0.2     mac-master   <none>           <none>
 "
         );
         assert_eq!(
@@ -653,6 +655,7 @@ nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>   10.
             "\
 NAMESPACE   NAME                                READY   STATUS    RESTARTS   AGE
 default     client                              1/1     Running   0          <unknown>
+default     client-master                       1/1     Running   0          <unknown>
 default     nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>
 default     nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
 "
@@ -665,19 +668,25 @@ default     nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <un
         assert_eq!(
             get_services(&c, &default_ns(), false, &OFFLINE),
             "\
-NAME         TYPE        CLUSTER-IP       EXTERNAL-IP   PORT(S)    AGE
-echo-udp     ClusterIP   10.100.97.119    <none>        9000/UDP   <unknown>
-nginx-svc    ClusterIP   10.101.182.177   <none>        80/TCP     <unknown>
-orphan-svc   ClusterIP   10.105.152.244   <none>        80/TCP     <unknown>
+NAME             TYPE           CLUSTER-IP       EXTERNAL-IP                     PORT(S)        AGE
+echo-udp         ClusterIP      10.100.97.119    <none>                          9000/UDP       <unknown>
+nginx-lb         LoadBalancer   10.103.242.70    192.168.200.10,192.168.200.20   80:30082/TCP   <unknown>
+nginx-local      NodePort       10.102.118.193   <none>                          80:30081/TCP   <unknown>
+nginx-nodeport   NodePort       10.106.58.49     <none>                          80:30080/TCP   <unknown>
+nginx-svc        ClusterIP      10.101.182.177   <none>                          80/TCP         <unknown>
+orphan-svc       ClusterIP      10.105.152.244   <none>                          80/TCP         <unknown>
 "
         );
         assert_eq!(
             get_services(&c, &default_ns(), true, &OFFLINE),
             "\
-NAME         TYPE        CLUSTER-IP       EXTERNAL-IP   PORT(S)    AGE         SELECTOR
-echo-udp     ClusterIP   10.100.97.119    <none>        9000/UDP   <unknown>   app=nginx-deployment
-nginx-svc    ClusterIP   10.101.182.177   <none>        80/TCP     <unknown>   app=nginx-deployment
-orphan-svc   ClusterIP   10.105.152.244   <none>        80/TCP     <unknown>   app=nothing-matches
+NAME             TYPE           CLUSTER-IP       EXTERNAL-IP                     PORT(S)        AGE         SELECTOR
+echo-udp         ClusterIP      10.100.97.119    <none>                          9000/UDP       <unknown>   app=nginx-deployment
+nginx-lb         LoadBalancer   10.103.242.70    192.168.200.10,192.168.200.20   80:30082/TCP   <unknown>   app=nginx-deployment
+nginx-local      NodePort       10.102.118.193   <none>                          80:30081/TCP   <unknown>   app=nginx-deployment
+nginx-nodeport   NodePort       10.106.58.49     <none>                          80:30080/TCP   <unknown>   app=nginx-deployment
+nginx-svc        ClusterIP      10.101.182.177   <none>                          80/TCP         <unknown>   app=nginx-deployment
+orphan-svc       ClusterIP      10.105.152.244   <none>                          80/TCP         <unknown>   app=nothing-matches
 "
         );
     }
@@ -688,10 +697,13 @@ orphan-svc   ClusterIP   10.105.152.244   <none>        80/TCP     <unknown>   a
         assert_eq!(
             get_endpoints(&c, &default_ns(), &OFFLINE),
             "\
-NAME         ENDPOINTS                       AGE
-echo-udp     10.10.1.2:9000,10.10.1.3:9000   <unknown>
-nginx-svc    10.10.1.2:80,10.10.1.3:80       <unknown>
-orphan-svc   <none>                          <unknown>
+NAME             ENDPOINTS                       AGE
+echo-udp         10.10.0.2:9000,10.10.1.2:9000   <unknown>
+nginx-lb         10.10.0.2:80,10.10.1.2:80       <unknown>
+nginx-local      10.10.0.2:80,10.10.1.2:80       <unknown>
+nginx-nodeport   10.10.0.2:80,10.10.1.2:80       <unknown>
+nginx-svc        10.10.0.2:80,10.10.1.2:80       <unknown>
+orphan-svc       <none>                          <unknown>
 "
         );
     }
@@ -714,7 +726,7 @@ IP:                10.101.182.177
 IPs:               10.101.182.177
 Port:              <unset>  80/TCP
 TargetPort:        80/TCP
-Endpoints:         10.10.1.2:80,10.10.1.3:80
+Endpoints:         10.10.0.2:80,10.10.1.2:80
 Session Affinity:  None
 Events:            <none>
 "
@@ -725,17 +737,155 @@ Events:            <none>
     }
 
     #[test]
+    fn golden_describe_node_port_service() {
+        let c = default_cluster();
+        // As the walkthrough's NodePort describe, with this Service's values.
+        assert_eq!(
+            describe_service(&c, "default", "nginx-nodeport").expect("nginx-nodeport"),
+            "\
+Name:                     nginx-nodeport
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 app=nginx-deployment
+Type:                     NodePort
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       10.106.58.49
+IPs:                      10.106.58.49
+Port:                     <unset>  80/TCP
+TargetPort:               80/TCP
+NodePort:                 <unset>  30080/TCP
+Endpoints:                10.10.0.2:80,10.10.1.2:80
+Session Affinity:         None
+External Traffic Policy:  Cluster
+Events:                   <none>
+"
+        );
+        assert_eq!(
+            describe_service(&c, "default", "nginx-local").expect("nginx-local"),
+            "\
+Name:                     nginx-local
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 app=nginx-deployment
+Type:                     NodePort
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       10.102.118.193
+IPs:                      10.102.118.193
+Port:                     <unset>  80/TCP
+TargetPort:               80/TCP
+NodePort:                 <unset>  30081/TCP
+Endpoints:                10.10.0.2:80,10.10.1.2:80
+Session Affinity:         None
+External Traffic Policy:  Local
+Events:                   <none>
+"
+        );
+    }
+
+    #[test]
+    fn golden_describe_load_balancer_service() {
+        let c = default_cluster();
+        // kubectl's order: IPs, External IPs, LoadBalancer Ingress, ports.
+        assert_eq!(
+            describe_service(&c, "default", "nginx-lb").expect("nginx-lb"),
+            "\
+Name:                     nginx-lb
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 app=nginx-deployment
+Type:                     LoadBalancer
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       10.103.242.70
+IPs:                      10.103.242.70
+External IPs:             192.168.200.20
+LoadBalancer Ingress:     192.168.200.10
+Port:                     <unset>  80/TCP
+TargetPort:               80/TCP
+NodePort:                 <unset>  30082/TCP
+Endpoints:                10.10.0.2:80,10.10.1.2:80
+Session Affinity:         None
+External Traffic Policy:  Cluster
+Events:                   <none>
+"
+        );
+    }
+
+    #[test]
     fn golden_lab_lines() {
         let c = default_cluster();
         assert_eq!(
             lab_pods(&c),
             "\
 default\tclient\t10.10.1.100\tmac-worker\t10.10.1.0/24\t10.10.1.1\t-\t-
-default\tnginx-deployment-756d6b7586-cctx5\t10.10.1.3\tmac-worker\t10.10.1.0/24\t10.10.1.1\t80\t9000
-default\tnginx-deployment-756d6b7586-gwpsr\t10.10.1.2\tmac-worker\t10.10.1.0/24\t10.10.1.1\t80\t9000
+default\tclient-master\t10.10.0.100\tmac-master\t10.10.0.0/24\t10.10.0.1\t-\t-
+default\tnginx-deployment-756d6b7586-cctx5\t10.10.1.2\tmac-worker\t10.10.1.0/24\t10.10.1.1\t80\t9000
+default\tnginx-deployment-756d6b7586-gwpsr\t10.10.0.2\tmac-master\t10.10.0.0/24\t10.10.0.1\t80\t9000
 "
         );
-        assert_eq!(lab_nodes(&c), "mac-worker\t192.168.191.145\t10.10.1.0/24\n");
+        assert_eq!(
+            lab_nodes(&c),
+            "\
+mac-master\t192.168.191.144\t10.10.0.0/24\t0e:6b:c0:a8:bf:90
+mac-worker\t192.168.191.145\t10.10.1.0/24\t0e:6b:c0:a8:bf:91
+"
+        );
+        assert_eq!(
+            lab_services(&c),
+            "\
+default\techo-udp\tClusterIP\t10.100.97.119\t-\t9000/UDP
+default\tnginx-lb\tLoadBalancer\t10.103.242.70\t192.168.200.10,192.168.200.20\t80:30082/TCP
+default\tnginx-local\tNodePort\t10.102.118.193\t-\t80:30081/TCP
+default\tnginx-nodeport\tNodePort\t10.106.58.49\t-\t80:30080/TCP
+default\tnginx-svc\tClusterIP\t10.101.182.177\t-\t80/TCP
+default\torphan-svc\tClusterIP\t10.105.152.244\t-\t80/TCP
+"
+        );
+        assert_eq!(
+            lab_cluster(&c),
+            "10.10.0.0/16\t10.96.0.0/12\t1\t8472\t1500\t1450\n"
+        );
+    }
+
+    #[test]
+    fn lab_lines_follow_the_cluster() {
+        let mut c = default_cluster();
+        c.overlay = crate::cluster::Overlay {
+            vni: 42,
+            port: 4789,
+            underlay_mtu: 9000,
+        };
+        assert_eq!(
+            lab_cluster(&c),
+            "10.10.0.0/16\t10.96.0.0/12\t42\t4789\t9000\t8950\n"
+        );
+        c.services.retain(|s| s.name == "nginx-lb");
+        let lb = &mut c.services[0];
+        lb.load_balancer_ips.push(Ipv4Addr::new(192, 168, 200, 9));
+        lb.external_ips.clear();
+        lb.ports.push(ServicePort {
+            name: Some("echo".into()),
+            protocol: Protocol::Udp,
+            port: 9000,
+            target_port: TargetPort::Number(9000),
+            node_port: Some(30090),
+        });
+        // File order, not kubectl's string sort; every address, no cut.
+        assert_eq!(
+            lab_services(&c),
+            "default\tnginx-lb\tLoadBalancer\t10.103.242.70\t192.168.200.10,192.168.200.9\t80:30082/TCP,9000:30090/UDP\n"
+        );
+        c.services[0].load_balancer_ips.clear();
+        c.services[0].ports.clear();
+        assert_eq!(
+            lab_services(&c),
+            "default\tnginx-lb\tLoadBalancer\t10.103.242.70\t-\t-\n"
+        );
     }
 
     // ---------------------------------------------------------- the walkthrough itself
@@ -749,6 +899,10 @@ default\tnginx-deployment-756d6b7586-gwpsr\t10.10.1.2\tmac-worker\t10.10.1.0/24\
         c.pods[0].ip = Ipv4Addr::new(10, 10, 1, 42);
         c.pods[1].name = "nginx-deployment-756d6b7586-jwt5h".into();
         c.pods[1].ip = Ipv4Addr::new(10, 10, 1, 43);
+        // The walkthrough ran both replicas on mac-worker.
+        for p in &mut c.pods {
+            p.node = "mac-worker".into();
+        }
         c.services.retain(|s| s.name == "nginx-svc");
         c.services.insert(
             0,
@@ -834,7 +988,7 @@ default\tnginx-deployment-756d6b7586-gwpsr\t10.10.1.2\tmac-worker\t10.10.1.0/24\
             namespace: "default".into(),
             labels: Labels::from([("component".into(), "apiserver".into())]),
             ip: Ipv4Addr::new(192, 168, 191, 144),
-            node: "mac-worker".into(),
+            node: "mac-master".into(),
             ready: true,
             owner: None,
             ports: vec![],
@@ -1006,7 +1160,12 @@ Events:                   <none>
     #[test]
     fn not_ready_pods_and_many_endpoints() {
         let mut c = default_cluster();
-        let template = c.pods[1].clone();
+        let template = c
+            .pods
+            .iter()
+            .find(|p| p.node == "mac-worker" && p.owner.is_some())
+            .expect("nginx pod on mac-worker")
+            .clone();
         for i in 0..4u8 {
             let mut p = template.clone();
             p.name = format!("extra-{i}");
@@ -1021,12 +1180,14 @@ Events:                   <none>
         );
         let eps = get_endpoints(&c, &default_ns(), &OFFLINE);
         assert!(
-            eps.contains("nginx-svc    10.10.1.2:80,10.10.1.3:80,10.10.1.50:80 + 3 more...   "),
+            eps.contains(
+                "\nnginx-svc        10.10.0.2:80,10.10.1.2:80,10.10.1.50:80 + 3 more...   "
+            ),
             "{eps}"
         );
         let d = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
         assert!(
-            d.contains("Endpoints:         10.10.1.2:80,10.10.1.3:80,10.10.1.50:80 + 3 more...\n"),
+            d.contains("Endpoints:         10.10.0.2:80,10.10.1.2:80,10.10.1.50:80 + 3 more...\n"),
             "{d}"
         );
     }
@@ -1034,6 +1195,8 @@ Events:                   <none>
     #[test]
     fn endpoints_list_every_port_and_lb_shows_pending() {
         let mut c = default_cluster();
+        c.services
+            .retain(|s| !s.name.starts_with("nginx-") || s.name == "nginx-svc");
         let svc = c
             .services
             .iter_mut()
@@ -1058,7 +1221,7 @@ Events:                   <none>
         );
         let eps = get_endpoints(&c, &default_ns(), &OFFLINE);
         assert!(
-            eps.contains("10.10.1.2:80,10.10.1.3:80,10.10.1.2:9000 + 1 more..."),
+            eps.contains("10.10.0.2:80,10.10.1.2:80,10.10.0.2:9000 + 1 more..."),
             "{eps}"
         );
         let d = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
@@ -1075,11 +1238,166 @@ Events:                   <none>
             "{d}"
         );
         assert!(
-            d.contains("Endpoints:                10.10.1.2:9000,10.10.1.3:9000\n"),
+            d.contains("Endpoints:                10.10.0.2:9000,10.10.1.2:9000\n"),
             "{d}"
         );
         assert!(d.contains("Session Affinity:         ClientIP\n"), "{d}");
         assert!(d.contains("External Traffic Policy:  Cluster\n"), "{d}");
+        assert!(!d.contains("LoadBalancer Ingress:"), "{d}");
+        assert!(!d.contains("External IPs:"), "{d}");
+    }
+
+    /// The default cluster's `nginx-lb` alone, as `service_type` with the
+    /// given LoadBalancer and external IPs.
+    fn lone_service(service_type: ServiceType, lb: &[[u8; 4]], ext: &[[u8; 4]]) -> Cluster {
+        let mut c = default_cluster();
+        c.services.retain(|s| s.name == "nginx-lb");
+        let s = &mut c.services[0];
+        s.service_type = service_type;
+        s.load_balancer_ips = lb.iter().map(|&o| Ipv4Addr::from(o)).collect();
+        s.external_ips = ext.iter().map(|&o| Ipv4Addr::from(o)).collect();
+        if service_type == ServiceType::ClusterIP {
+            s.ports[0].node_port = None;
+        }
+        c
+    }
+
+    /// The EXTERNAL-IP cell of the only Service, without and with `-o wide`.
+    fn external_cells(c: &Cluster) -> (String, String) {
+        let cell = |wide| {
+            let out = get_services(c, &default_ns(), wide, &OFFLINE);
+            let row = out.lines().nth(1).unwrap_or_default().to_owned();
+            row.split_whitespace().nth(3).unwrap_or_default().to_owned()
+        };
+        (cell(false), cell(true))
+    }
+
+    #[test]
+    fn external_ip_column_like_kubectl() {
+        const LB1: [u8; 4] = [192, 168, 200, 10];
+        const LB2: [u8; 4] = [192, 168, 200, 9];
+        const EXT: [u8; 4] = [192, 168, 200, 20];
+        let both = |s: &str| (s.to_owned(), s.to_owned());
+        for (ty, lb, ext, want) in [
+            (
+                ServiceType::LoadBalancer,
+                &[][..],
+                &[][..],
+                both("<pending>"),
+            ),
+            (
+                ServiceType::LoadBalancer,
+                &[LB1][..],
+                &[][..],
+                both("192.168.200.10"),
+            ),
+            (
+                ServiceType::LoadBalancer,
+                &[][..],
+                &[EXT][..],
+                both("192.168.200.20"),
+            ),
+            (
+                ServiceType::LoadBalancer,
+                &[LB1][..],
+                &[EXT][..],
+                both("192.168.200.10,192.168.200.20"),
+            ),
+            // Ingress IPs are sorted as strings and, without -o wide, cut
+            // to 16 characters before the external IPs are appended.
+            (
+                ServiceType::LoadBalancer,
+                &[LB2, LB1][..],
+                &[][..],
+                (
+                    "192.168.200.1...".to_owned(),
+                    "192.168.200.10,192.168.200.9".to_owned(),
+                ),
+            ),
+            (
+                ServiceType::LoadBalancer,
+                &[LB2, LB1][..],
+                &[EXT][..],
+                (
+                    "192.168.200.1...,192.168.200.20".to_owned(),
+                    "192.168.200.10,192.168.200.9,192.168.200.20".to_owned(),
+                ),
+            ),
+            (ServiceType::NodePort, &[][..], &[][..], both("<none>")),
+            (
+                ServiceType::NodePort,
+                &[][..],
+                &[EXT, LB2][..],
+                both("192.168.200.20,192.168.200.9"),
+            ),
+            (ServiceType::ClusterIP, &[][..], &[][..], both("<none>")),
+            (
+                ServiceType::ClusterIP,
+                &[][..],
+                &[EXT][..],
+                both("192.168.200.20"),
+            ),
+        ] {
+            let c = lone_service(ty, lb, ext);
+            assert_eq!(external_cells(&c), want, "{ty} lb={lb:?} ext={ext:?}");
+        }
+    }
+
+    #[test]
+    fn describe_external_ips_ingress_and_policy() {
+        // Two ingress IPs: file order, joined with ", " as kubectl's
+        // buildIngressString does; external IPs with ",".
+        let mut c = lone_service(
+            ServiceType::LoadBalancer,
+            &[[192, 168, 200, 10], [192, 168, 200, 9]],
+            &[[192, 168, 200, 20], [192, 168, 200, 21]],
+        );
+        c.services[0].external_traffic_policy = crate::cluster::TrafficPolicy::Local;
+        let d = describe_service(&c, "default", "nginx-lb").expect("nginx-lb");
+        assert!(
+            d.contains(
+                "IPs:                      10.103.242.70\n\
+                 External IPs:             192.168.200.20,192.168.200.21\n\
+                 LoadBalancer Ingress:     192.168.200.10, 192.168.200.9\n\
+                 Port:                     <unset>  80/TCP\n"
+            ),
+            "{d}"
+        );
+        assert!(d.contains("External Traffic Policy:  Local\n"), "{d}");
+
+        // A pending LoadBalancer: no ingress line, no external IPs line.
+        let c = lone_service(ServiceType::LoadBalancer, &[], &[]);
+        let d = describe_service(&c, "default", "nginx-lb").expect("nginx-lb");
+        assert!(
+            d.contains("IPs:                      10.103.242.70\nPort:"),
+            "{d}"
+        );
+
+        // A ClusterIP Service with external IPs is externally accessible:
+        // kubectl shows its policy too, but never a NodePort.
+        let c = lone_service(ServiceType::ClusterIP, &[], &[[192, 168, 200, 20]]);
+        assert_eq!(
+            describe_service(&c, "default", "nginx-lb").expect("nginx-lb"),
+            "\
+Name:                     nginx-lb
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 app=nginx-deployment
+Type:                     ClusterIP
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       10.103.242.70
+IPs:                      10.103.242.70
+External IPs:             192.168.200.20
+Port:                     <unset>  80/TCP
+TargetPort:               80/TCP
+Endpoints:                10.10.0.2:80,10.10.1.2:80
+Session Affinity:         None
+External Traffic Policy:  Cluster
+Events:                   <none>
+"
+        );
     }
 
     #[test]

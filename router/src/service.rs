@@ -9,11 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::cluster::{Cluster, ServiceType, TrafficPolicy};
+use crate::cluster::{Cluster, ServiceType, SessionAffinity, TrafficPolicy};
 use crate::packet::{FlowKey, PROTO_ICMP};
 use crate::route::Topology;
 
@@ -50,6 +51,8 @@ pub struct ServicePortEntry {
     pub proto: u8,
     /// How traffic reaches it.
     pub frontend: Frontend,
+    /// `sessionAffinity: ClientIP` and its timeout.
+    pub affinity: Option<Duration>,
     /// Ready endpoints, sorted.
     pub endpoints: Vec<SocketAddrV4>,
     maglev: Vec<u16>,
@@ -72,9 +75,21 @@ impl ServicePortEntry {
             port,
             proto,
             frontend,
+            affinity: None,
             endpoints,
             maglev,
         }
+    }
+
+    /// Sets `sessionAffinity: ClientIP` with this timeout.
+    pub fn with_affinity(mut self, timeout: Option<Duration>) -> Self {
+        self.affinity = timeout;
+        self
+    }
+
+    /// Whether `endpoint` is one of this port's endpoints.
+    pub fn has_endpoint(&self, endpoint: SocketAddrV4) -> bool {
+        self.endpoints.binary_search(&endpoint).is_ok()
     }
 
     /// The endpoint for a flow, or `None` when there are no endpoints.
@@ -198,33 +213,48 @@ impl ServiceTable {
                     None => format!("{}/{}", svc.namespace, svc.name),
                 };
                 let proto = port.protocol.ip_number();
-                table.insert(ServicePortEntry::new(
-                    name.clone(),
-                    (svc.cluster_ip, port.port, proto),
-                    Frontend::ClusterIp,
-                    addrs(false),
-                ));
+                let affinity = match svc.session_affinity {
+                    SessionAffinity::None => None,
+                    SessionAffinity::ClientIP { timeout_seconds } => {
+                        Some(Duration::from_secs(u64::from(timeout_seconds)))
+                    }
+                };
+                table.insert(
+                    ServicePortEntry::new(
+                        name.clone(),
+                        (svc.cluster_ip, port.port, proto),
+                        Frontend::ClusterIp,
+                        addrs(false),
+                    )
+                    .with_affinity(affinity),
+                );
                 let Some(node) = node else { continue };
                 let policy = svc.external_traffic_policy;
                 let external = Frontend::External(policy);
                 let endpoints = addrs(policy == TrafficPolicy::Local);
                 if svc.service_type != ServiceType::ClusterIP {
                     if let Some(node_port) = port.node_port {
-                        table.insert_node_port(ServicePortEntry::new(
-                            name.clone(),
-                            (node.underlay_ip, node_port, proto),
-                            external,
-                            endpoints.clone(),
-                        ));
+                        table.insert_node_port(
+                            ServicePortEntry::new(
+                                name.clone(),
+                                (node.underlay_ip, node_port, proto),
+                                external,
+                                endpoints.clone(),
+                            )
+                            .with_affinity(affinity),
+                        );
                     }
                 }
                 for ip in svc.load_balancer_ips.iter().chain(&svc.external_ips) {
-                    table.insert(ServicePortEntry::new(
-                        name.clone(),
-                        (*ip, port.port, proto),
-                        external,
-                        endpoints.clone(),
-                    ));
+                    table.insert(
+                        ServicePortEntry::new(
+                            name.clone(),
+                            (*ip, port.port, proto),
+                            external,
+                            endpoints.clone(),
+                        )
+                        .with_affinity(affinity),
+                    );
                 }
             }
         }

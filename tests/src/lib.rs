@@ -195,7 +195,7 @@ impl Sim {
                         self.nodes[n].pods[i].handle_packet(now, &pkt);
                         continue;
                     }
-                    self.to_router(n, Ingress::Tun, &pkt);
+                    self.router_input(n, Ingress::Tun, &pkt);
                 }
             }
         }
@@ -213,7 +213,7 @@ impl Sim {
                 .iter()
                 .position(|n| n.underlay_ip == p.key.dst)
                 .unwrap_or(0);
-            self.to_router(n, Ingress::Tun, &pkt);
+            self.router_input(n, Ingress::Tun, &pkt);
         }
         for node in &mut self.nodes {
             node.dataplane.handle_timeout(now);
@@ -222,7 +222,7 @@ impl Sim {
     }
 
     /// Hands a packet to node `n`'s router and carries out the verdict.
-    fn to_router(&mut self, n: usize, ingress: Ingress, pkt: &[u8]) {
+    fn router_input(&mut self, n: usize, ingress: Ingress, pkt: &[u8]) {
         if ingress == Ingress::Tun {
             self.record(Tap::TunIn(n), pkt.to_vec());
         }
@@ -231,14 +231,14 @@ impl Sim {
             .dataplane
             .handle_packet(self.now, ingress, &mut buf)
         {
-            self.from_router(n, egress, buf.data().to_vec());
+            self.router_output(n, egress, buf.data().to_vec());
         }
         while let Some(t) = self.nodes[n].dataplane.poll_transmit() {
-            self.from_router(n, t.egress, t.packet);
+            self.router_output(n, t.egress, t.packet);
         }
     }
 
-    fn from_router(&mut self, n: usize, egress: Egress, pkt: Vec<u8>) {
+    fn router_output(&mut self, n: usize, egress: Egress, pkt: Vec<u8>) {
         match egress {
             Egress::Tun => {
                 self.record(Tap::TunOut(n), pkt.clone());
@@ -248,7 +248,7 @@ impl Sim {
                 let from = self.nodes[n].underlay_ip;
                 self.record(Tap::Overlay, outer_udp(from, to, self.overlay_port, &pkt));
                 match self.nodes.iter().position(|n| n.underlay_ip == to) {
-                    Some(peer) => self.to_router(peer, Ingress::Overlay { from }, &pkt),
+                    Some(peer) => self.router_input(peer, Ingress::Overlay { from }, &pkt),
                     None => self.undeliverable += 1,
                 }
             }
@@ -276,12 +276,13 @@ impl Sim {
         self.capture.push((self.now - self.t0, tap, pkt));
     }
 
-    /// Advances the clock by `d`, stepping the network as it goes (1 ms ticks).
+    /// Advances the clock by `d`, stepping the network as it goes (10 ms
+    /// ticks; use [`Sim::run_until`] for millisecond resolution).
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
             while self.step() {}
-            self.now += Duration::from_millis(1);
+            self.now = (self.now + Duration::from_millis(10)).min(end);
         }
         while self.step() {}
     }

@@ -71,7 +71,11 @@ pub enum CaptureError {
 impl Capture {
     /// Creates `path`. With `service` (`ns/name` or `name`), only that
     /// Service's packets are kept.
-    pub fn create(path: &Path, service: Option<&str>, cluster: &Cluster) -> Result<Self, CaptureError> {
+    pub fn create(
+        path: &Path,
+        service: Option<&str>,
+        cluster: &Cluster,
+    ) -> Result<Self, CaptureError> {
         let filter = match service {
             None => None,
             Some(spec) => Some(service_addresses(spec, cluster)?),
@@ -103,7 +107,12 @@ impl Capture {
 
     /// Records a packet seen at `point`. For overlay points, `packet` is the
     /// UDP payload and `outer` the underlay addresses and port.
-    pub fn record(&mut self, point: Point, packet: &[u8], outer: Option<(Ipv4Addr, Ipv4Addr, u16)>) {
+    pub fn record(
+        &mut self,
+        point: Point,
+        packet: &[u8],
+        outer: Option<(Ipv4Addr, Ipv4Addr, u16)>,
+    ) {
         let inner = match point {
             Point::TunIn | Point::TunOut => packet,
             Point::OverlayIn | Point::OverlayOut => packet.get(OVERLAY_HEADER_LEN..).unwrap_or(&[]),
@@ -126,7 +135,9 @@ impl Capture {
             }
             None => packet,
         };
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let block = EnhancedPacketBlock {
             interface_id: point as u32,
             timestamp,
@@ -179,7 +190,10 @@ fn outer_headers(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, port: u16, pay
     out.extend_from_slice(&udp_len.to_be_bytes());
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(payload);
-    let mut c = checksum(pseudo_header_sum(src.octets(), dst.octets(), 17, udp_len), &out[20..]);
+    let mut c = checksum(
+        pseudo_header_sum(src.octets(), dst.octets(), 17, udp_len),
+        &out[20..],
+    );
     if c == 0 {
         c = 0xffff;
     }
@@ -194,7 +208,13 @@ mod tests {
     fn outer_headers_are_valid_udp() {
         let mut out = Vec::new();
         let payload = [8u8, 0, 0, 0, 0, 0, 1, 0];
-        outer_headers(&mut out, Ipv4Addr::new(192, 168, 191, 145), Ipv4Addr::new(192, 168, 191, 144), 8472, &payload);
+        outer_headers(
+            &mut out,
+            Ipv4Addr::new(192, 168, 191, 145),
+            Ipv4Addr::new(192, 168, 191, 144),
+            8472,
+            &payload,
+        );
         let s = etherparse::SlicedPacket::from_ip(&out).expect("parse");
         let Some(etherparse::TransportSlice::Udp(udp)) = s.transport else {
             panic!("udp");

@@ -193,11 +193,17 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     poll.registry()
         .register(&mut overlay, OVERLAY, Interest::READABLE)
         .map_err(io_err("registering the overlay socket"))?;
-    let underlay_ip = cluster.node(&opts.node).map_or(Ipv4Addr::UNSPECIFIED, |n| n.underlay_ip);
+    let underlay_ip = cluster
+        .node(&opts.node)
+        .map_or(Ipv4Addr::UNSPECIFIED, |n| n.underlay_ip);
     let mut capture = match &opts.capture {
         Some(path) => {
             info!("capturing to {}", path.display());
-            Some(Capture::create(path, opts.capture_service.as_deref(), &cluster)?)
+            Some(Capture::create(
+                path,
+                opts.capture_service.as_deref(),
+                &cluster,
+            )?)
         }
         None => None,
     };
@@ -215,7 +221,14 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         cluster.services.len(),
         opts.control.display()
     );
-    let result = event_loop(&mut poll, &io, &mut dp, &query_rx, &mut signal_rx, &mut capture);
+    let result = event_loop(
+        &mut poll,
+        &io,
+        &mut dp,
+        &query_rx,
+        &mut signal_rx,
+        &mut capture,
+    );
     if let Some(c) = capture.as_mut() {
         c.flush();
     }
@@ -337,14 +350,14 @@ fn drain(
         let area = buf.recv_area();
         let read = match source {
             Source::Tun => io.tun.recv(area).map(|n| (n, Ingress::Tun)),
-            Source::Overlay => io.overlay.recv_from(area).and_then(|(n, from)| match from {
-                SocketAddr::V4(from) => Ok((n, Ingress::Overlay { from: *from.ip() })),
-                SocketAddr::V6(_) => Ok((
+            Source::Overlay => io.overlay.recv_from(area).map(|(n, from)| match from {
+                SocketAddr::V4(from) => (n, Ingress::Overlay { from: *from.ip() }),
+                SocketAddr::V6(_) => (
                     0,
                     Ingress::Overlay {
                         from: Ipv4Addr::UNSPECIFIED,
                     },
-                )),
+                ),
             }),
         };
         let (n, ingress) = match read {
@@ -364,7 +377,11 @@ fn drain(
             match ingress {
                 Ingress::Tun => c.record(Point::TunIn, buf.data(), None),
                 Ingress::Overlay { from } => {
-                    c.record(Point::OverlayIn, buf.data(), Some((from, io.underlay_ip, io.overlay_port)));
+                    c.record(
+                        Point::OverlayIn,
+                        buf.data(),
+                        Some((from, io.underlay_ip, io.overlay_port)),
+                    );
                 }
             }
         }
@@ -389,7 +406,11 @@ fn send(
         match egress {
             Egress::Tun => c.record(Point::TunOut, packet, None),
             Egress::Overlay { to } => {
-                c.record(Point::OverlayOut, packet, Some((io.underlay_ip, to, io.overlay_port)));
+                c.record(
+                    Point::OverlayOut,
+                    packet,
+                    Some((io.underlay_ip, to, io.overlay_port)),
+                );
             }
         }
     }
