@@ -57,6 +57,9 @@ fn cluster(services: usize) -> Cluster {
             }],
             session_affinity: SessionAffinity::None,
             external_traffic_policy: Default::default(),
+            internal_traffic_policy: Default::default(),
+            headless: false,
+            external_name: None,
             external_ips: vec![],
             load_balancer_ips: vec![],
         })
@@ -70,6 +73,7 @@ fn cluster(services: usize) -> Cluster {
             name: "n1".into(),
             underlay_ip: Ipv4Addr::new(192, 168, 191, 145),
             pod_cidr: "10.10.1.0/24".parse().expect("cidr"),
+            next_pod_ip: None,
         }],
         deployments: vec![],
         pods,

@@ -77,6 +77,9 @@ pub struct Node {
     pub underlay_ip: Ipv4Addr,
     /// The pod CIDR this node allocates pod IPs from (`10.10.1.0/24`).
     pub pod_cidr: Ipv4Net,
+    /// Where the next pod IP allocation starts scanning (round robin, as
+    /// the host-local IPAM plugin does), so a replaced pod gets a new IP.
+    pub next_pod_ip: Option<Ipv4Addr>,
 }
 
 /// A Deployment: `replicas` pods sharing a template.
@@ -94,6 +97,11 @@ pub struct Deployment {
     pub template_hash: String,
     /// Container ports of the template.
     pub ports: Vec<ContainerPort>,
+    /// The node all replicas are pinned to, if any.
+    pub node: Option<String>,
+    /// How many pods this deployment has ever created; the next pod's name
+    /// derives from it, so a replacement never reuses a name.
+    pub pods_created: u64,
 }
 
 /// A container port a pod listens on.
@@ -126,6 +134,21 @@ pub struct Pod {
     pub owner: Option<String>,
     /// Container ports.
     pub ports: Vec<ContainerPort>,
+}
+
+/// The label that marks a pod the router serves itself, in process: the
+/// cluster DNS (CoreDNS's pods carry `k8s-app: kube-dns`). Such a pod has
+/// no network namespace; its node's router answers for its IP.
+pub const ROUTER_HOSTED_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+
+impl Pod {
+    /// Whether the node's router serves this pod in process (see
+    /// [`ROUTER_HOSTED_LABEL`]).
+    pub fn is_router_hosted(&self) -> bool {
+        self.labels
+            .get(ROUTER_HOSTED_LABEL.0)
+            .is_some_and(|v| v == ROUTER_HOSTED_LABEL.1)
+    }
 }
 
 /// Transport protocol of a port.
@@ -167,6 +190,8 @@ pub enum ServiceType {
     NodePort,
     /// NodePort plus external ingress IPs.
     LoadBalancer,
+    /// A DNS alias (CNAME) to `external_name`; no virtual IP, no proxying.
+    ExternalName,
 }
 
 impl fmt::Display for ServiceType {
@@ -175,6 +200,7 @@ impl fmt::Display for ServiceType {
             Self::ClusterIP => "ClusterIP",
             Self::NodePort => "NodePort",
             Self::LoadBalancer => "LoadBalancer",
+            Self::ExternalName => "ExternalName",
         })
     }
 }
@@ -259,14 +285,22 @@ pub struct Service {
     pub selector: Labels,
     /// ClusterIP, NodePort or LoadBalancer.
     pub service_type: ServiceType,
-    /// The allocated or configured ClusterIP.
+    /// The allocated or configured ClusterIP (`0.0.0.0` when headless or
+    /// ExternalName).
     pub cluster_ip: Ipv4Addr,
+    /// `clusterIP: None`: no virtual IP; DNS answers with the endpoints.
+    pub headless: bool,
+    /// For `type: ExternalName`, the DNS name it aliases.
+    pub external_name: Option<String>,
     /// The ports.
     pub ports: Vec<ServicePort>,
     /// Session affinity.
     pub session_affinity: SessionAffinity,
     /// How NodePort, LoadBalancer and external-IP traffic picks endpoints.
     pub external_traffic_policy: TrafficPolicy,
+    /// How traffic from inside the cluster to the ClusterIP picks endpoints
+    /// (`Local`: only the client node's endpoints, else dropped).
+    pub internal_traffic_policy: TrafficPolicy,
     /// `spec.externalIPs`: addresses routed to a node that serve the ports.
     pub external_ips: Vec<Ipv4Addr>,
     /// LoadBalancer ingress IPs (`status.loadBalancer.ingress`, as MetalLB

@@ -916,6 +916,7 @@ fn build_nodes(
             name: n.name.clone(),
             underlay_ip: address,
             pod_cidr: cidr,
+            next_pod_ip: None,
         });
     }
     Ok(nodes)
@@ -985,6 +986,8 @@ fn build_deployments(
                 labels: d.labels.clone(),
                 template_hash,
                 ports,
+                node: d.node.clone(),
+                pods_created: 0,
             },
             obj,
             node,
@@ -1369,8 +1372,11 @@ fn build_services(
                 ports,
                 session_affinity,
                 external_traffic_policy,
+                internal_traffic_policy: TrafficPolicy::Cluster,
                 external_ips,
                 load_balancer_ips,
+                headless: false,
+                external_name: None,
             },
             obj,
             index: i,

@@ -63,6 +63,8 @@ pub enum Ingress {
         /// The sender's underlay address.
         from: Ipv4Addr,
     },
+    /// Sent by a pod the router serves in process (the cluster DNS).
+    Stack,
 }
 
 /// Where a packet goes.
@@ -75,6 +77,11 @@ pub enum Egress {
     Overlay {
         /// The peer node's underlay address.
         to: Ipv4Addr,
+    },
+    /// To the in-process pod with this IP (the cluster DNS).
+    Stack {
+        /// The pod's IP.
+        pod: Ipv4Addr,
     },
 }
 
@@ -212,6 +219,13 @@ impl Dataplane {
     ) -> Result<Egress, DropReason> {
         let from_peer = match ingress {
             Ingress::Tun => None,
+            Ingress::Stack => {
+                let p = packet::parse(buf.data())?;
+                if !self.topology.stack_pods.contains(&p.key.src) {
+                    return Err(DropReason::SpoofedSource);
+                }
+                None
+            }
             Ingress::Overlay { from } => {
                 let (i, _) = self
                     .topology
@@ -254,8 +268,10 @@ impl Dataplane {
         from_overlay: bool,
     ) -> Result<Egress, DropReason> {
         let (_, dst) = packet::addresses(buf.data());
-        let NextHop::Peer(i) = self.topology.next_hop(dst) else {
-            return Ok(Egress::Tun);
+        let i = match self.topology.next_hop(dst) {
+            NextHop::Tun => return Ok(Egress::Tun),
+            NextHop::Stack => return Ok(Egress::Stack { pod: dst }),
+            NextHop::Peer(i) => i,
         };
         if from_overlay {
             return Err(DropReason::OverlayNotForUs);
@@ -303,6 +319,10 @@ impl Dataplane {
         let transmit = match self.topology.next_hop(dst) {
             NextHop::Tun => Transmit {
                 egress: Egress::Tun,
+                packet,
+            },
+            NextHop::Stack => Transmit {
+                egress: Egress::Stack { pod: dst },
                 packet,
             },
             NextHop::Peer(i) => {
@@ -379,7 +399,7 @@ impl Dataplane {
                         .filter(|ep| sp.has_endpoint(*ep))
                 });
                 let Some(endpoint) = pinned.or_else(|| sp.pick(&key)) else {
-                    if sp.frontend == Frontend::External(TrafficPolicy::Local) {
+                    if sp.local_only {
                         // kube-proxy drops, so that an external load balancer's
                         // health check moves traffic to a node that has one.
                         return Err(DropReason::NoLocalEndpoints);
@@ -609,6 +629,9 @@ mod tests {
             }],
             session_affinity: SessionAffinity::None,
             external_traffic_policy: Default::default(),
+            internal_traffic_policy: Default::default(),
+            headless: false,
+            external_name: None,
             external_ips: vec![],
             load_balancer_ips: vec![],
         });

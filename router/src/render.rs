@@ -431,6 +431,7 @@ const LOAD_BALANCER_WIDTH: usize = 16;
 fn external_ip(s: &Service, wide: bool) -> String {
     let external = join_ips(&s.external_ips, ",");
     match s.service_type {
+        ServiceType::ExternalName => s.external_name.clone().unwrap_or_default(),
         ServiceType::ClusterIP | ServiceType::NodePort => {
             if external.is_empty() {
                 "<none>".to_owned()
@@ -925,6 +926,9 @@ default\torphan-svc\tClusterIP\t10.105.152.244\t-\t80/TCP
                 }],
                 session_affinity: SessionAffinity::None,
                 external_traffic_policy: Default::default(),
+                internal_traffic_policy: Default::default(),
+                headless: false,
+                external_name: None,
                 external_ips: vec![],
                 load_balancer_ips: vec![],
             },

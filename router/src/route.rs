@@ -28,6 +28,8 @@ pub struct Peer {
 pub enum NextHop {
     /// Back to the node's kernel through the TUN device.
     Tun,
+    /// To a pod the router serves in process.
+    Stack,
     /// To another node over the overlay (index into [`Topology::peers`]).
     Peer(usize),
 }
@@ -59,6 +61,9 @@ pub struct Topology {
     pub overlay_mtu: usize,
     /// IPs of the pods on this node.
     pub local_pods: HashSet<Ipv4Addr>,
+    /// IPs of the pods on this node that the router serves in process
+    /// (the cluster DNS).
+    pub stack_pods: HashSet<Ipv4Addr>,
 }
 
 impl Topology {
@@ -92,6 +97,12 @@ impl Topology {
                 .filter(|p| p.node == node)
                 .map(|p| p.ip)
                 .collect(),
+            stack_pods: cluster
+                .pods
+                .iter()
+                .filter(|p| p.node == node && p.is_router_hosted())
+                .map(|p| p.ip)
+                .collect(),
         })
     }
 
@@ -99,6 +110,9 @@ impl Topology {
     /// the overlay, everything else to the TUN device.
     #[inline]
     pub fn next_hop(&self, dst: Ipv4Addr) -> NextHop {
+        if self.stack_pods.contains(&dst) {
+            return NextHop::Stack;
+        }
         if self.pod_cidr.contains(&dst) {
             return NextHop::Tun;
         }

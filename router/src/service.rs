@@ -53,6 +53,9 @@ pub struct ServicePortEntry {
     pub frontend: Frontend,
     /// `sessionAffinity: ClientIP` and its timeout.
     pub affinity: Option<Duration>,
+    /// Only this node's endpoints are used (a `Local` traffic policy);
+    /// without one, traffic is dropped rather than rejected.
+    pub local_only: bool,
     /// Ready endpoints, sorted.
     pub endpoints: Vec<SocketAddrV4>,
     maglev: Vec<u16>,
@@ -76,6 +79,7 @@ impl ServicePortEntry {
             proto,
             frontend,
             affinity: None,
+            local_only: false,
             endpoints,
             maglev,
         }
@@ -84,6 +88,12 @@ impl ServicePortEntry {
     /// Sets `sessionAffinity: ClientIP` with this timeout.
     pub fn with_affinity(mut self, timeout: Option<Duration>) -> Self {
         self.affinity = timeout;
+        self
+    }
+
+    /// Uses only this node's endpoints (a `Local` traffic policy).
+    pub fn with_local_only(mut self, local_only: bool) -> Self {
+        self.local_only = local_only;
         self
     }
 
@@ -200,6 +210,10 @@ impl ServiceTable {
     pub fn from_cluster(cluster: &Cluster, node: Option<&Topology>) -> Self {
         let mut table = Self::new(cluster.service_cidr);
         for svc in &cluster.services {
+            if svc.headless || svc.service_type == ServiceType::ExternalName {
+                // No virtual IP: DNS answers for these.
+                continue;
+            }
             for port in &svc.ports {
                 let all = cluster.endpoints(svc, port);
                 let addrs = |local_only: bool| -> Vec<SocketAddrV4> {
@@ -219,42 +233,38 @@ impl ServiceTable {
                         Some(Duration::from_secs(u64::from(timeout_seconds)))
                     }
                 };
+                let internal_local =
+                    node.is_some() && svc.internal_traffic_policy == TrafficPolicy::Local;
                 table.insert(
                     ServicePortEntry::new(
                         name.clone(),
                         (svc.cluster_ip, port.port, proto),
                         Frontend::ClusterIp,
-                        addrs(false),
+                        addrs(internal_local),
                     )
-                    .with_affinity(affinity),
+                    .with_affinity(affinity)
+                    .with_local_only(internal_local),
                 );
                 let Some(node) = node else { continue };
                 let policy = svc.external_traffic_policy;
-                let external = Frontend::External(policy);
-                let endpoints = addrs(policy == TrafficPolicy::Local);
+                let local = policy == TrafficPolicy::Local;
+                let external = |frontend: (Ipv4Addr, u16, u8)| {
+                    ServicePortEntry::new(
+                        name.clone(),
+                        frontend,
+                        Frontend::External(policy),
+                        addrs(local),
+                    )
+                    .with_affinity(affinity)
+                    .with_local_only(local)
+                };
                 if svc.service_type != ServiceType::ClusterIP {
                     if let Some(node_port) = port.node_port {
-                        table.insert_node_port(
-                            ServicePortEntry::new(
-                                name.clone(),
-                                (node.underlay_ip, node_port, proto),
-                                external,
-                                endpoints.clone(),
-                            )
-                            .with_affinity(affinity),
-                        );
+                        table.insert_node_port(external((node.underlay_ip, node_port, proto)));
                     }
                 }
                 for ip in svc.load_balancer_ips.iter().chain(&svc.external_ips) {
-                    table.insert(
-                        ServicePortEntry::new(
-                            name.clone(),
-                            (*ip, port.port, proto),
-                            external,
-                            endpoints.clone(),
-                        )
-                        .with_affinity(affinity),
-                    );
+                    table.insert(external((*ip, port.port, proto)));
                 }
             }
         }

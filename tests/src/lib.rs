@@ -244,6 +244,7 @@ impl Sim {
                 self.record(Tap::TunOut(n), pkt.clone());
                 self.deliver(n, &pkt);
             }
+            Egress::Stack { .. } => self.undeliverable += 1,
             Egress::Overlay { to } => {
                 let from = self.nodes[n].underlay_ip;
                 self.record(Tap::Overlay, outer_udp(from, to, self.overlay_port, &pkt));

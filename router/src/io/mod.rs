@@ -383,6 +383,7 @@ fn drain(
                         Some((from, io.underlay_ip, io.overlay_port)),
                     );
                 }
+                Ingress::Stack => {}
             }
         }
         if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
@@ -412,9 +413,12 @@ fn send(
                     Some((io.underlay_ip, to, io.overlay_port)),
                 );
             }
+            Egress::Stack { .. } => {}
         }
     }
     let (result, dropped, what) = match egress {
+        // In-process pods are served by the node (`crate::node`), not here.
+        Egress::Stack { .. } => return Ok(()),
         Egress::Tun => (
             io.tun.send(packet),
             &mut shell.tun_write_dropped,
