@@ -35,6 +35,11 @@ pub enum Request {
     Conntrack,
     /// Data-path counters.
     Stats,
+    /// Serve this cluster state from now on (live, without restart).
+    Apply {
+        /// The new state.
+        cluster: Cluster,
+    },
 }
 
 /// The router's answer.
@@ -50,6 +55,15 @@ pub enum Response {
         created: BTreeMap<String, i64>,
         /// The router's clock (unix seconds) when it answered.
         now_unix: i64,
+        /// The cluster file (the store) the router serves.
+        config: PathBuf,
+    },
+    /// Answer to [`Request::Apply`].
+    Applied {
+        /// The node whose router applied it.
+        node: String,
+        /// How long the data plane took to apply it, in microseconds.
+        micros: u64,
     },
     /// Answer to [`Request::Conntrack`].
     Conntrack {
@@ -128,14 +142,21 @@ pub fn request(path: &Path, request: &Request) -> Result<Response, ControlError>
     })
 }
 
+/// Every router's control socket in [`SOCKET_DIR`], sorted.
+pub fn all_sockets() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(SOCKET_DIR)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
 /// The socket to use when the user named none: the only (or first, by name)
 /// socket in [`SOCKET_DIR`].
 pub fn find_socket() -> Result<PathBuf, ControlError> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(SOCKET_DIR)
-        .map_err(|_| ControlError::NoRouter)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-        .collect();
-    found.sort();
-    found.into_iter().next().ok_or(ControlError::NoRouter)
+    all_sockets().into_iter().next().ok_or(ControlError::NoRouter)
 }

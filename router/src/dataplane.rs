@@ -557,6 +557,11 @@ impl Dataplane {
         }
     }
 
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.topology.node
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats

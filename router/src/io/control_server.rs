@@ -31,6 +31,24 @@ pub struct ControlState {
     pub node: String,
     /// The cluster being served.
     pub cluster: Cluster,
+    /// The cluster file (the store) it came from.
+    pub config: PathBuf,
+}
+
+/// Creation times of every object, keyed `pod/<ns>/<name>` and
+/// `service/<ns>/<name>`: objects already known keep theirs, new ones get
+/// `now`, gone ones are forgotten.
+fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
+    let keys: Vec<String> = cluster
+        .pods
+        .iter()
+        .map(|p| format!("pod/{}/{}", p.namespace, p.name))
+        .chain(cluster.services.iter().map(|s| format!("service/{}/{}", s.namespace, s.name)))
+        .collect();
+    created.retain(|k, _| keys.contains(k));
+    for k in keys {
+        created.entry(k).or_insert(now);
+    }
 }
 
 fn unix_now() -> i64 {
@@ -67,14 +85,9 @@ pub fn spawn(
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
-    let started = unix_now();
     let mut created = BTreeMap::new();
-    for p in &state.cluster.pods {
-        created.insert(format!("pod/{}/{}", p.namespace, p.name), started);
-    }
-    for s in &state.cluster.services {
-        created.insert(format!("service/{}/{}", s.namespace, s.name), started);
-    }
+    stamp(&mut created, &state.cluster, unix_now());
+    let mut state = state;
     let path: PathBuf = path.to_owned();
     thread::Builder::new()
         .name("control".into())
@@ -82,7 +95,7 @@ pub fn spawn(
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
-                        if let Err(e) = serve(stream, &state, &created, &queries, &waker) {
+                        if let Err(e) = serve(stream, &mut state, &mut created, &queries, &waker) {
                             debug!("control client on {}: {e}", path.display());
                         }
                     }
@@ -95,8 +108,8 @@ pub fn spawn(
 
 fn serve(
     stream: UnixStream,
-    state: &ControlState,
-    created: &BTreeMap<String, i64>,
+    state: &mut ControlState,
+    created: &mut BTreeMap<String, i64>,
     queries: &Sender<Query>,
     waker: &mio::Waker,
 ) -> std::io::Result<()> {
@@ -110,7 +123,22 @@ fn serve(
             cluster: state.cluster.clone(),
             created: created.clone(),
             now_unix: unix_now(),
+            config: state.config.clone(),
         },
+        Ok(Request::Apply { cluster }) => {
+            let answer = ask_loop(
+                Request::Apply {
+                    cluster: cluster.clone(),
+                },
+                queries,
+                waker,
+            );
+            if let Response::Applied { .. } = answer {
+                stamp(created, &cluster, unix_now());
+                state.cluster = cluster;
+            }
+            answer
+        }
         Ok(request) => ask_loop(request, queries, waker),
     };
     let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;

@@ -170,6 +170,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     let state = ControlState {
         node: opts.node.clone(),
         cluster: cluster.clone(),
+        config: opts.config.clone(),
     };
     control_server::spawn(&opts.control, state, query_tx, Arc::clone(&waker)).map_err(
         |source| RunError::Control {
@@ -458,8 +459,26 @@ fn send(
     }
 }
 
-fn answer(dp: &Dataplane, request: &Request, shell: &ShellStats) -> Response {
+fn answer(dp: &mut Dataplane, request: &Request, shell: &ShellStats) -> Response {
     match request {
+        Request::Apply { cluster } => {
+            let start = Instant::now();
+            match dp.apply(cluster) {
+                Ok(()) => {
+                    let micros = start.elapsed().as_micros() as u64;
+                    info!(
+                        "applied a new cluster state: {} services, {} pods ({micros} us)",
+                        cluster.services.len(),
+                        cluster.pods.len()
+                    );
+                    Response::Applied {
+                        node: dp.node().to_owned(),
+                        micros,
+                    }
+                }
+                Err(e) => Response::Error(format!("not applied: {e}")),
+            }
+        }
         Request::Conntrack => Response::Conntrack {
             lines: dp.conntrack_listing(Instant::now()),
             capacity: dp.conntrack().capacity(),
