@@ -9,6 +9,7 @@
 
 mod capture;
 mod control_server;
+pub mod store;
 mod tun;
 
 use std::io::{ErrorKind, Read};
