@@ -11,7 +11,7 @@ use router::cluster::Cluster;
 use router::config;
 use router::control::{self, Request, Response};
 use router::dataplane::DataplaneConfig;
-use router::io::{self, RunOptions};
+use router::io::{self, store, RunOptions};
 use router::render::{self, Ages, NamespaceFilter};
 
 /// A userspace Kubernetes-Service router on a TUN device, and its CLI.
@@ -58,7 +58,7 @@ enum Command {
     },
     /// Display resources, like `kubectl get`.
     Get {
-        /// po|pods, svc|services, ep|endpoints, conntrack, stats.
+        /// po|pods, svc|services, ep|endpoints, ns|namespaces, conntrack, stats.
         resource: Resource,
         /// Output format: `wide` adds columns.
         #[arg(short = 'o', long = "output")]
@@ -79,6 +79,45 @@ enum Command {
         /// Namespace.
         #[arg(short = 'n', long = "namespace", default_value = "default")]
         namespace: String,
+    },
+    /// Create or update objects from a file, like `kubectl apply -f`: the
+    /// cluster store is changed and every running router follows at once.
+    Apply {
+        /// A TOML file with `[[deployments]]`, `[[pods]]` and/or `[[services]]`.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// The cluster store (default: the file the running routers serve).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// Delete a pod or a Service, like `kubectl delete`. A Deployment's pod
+    /// is replaced by a new one, with a new name and a new IP.
+    Delete {
+        /// po|pod|pods or svc|service|services.
+        resource: Resource,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+        /// The cluster store (default: the file the running routers serve).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// For the lab's kubelet: mark a pod ready (its server answers) or not.
+    #[command(hide = true)]
+    LabReady {
+        /// Pod name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+        /// Mark it not ready instead.
+        #[arg(long)]
+        not_ready: bool,
+        /// The cluster store.
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// For scripts: one line per node (name, address, pod CIDR).
     #[command(hide = true)]
@@ -102,6 +141,8 @@ enum Resource {
     Services,
     #[value(alias = "ep", alias = "endpoint")]
     Endpoints,
+    #[value(alias = "ns", alias = "namespace")]
+    Namespaces,
     #[value(alias = "ct")]
     Conntrack,
     Stats,
@@ -174,6 +215,44 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             io::run(&opts).map_err(|e| e.to_string())?;
             Ok(String::new())
         }
+        Command::Apply { file, store } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let store = store::locate(store.as_deref());
+            let (cluster, changes) = store::update(&store, |current| config::apply(current, &text))
+                .map_err(|e| e.to_string())?;
+            Ok(format!("{}{}", lines(&changes), pushed(&store, &cluster)))
+        }
+        Command::Delete {
+            resource,
+            name,
+            namespace,
+            store,
+        } => {
+            if !matches!(resource, Resource::Pods | Resource::Services) {
+                return Err("delete supports: pod (po), service (svc)".into());
+            }
+            let store = store::locate(store.as_deref());
+            let (cluster, changes) = store::update(&store, |current| match resource {
+                Resource::Pods => config::delete_pod(current, &namespace, &name),
+                _ => config::delete_service(current, &namespace, &name),
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(format!("{}{}", lines(&changes), pushed(&store, &cluster)))
+        }
+        Command::LabReady {
+            name,
+            namespace,
+            not_ready,
+            store,
+        } => {
+            let store = store::locate(store.as_deref());
+            let (cluster, ()) = store::update(&store, |current| {
+                config::set_ready(current, &namespace, &name, !not_ready).map(|t| (t, ()))
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(pushed(&store, &cluster))
+        }
         Command::LabNodes => Ok(render::lab_nodes(&file_cluster(cli.config.as_deref())?)),
         Command::LabPods => Ok(render::lab_pods(&file_cluster(cli.config.as_deref())?)),
         Command::LabCluster => Ok(render::lab_cluster(&file_cluster(cli.config.as_deref())?)),
@@ -213,6 +292,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
                     Ok(match resource {
                         Resource::Pods => render::get_pods(&cluster, &ns, wide, &ages),
                         Resource::Services => render::get_services(&cluster, &ns, wide, &ages),
+                        Resource::Namespaces => render::get_namespaces(&cluster, &ages),
                         _ => render::get_endpoints(&cluster, &ns, &ages),
                     })
                 }
@@ -230,6 +310,26 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             render::describe_service(&cluster, &namespace, &name).map_err(|e| e.to_string())
         }
     }
+}
+
+fn lines(changes: &[config::Change]) -> String {
+    changes.iter().map(|c| format!("{c}\n")).collect()
+}
+
+/// Pushes a new state to every running router; the report goes to stderr
+/// (stdout stays kubectl's), failures are errors.
+fn pushed(store: &Path, cluster: &Cluster) -> String {
+    for p in store::push(store, cluster) {
+        match p.result {
+            Ok((Response::Applied { node, micros }, rtt)) => log::info!(
+                "router {node} applied the change: {micros} us in its data plane, {} us round trip",
+                rtt.as_micros()
+            ),
+            Ok((other, _)) => log::warn!("router at {}: {other:?}", p.socket.display()),
+            Err(e) => log::warn!("{e} (it will read the store when it starts)"),
+        }
+    }
+    String::new()
 }
 
 fn file_cluster(path: Option<&Path>) -> Result<Cluster, String> {

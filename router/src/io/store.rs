@@ -73,11 +73,17 @@ pub struct Pushed {
     pub result: Result<(Response, Duration), ControlError>,
 }
 
-/// Sends `cluster` to every running router (every socket in
-/// [`control::SOCKET_DIR`]).
-pub fn push(cluster: &Cluster) -> Vec<Pushed> {
+/// Sends `cluster` to every running router that serves the store at
+/// `store` (every socket in [`control::SOCKET_DIR`] whose router says it
+/// serves that file; routers serving another file are left alone).
+pub fn push(store: &Path, cluster: &Cluster) -> Vec<Pushed> {
+    let want = std::fs::canonicalize(store).ok();
     control::all_sockets()
         .into_iter()
+        .filter(|socket| match control::request(socket, &Request::State) {
+            Ok(Response::State { config, .. }) => std::fs::canonicalize(&config).ok() == want,
+            _ => true, // unreachable or odd: report it below
+        })
         .map(|socket| {
             let start = Instant::now();
             let result = control::request(
