@@ -414,9 +414,13 @@ impl Dataplane {
                     ..key
                 };
                 let masquerade = match sp.frontend {
-                    // Hairpin: the pod reaches itself through its Service. Its
-                    // reply would stay inside the pod, bypassing the un-DNAT.
-                    Frontend::ClusterIp => to.dst == key.src,
+                    // Hairpin: the pod reaches itself through its Service (its
+                    // reply would stay inside the pod, bypassing the un-DNAT)
+                    // and traffic from the node itself, whose reply would be
+                    // delivered locally.
+                    Frontend::ClusterIp => {
+                        to.dst == key.src || self.topology.needs_masquerade(key.src)
+                    }
                     // Replies must come back through this node to be un-NATed.
                     Frontend::External(TrafficPolicy::Cluster) => true,
                     // The client's address is kept; the endpoint is local.
@@ -1066,5 +1070,23 @@ ports = [{ port = 80 }]
             (inner.src, inner.dst, inner.sport, inner.dport),
             (CLIENT, vip, sport, 80)
         );
+    }
+    #[test]
+    fn traffic_from_the_node_itself_is_masqueraded() {
+        let c = cluster();
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+        let t0 = Instant::now();
+        let node = c.node(NODE).expect("node");
+        let gateway = node.pod_cidr.hosts().next().expect("gateway");
+        for src in [node.underlay_ip, gateway] {
+            let mut syn = tcp(src, VIP, 40000, 80, true);
+            let _ = handle(&mut dp, t0, &mut syn);
+            let out = packet::parse(&syn).expect("parse").key;
+            assert_eq!(out.src, node.pod_cidr.network(), "from {src}");
+        }
+        // Pods keep their address.
+        let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
+        let _ = handle(&mut dp, t0, &mut syn);
+        assert_eq!(packet::parse(&syn).expect("parse").key.src, CLIENT);
     }
 }

@@ -43,6 +43,8 @@ pub struct Topology {
     pub underlay_ip: Ipv4Addr,
     /// This node's pod CIDR.
     pub pod_cidr: Ipv4Net,
+    /// The whole cluster's pod CIDR.
+    pub cluster_pod_cidr: Ipv4Net,
     /// The pods' gateway: the first host of the pod CIDR, a local address
     /// of the node.
     pub gateway: Ipv4Addr,
@@ -85,6 +87,7 @@ impl Topology {
             node: node.to_owned(),
             underlay_ip: me.underlay_ip,
             pod_cidr: me.pod_cidr,
+            cluster_pod_cidr: cluster.pod_cidr,
             gateway: me.pod_cidr.hosts().next().unwrap_or(me.pod_cidr.addr()),
             masquerade_ip: me.pod_cidr.network(),
             mac: overlay::vtep_mac(me.underlay_ip),
@@ -128,6 +131,15 @@ impl Topology {
             .iter()
             .enumerate()
             .find(|(_, p)| p.underlay_ip == ip)
+    }
+
+    /// Whether a flow from `src` must be masqueraded to reach a Service:
+    /// sources outside the cluster's pod CIDR (the node itself, anything
+    /// routed to it) and the node's own gateway address, whose replies would
+    /// otherwise be delivered locally without passing the router (what
+    /// kube-proxy's `--cluster-cidr` masquerade rule is for).
+    pub fn needs_masquerade(&self, src: Ipv4Addr) -> bool {
+        !self.cluster_pod_cidr.contains(&src) || src == self.gateway
     }
 
     /// Whether a packet read from the TUN device may carry source `src`: a

@@ -179,6 +179,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             source,
         },
     )?;
+    let socket_identity = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&opts.control)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
 
     let mut dp = Dataplane::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| {
         RunError::UnknownNode {
@@ -234,11 +240,24 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     if let Some(c) = capture.as_mut() {
         c.flush();
     }
-    remove_socket(&opts.control);
+    remove_socket(&opts.control, socket_identity);
     result
 }
 
-fn remove_socket(path: &Path) {
+/// Removes the control socket, but only if it is still the one this router
+/// created (another router, or a lab rebuilt meanwhile, may own the path now).
+fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
+    use std::os::unix::fs::MetadataExt;
+    let now = std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+    if now.is_none() || now != created {
+        debug!(
+            "not removing {}: it is not our socket any more",
+            path.display()
+        );
+        return;
+    }
     if let Err(e) = std::fs::remove_file(path) {
         debug!("removing {}: {e}", path.display());
     }
