@@ -144,8 +144,14 @@ impl Topology {
 
     /// Whether a packet read from the TUN device may carry source `src`: a
     /// source inside this node's pod CIDR must be one of its pods (or the
-    /// node's gateway address); anything else is a pod lying about itself.
+    /// node's gateway address), and a source in another node's pod CIDR
+    /// never comes from this node's kernel (those arrive over the overlay):
+    /// anything else is a pod lying about itself.
     pub fn is_valid_local_source(&self, src: Ipv4Addr) -> bool {
-        !self.pod_cidr.contains(&src) || src == self.gateway || self.local_pods.contains(&src)
+        if self.pod_cidr.contains(&src) {
+            src == self.gateway || self.local_pods.contains(&src)
+        } else {
+            !self.cluster_pod_cidr.contains(&src)
+        }
     }
 }

@@ -4,6 +4,15 @@
 
 RUN_DIR=/run/ksr
 NS_FILE=$RUN_DIR/namespaces
+# The underlay (a bridge joining the nodes) and the client outside the cluster.
+UNDERLAY_NS=ksr-underlay
+UNDERLAY_BR=ksr-br0
+EXTERNAL_NS=ksr-external
+# NodePorts (Kubernetes' default range).
+NODEPORT_RANGE=30000-32767
+# Policy routing tables in the node namespaces.
+ROUTER_TABLE=100   # everything that must pass the router: default dev kube0
+RPF_TABLE=101      # reverse-path lookups only: the node's pod CIDR over all pod veths
 BIN_DIR=${KSR_LAB_BIN:-$ROOT/target/release}
 CONFIG=$ROOT/config.toml
 CONFIG_SET=
@@ -99,28 +108,89 @@ is_cidr() {
     [[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]]
 }
 
-# load_cluster: read nodes, pods and CIDRs from `router lab-*`.
+# mac_of_ip IP: the VXLAN endpoint MAC the router gives a node, 0e:6b: and
+# the address' bytes (used when `router lab-nodes` prints no MAC column).
+mac_of_ip() {
+    local a b c d
+    IFS=. read -r a b c d <<<"$1"
+    printf '0e:6b:%02x:%02x:%02x:%02x\n' "$a" "$b" "$c" "$d"
+}
+
+is_uint() {
+    [[ $1 =~ ^[0-9]{1,8}$ ]]
+}
+
+# load_cluster: read nodes, pods, CIDRs and the overlay's settings from
+# `router lab-*`, and derive the underlay (one /24 holding every node's
+# address, the external client's address) and the addresses external
+# clients reach Services on.
 load_cluster() {
     local out
     local router=$BIN_DIR/router
     out=$("$router" lab-cluster --config "$CONFIG") || die "router lab-cluster --config $CONFIG failed"
-    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR <<<"$out"
+    # POD_CIDR SERVICE_CIDR [VNI PORT UNDERLAY_MTU POD_MTU]
+    local vni port umtu pmtu _rest
+    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR vni port umtu pmtu _rest <<<"$out"
     if ! is_cidr "${POD_CIDR:-}" || ! is_cidr "${SERVICE_CIDR:-}"; then
-        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR'"
+        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR[<TAB>VNI<TAB>PORT<TAB>UNDERLAY_MTU<TAB>POD_MTU]'"
     fi
+    VXLAN_VNI=${vni:-1}
+    VXLAN_PORT=${port:-8472}
+    UNDERLAY_MTU=${umtu:-1500}
+    POD_MTU=${pmtu:-$((UNDERLAY_MTU - 50))}
+    local v
+    for v in "$VXLAN_VNI" "$VXLAN_PORT" "$UNDERLAY_MTU" "$POD_MTU"; do
+        is_uint "$v" || die "router lab-cluster printed '$out': '$v' is not a number"
+    done
 
     NODE_NAMES=()
-    declare -gA NODE_CIDR=() NODE_ADDR=()
+    declare -gA NODE_CIDR=() NODE_ADDR=() NODE_MAC=() NODE_INDEX=()
     out=$("$router" lab-nodes --config "$CONFIG") || die "router lab-nodes --config $CONFIG failed"
-    local name addr cidr
-    while IFS=$'\t' read -r name addr cidr; do
+    local name addr cidr mac
+    while IFS=$'\t' read -r name addr cidr mac _rest; do
         [[ -n $name ]] || continue
-        is_cidr "$cidr" || die "router lab-nodes: bad line '$name $addr $cidr'"
+        if ! is_cidr "$cidr" || ! is_ipv4 "$addr"; then
+            die "router lab-nodes: bad line '$name $addr $cidr $mac'"
+        fi
+        [[ -n $mac ]] || mac=$(mac_of_ip "$addr")
+        NODE_INDEX[$name]=${#NODE_NAMES[@]}
         NODE_NAMES+=("$name")
         NODE_CIDR[$name]=$cidr
         NODE_ADDR[$name]=$addr
+        NODE_MAC[$name]=$mac
     done <<<"$out"
     ((${#NODE_NAMES[@]})) || die "no nodes in $CONFIG"
+
+    # The underlay: the /24 of the first node's address; every node in it.
+    local first=${NODE_ADDR[${NODE_NAMES[0]}]} node
+    UNDERLAY_LEN=24
+    UNDERLAY_NET=$(int_to_ip $(($(ip_to_int "$first") & 0xffffff00)))
+    for node in "${NODE_NAMES[@]}"; do
+        [[ $(int_to_ip $(($(ip_to_int "${NODE_ADDR[$node]}") & 0xffffff00))) == "$UNDERLAY_NET" ]] ||
+            die "node $node's address ${NODE_ADDR[$node]} is not in $UNDERLAY_NET/$UNDERLAY_LEN (the lab puts all nodes on one /24)"
+    done
+    # The external client: .200 of the underlay, or the next free address.
+    local host taken
+    EXTERNAL_ADDR=
+    for host in $(seq 200 254) $(seq 199 -1 2); do
+        addr=$(int_to_ip $(($(ip_to_int "$UNDERLAY_NET") + host)))
+        taken=
+        for node in "${NODE_NAMES[@]}"; do
+            if [[ ${NODE_ADDR[$node]} == "$addr" ]]; then taken=1; fi
+        done
+        [[ -n $taken ]] || { EXTERNAL_ADDR=$addr; break; }
+    done
+    [[ -n $EXTERNAL_ADDR ]] || die "no free address for the external client in $UNDERLAY_NET/$UNDERLAY_LEN"
+
+    # LoadBalancer and external IPs: the EXTERNAL-IP column of `get svc -A`.
+    EXTERNAL_IPS=()
+    out=$("$router" --config "$CONFIG" get svc -A) || die "router --config $CONFIG get svc -A failed"
+    local ip
+    while IFS= read -r ip; do
+        if is_ipv4 "$ip"; then EXTERNAL_IPS+=("$ip"); fi
+    done < <(awk '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
+        c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out" | sort -u)
 
     POD_NAMES=()
     declare -gA POD_IP=() POD_NODE=() POD_GW=() POD_TCP=() POD_UDP=() POD_NS=()
@@ -133,6 +203,9 @@ load_cluster() {
         fi
         [[ -z ${POD_IP[$name]+x} ]] || die "pod name $name is used twice; the lab needs unique pod names"
         [[ -z ${NODE_CIDR[$name]+x} ]] || die "pod $name has the name of a node"
+        case $name in
+        underlay | external) die "pod $name has the name of a lab namespace (ksr-$name)" ;;
+        esac
         POD_NAMES+=("$name")
         POD_NS[$name]=$pns
         POD_IP[$name]=$ip

@@ -1,14 +1,34 @@
-//! Lab tests with real kernels: `scripts/lab up` builds the cluster of
-//! `config.toml` out of network namespaces (one per node running `router run`
-//! on a TUN device, one per pod running `pod-server`), then real `curl`,
-//! `ping` and `socat` inside the pods check what a Kubernetes user would:
-//! Service load balancing, client IP preservation, hairpin, ICMP to a
-//! ClusterIP, Services without endpoints, UDP Services, conntrack, and that
-//! pod traffic fails closed when the router dies.
+//! Lab tests with real kernels: `scripts/lab up --capture` builds the
+//! two-node cluster of `config.toml` out of network namespaces (one per node
+//! running `router run` on a TUN device, the nodes joined by a bridged
+//! underlay and the routers' VXLAN overlay, one namespace per pod running
+//! `pod-server`, and an external client on the underlay), then real `curl`,
+//! `ping`, `socat` and `tshark` check what a Kubernetes user would:
 //!
-//! Needs root and `ip`, `curl`, `ping`. Without them the test prints
-//! `SKIPPED: ...` and passes, unless `KSR_LAB_REQUIRED=1`, which turns the
-//! skip into a failure (for CI machines that are meant to run it).
+//! - ClusterIP load balancing across both nodes, client IP preservation,
+//!   hairpin (masqueraded to the node's pod network address), conntrack;
+//! - pod to pod across nodes both ways, 1,400-byte pings, and the router's
+//!   ICMP "fragmentation needed" (MTU 1450) for packets too big for the
+//!   overlay;
+//! - NodePort (externalTrafficPolicy Cluster and Local) and LoadBalancer /
+//!   external IPs from outside the cluster;
+//! - the routers' own capture of a flow crossing the overlay, checksums
+//!   included;
+//! - anti-spoofing: a pod sending from an address that is not its own;
+//! - ICMP to a ClusterIP, Services without endpoints, UDP Services;
+//! - interop with a plain Linux VXLAN node (`scripts/lab kernel-node`),
+//!   captured on the underlay bridge;
+//! - last, that pod traffic fails closed when the routers die.
+//!
+//! All of it is one `#[test]` on one lab: two labs can never run at once
+//! (they share the `ksr-*` names), and every failed check is reported
+//! together at the end.
+//!
+//! Needs root and `ip`, `curl`, `ping`, `timeout`. Without them the test
+//! prints `SKIPPED: ...` and passes, unless `KSR_LAB_REQUIRED=1`, which turns
+//! the skip into a failure (for CI machines that are meant to run it).
+//! `tshark` (and `ethtool`, for the kernel VXLAN peer) come from
+//! `scripts/install-deps`; without tshark the capture checks fail.
 //!
 //! Run: `cargo test -p tests --test lab -- --nocapture`. `scripts/lab up`
 //! builds the release binaries first (`KSR_LAB_SKIP_BUILD=1` skips that);
@@ -16,12 +36,15 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The ClusterIP `config.toml` fixes for `nginx-svc`.
 const NGINX_SVC_IP: &str = "10.101.182.177";
+/// Where `scripts/lab` keeps pid files, sockets and captures.
+const RUN_DIR: &str = "/run/ksr";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -106,6 +129,10 @@ fn config_path() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("config.toml"))
 }
 
+fn config_arg() -> String {
+    config_path().to_str().expect("utf-8 path").to_string()
+}
+
 /// Where `router` and `pod-server` are: `target/release`, or `KSR_LAB_BIN`
 /// (which `scripts/lab` honours too).
 fn bin_dir() -> PathBuf {
@@ -129,18 +156,31 @@ fn run(secs: u32, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output
     out.unwrap_or_else(|e| panic!("cannot run {program:?} {args:?}: {e}"))
 }
 
-/// `kubectl exec POD -- ARGS`: runs ARGS in the pod's (or node's) netns via
-/// `scripts/lab exec`.
+/// `kubectl exec POD -- ARGS`: runs ARGS in the pod's (or node's, or the
+/// external client's) netns via `scripts/lab exec`.
 fn lab_exec(target: &str, args: &[&str]) -> Output {
     let mut all = vec!["exec", target, "--"];
     all.extend_from_slice(args);
     run(30, lab_script(), &all)
 }
 
+/// `scripts/lab ARGS` (kernel-node, router-node).
+fn lab_cmd(args: &[&str]) -> Output {
+    run(60, lab_script(), args)
+}
+
 fn router_cli(node: &str, args: &[&str]) -> Output {
     let mut all = vec!["--node", node];
     all.extend_from_slice(args);
     run(10, router_bin(), &all)
+}
+
+/// `curl -sS --max-time 3 [EXTRA...] URL` inside `target`.
+fn curl(target: &str, url: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["curl", "-sS", "--max-time", "3"];
+    args.extend_from_slice(extra);
+    args.push(url);
+    lab_exec(target, &args)
 }
 
 fn show(what: &str, out: &Output) -> String {
@@ -168,6 +208,11 @@ fn contains_ip(text: &str, ip: &str) -> bool {
     })
 }
 
+/// The address part of a `/clientip` answer (`10.10.1.100:41234`).
+fn client_ip_of(body: &str) -> Option<&str> {
+    body.trim().rsplit_once(':').map(|(ip, _)| ip)
+}
+
 /// One pod as `router lab-pods` prints it.
 #[derive(Debug, Clone)]
 struct Pod {
@@ -176,6 +221,12 @@ struct Pod {
     node: String,
     tcp: Vec<u16>,
     udp: Vec<u16>,
+}
+
+impl Pod {
+    fn has_ports(&self) -> bool {
+        !self.tcp.is_empty() || !self.udp.is_empty()
+    }
 }
 
 fn ports(field: &str) -> Vec<u16> {
@@ -189,9 +240,7 @@ fn ports(field: &str) -> Vec<u16> {
 }
 
 fn lab_pods() -> Vec<Pod> {
-    let config = config_path();
-    let config = config.to_str().expect("utf-8 path");
-    let out = run(10, router_bin(), &["lab-pods", "--config", config]);
+    let out = run(10, router_bin(), &["lab-pods", "--config", &config_arg()]);
     assert!(out.status.success(), "{}", show("router lab-pods", &out));
     stdout(&out)
         .lines()
@@ -214,11 +263,83 @@ fn lab_pods() -> Vec<Pod> {
         .collect()
 }
 
-/// `NAME -> CLUSTER-IP` from `router --config config.toml get svc`.
-fn cluster_ip(service: &str) -> String {
-    let config = config_path();
-    let config = config.to_str().expect("utf-8 path");
-    let out = run(10, router_bin(), &["--config", config, "get", "svc"]);
+/// One node as `router lab-nodes` prints it.
+#[derive(Debug, Clone)]
+struct Node {
+    name: String,
+    /// Underlay address (NodePorts listen on it).
+    address: String,
+    /// The pod CIDR's network address: what flows masqueraded by this
+    /// node's router come from.
+    pod_network: String,
+    /// The pods' gateway (first host of the pod CIDR).
+    gateway: String,
+}
+
+fn lab_nodes() -> Vec<Node> {
+    let out = run(10, router_bin(), &["lab-nodes", "--config", &config_arg()]);
+    assert!(out.status.success(), "{}", show("router lab-nodes", &out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert!(
+                f.len() >= 3,
+                "router lab-nodes line {l:?}: expected name, address, pod CIDR"
+            );
+            let (net, len) = f[2]
+                .split_once('/')
+                .unwrap_or_else(|| panic!("bad pod CIDR in {l:?}"));
+            let net: Ipv4Addr = net
+                .parse()
+                .unwrap_or_else(|e| panic!("bad pod CIDR in {l:?}: {e}"));
+            let len: u32 = len
+                .parse()
+                .unwrap_or_else(|e| panic!("bad pod CIDR in {l:?}: {e}"));
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            let network = u32::from(net) & mask;
+            Node {
+                name: f[0].to_string(),
+                address: f[1].to_string(),
+                pod_network: Ipv4Addr::from(network).to_string(),
+                gateway: Ipv4Addr::from(network + 1).to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The overlay's settings, from `router lab-cluster` (`POD_CIDR
+/// SERVICE_CIDR [VNI PORT UNDERLAY_MTU POD_MTU]`), with flannel's defaults
+/// for the columns it does not print.
+#[derive(Debug, Clone, Copy)]
+struct Overlay {
+    vni: u32,
+    port: u16,
+    pod_mtu: u32,
+}
+
+fn overlay() -> Overlay {
+    let out = run(
+        10,
+        router_bin(),
+        &["lab-cluster", "--config", &config_arg()],
+    );
+    assert!(out.status.success(), "{}", show("router lab-cluster", &out));
+    let text = stdout(&out);
+    let f: Vec<&str> = text.trim().split('\t').collect();
+    let col = |i: usize| f.get(i).and_then(|v| v.parse::<u32>().ok());
+    let underlay_mtu = col(4).unwrap_or(1500);
+    Overlay {
+        vni: col(2).unwrap_or(1),
+        port: col(3).and_then(|p| u16::try_from(p).ok()).unwrap_or(8472),
+        pod_mtu: col(5).unwrap_or(underlay_mtu - 50),
+    }
+}
+
+/// The rows of `router --config config.toml get svc`, as `(header, rows)`.
+fn file_services() -> (Vec<String>, Vec<Vec<String>>) {
+    let out = run(10, router_bin(), &["--config", &config_arg(), "get", "svc"]);
     assert!(
         out.status.success(),
         "{}",
@@ -226,23 +347,90 @@ fn cluster_ip(service: &str) -> String {
     );
     let text = stdout(&out);
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
+    let header = lines
         .next()
         .unwrap_or_default()
         .split_whitespace()
+        .map(str::to_string)
         .collect();
+    let rows = lines
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Column `column` of Service `service` in `get svc`.
+fn service_field(service: &str, column: &str) -> String {
+    let (header, rows) = file_services();
     let col = |name: &str| {
         header
             .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no {name} column in `get svc`:\n{text}"))
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column in `get svc`: {header:?}"))
     };
-    let (name_col, ip_col) = (col("NAME"), col("CLUSTER-IP"));
-    lines
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.get(name_col) == Some(&service))
-        .and_then(|f| f.get(ip_col).map(|s| s.to_string()))
-        .unwrap_or_else(|| panic!("service {service} not in `get svc`:\n{text}"))
+    let (name_col, col) = (col("NAME"), col(column));
+    rows.iter()
+        .find(|f| f.get(name_col).map(String::as_str) == Some(service))
+        .and_then(|f| f.get(col).cloned())
+        .unwrap_or_else(|| panic!("service {service} not in `get svc`: {rows:?}"))
+}
+
+fn cluster_ip(service: &str) -> String {
+    service_field(service, "CLUSTER-IP")
+}
+
+/// The first nodePort of a Service: `80:30080/TCP` -> 30080.
+fn node_port(service: &str) -> String {
+    let ports = service_field(service, "PORT(S)");
+    ports
+        .split(',')
+        .find_map(|p| p.split_once(':').and_then(|(_, np)| np.split_once('/')))
+        .map(|(np, _)| np.to_string())
+        .unwrap_or_else(|| panic!("service {service} has no nodePort: {ports}"))
+}
+
+/// The LoadBalancer and external IPs of a Service (EXTERNAL-IP).
+fn external_ips(service: &str) -> Vec<String> {
+    service_field(service, "EXTERNAL-IP")
+        .split(',')
+        .filter(|ip| ip.parse::<Ipv4Addr>().is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The veth of a pod on its node, as `scripts/lab` names it.
+fn veth_name(ip: &str) -> String {
+    let ip: Ipv4Addr = ip.parse().expect("pod IP");
+    let o = ip.octets();
+    format!("ksr{:02x}{:02x}{:02x}{:02x}", o[0], o[1], o[2], o[3])
+}
+
+/// A counter of `router get stats` (`  spoofed-source   2`), 0 if absent.
+fn stat_count(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(name)).then(|| f.next())?
+        })
+        .find_map(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A counter of `/proc/net/netstat` (`TcpExt: ... IPReversePathFilter`) in
+/// a lab netns.
+fn netstat_counter(target: &str, name: &str) -> Option<u64> {
+    let text = stdout(&lab_exec(target, &["cat", "/proc/net/netstat"]));
+    let lines: Vec<&str> = text.lines().collect();
+    lines.windows(2).find_map(|w| {
+        let (keys, values) = (w[0], w[1]);
+        let prefix = keys.split_whitespace().next()?;
+        if !values.starts_with(prefix) {
+            return None;
+        }
+        let i = keys.split_whitespace().position(|k| k == name)?;
+        values.split_whitespace().nth(i)?.parse().ok()
+    })
 }
 
 /// Tears the lab down when dropped, also when an assertion panics.
@@ -251,10 +439,12 @@ struct Lab;
 impl Lab {
     fn up() -> Lab {
         let lab = Lab;
-        let config = config_path();
-        let config = config.to_str().expect("utf-8 path");
         // Building may take a while on a cold target dir.
-        let out = run(1800, lab_script(), &["up", "--config", config]);
+        let out = run(
+            1800,
+            lab_script(),
+            &["up", "--capture", "--config", &config_arg()],
+        );
         assert!(out.status.success(), "{}", show("scripts/lab up", &out));
         eprintln!("{}", stdout(&out));
         lab
@@ -263,9 +453,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let config = config_path();
-        let config = config.to_str().expect("utf-8 path");
-        let out = run(60, lab_script(), &["down", "--config", config]);
+        let out = run(60, lab_script(), &["down", "--config", &config_arg()]);
         if !out.status.success() {
             eprintln!("{}", show("scripts/lab down", &out));
         }
@@ -306,11 +494,171 @@ fn http_lines(body: &str) -> Vec<&str> {
     body.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
+/// Whether a `GET /` answer is the 4 lines srv/host/uri/date.
+fn is_full_answer(out: &Output) -> bool {
+    let body = stdout(out);
+    let lines = http_lines(&body);
+    out.status.success()
+        && lines.len() == 4
+        && ["srv :", "host:", "uri :", "date:"]
+            .iter()
+            .zip(&lines)
+            .all(|(p, l)| l.starts_with(p))
+}
+
 /// The `host:` line of a `GET /` answer.
 fn host_of(body: &str) -> Option<String> {
     body.lines()
         .find_map(|l| l.strip_prefix("host:"))
         .map(|h| h.trim().to_string())
+}
+
+/// `tshark -r FILE` with VXLAN decoded on the overlay port and checksums
+/// verified, printing the packets that match `filter`.
+fn tshark(file: &str, filter: &str) -> Output {
+    let vxlan = format!("udp.port=={},vxlan", overlay().port);
+    run(
+        60,
+        "tshark",
+        &[
+            "-r",
+            file,
+            "-d",
+            &vxlan,
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-Y",
+            filter,
+        ],
+    )
+}
+
+/// How many packets of `file` match `filter` (None if tshark failed).
+fn tshark_count(file: &str, filter: &str) -> (Option<usize>, Output) {
+    let out = tshark(file, filter);
+    let n = out.status.success().then(|| {
+        stdout(&out)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+    });
+    (n, out)
+}
+
+/// Packets whose checksums tshark found wrong. Wireshark's checksum
+/// status is 0 Bad, 1 Good, 2 Unverified, 3 Not present, 4 Illegal.
+const BAD_CHECKSUM: &str = "ip.checksum.status == 0 || tcp.checksum.status == 0 \
+     || udp.checksum.status == 0 || icmp.checksum.status == 0";
+/// Packets with a verified TCP checksum: proof that tshark checked at all.
+const GOOD_TCP_CHECKSUM: &str = "tcp.checksum.status == 1";
+
+/// No packet of `file` has a bad checksum, and some have verified ones.
+fn check_checksums(c: &mut Checks, file: &str) {
+    let (n, out) = tshark_count(file, BAD_CHECKSUM);
+    c.check(n == Some(0), || {
+        format!(
+            "capture {file}: packets with bad checksums (filter {BAD_CHECKSUM})\n{}",
+            show("tshark", &out)
+        )
+    });
+    let (n, out) = tshark_count(file, GOOD_TCP_CHECKSUM);
+    c.check(n.is_some_and(|n| n > 0), || {
+        format!(
+            "capture {file}: no TCP checksum was verified (filter {GOOD_TCP_CHECKSUM})\n{}",
+            show("tshark", &out)
+        )
+    });
+}
+
+/// What the lab is made of, as the tests see it.
+struct Cluster {
+    client: Pod,
+    client_master: Pod,
+    nginx: Vec<Pod>,
+    /// The nginx pod on the client's node.
+    near: Pod,
+    /// The nginx pod on the other node.
+    far: Pod,
+    /// The client's node (the worker).
+    worker: Node,
+    /// The other node (the master).
+    master: Node,
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    fn load() -> Cluster {
+        let pods = lab_pods();
+        let nodes = lab_nodes();
+        assert!(nodes.len() >= 2, "the lab needs two nodes: {nodes:?}");
+        let client = pods
+            .iter()
+            .find(|p| p.name == "client")
+            .or_else(|| pods.iter().find(|p| !p.has_ports()))
+            .unwrap_or_else(|| panic!("no client pod (a pod without ports) in {pods:?}"))
+            .clone();
+        let nginx: Vec<Pod> = pods
+            .iter()
+            .filter(|p| p.name.starts_with("nginx-deployment-") && p.tcp.contains(&80))
+            .cloned()
+            .collect();
+        let near = nginx
+            .iter()
+            .find(|p| p.node == client.node)
+            .unwrap_or_else(|| panic!("no nginx pod on {}: {nginx:?}", client.node))
+            .clone();
+        let far = nginx
+            .iter()
+            .find(|p| p.node != client.node)
+            .unwrap_or_else(|| panic!("no nginx pod off {}: {nginx:?}", client.node))
+            .clone();
+        let client_master = pods
+            .iter()
+            .find(|p| p.name == "client-master")
+            .or_else(|| pods.iter().find(|p| !p.has_ports() && p.node == far.node))
+            .unwrap_or_else(|| panic!("no client pod on {}: {pods:?}", far.node))
+            .clone();
+        let node = |name: &str| {
+            nodes
+                .iter()
+                .find(|n| n.name == name)
+                .unwrap_or_else(|| panic!("no node {name} in {nodes:?}"))
+                .clone()
+        };
+        Cluster {
+            worker: node(&client.node),
+            master: node(&far.node),
+            client,
+            client_master,
+            nginx,
+            near,
+            far,
+            nodes,
+        }
+    }
+
+    fn nginx_names(&self) -> BTreeSet<&str> {
+        self.nginx.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// The external client's address: .200 of the underlay /24 (as
+    /// `scripts/lab` picks it when no node has it).
+    fn external_ip(&self) -> String {
+        let first: Ipv4Addr = self.nodes[0].address.parse().expect("node address");
+        let o = first.octets();
+        Ipv4Addr::new(o[0], o[1], o[2], 200).to_string()
+    }
 }
 
 #[test]
@@ -319,55 +667,45 @@ fn lab() {
         return;
     }
     let lab = Lab::up();
-
-    let pods = lab_pods();
-    let client = pods
-        .iter()
-        .find(|p| p.name == "client")
-        .or_else(|| pods.iter().find(|p| p.tcp.is_empty() && p.udp.is_empty()))
-        .unwrap_or_else(|| panic!("no client pod (a pod without ports) in {pods:?}"))
-        .clone();
-    let nginx: Vec<Pod> = pods
-        .iter()
-        .filter(|p| p.name.starts_with("nginx-deployment-") && p.tcp.contains(&80))
-        .cloned()
-        .collect();
-    assert!(
-        nginx.len() >= 2,
-        "expected >= 2 nginx-deployment pods with TCP 80: {pods:?}"
-    );
-    let nginx_names: BTreeSet<&str> = nginx.iter().map(|p| p.name.as_str()).collect();
-    let node = client.node.clone();
-    let orphan_ip = cluster_ip("orphan-svc");
-    let echo_ip = cluster_ip("echo-udp");
+    let k = Cluster::load();
     let mut c = Checks::default();
 
-    // 1. Load balancing: both backends answer, every answer is complete.
+    cluster_ip_across_nodes(&mut c, &k);
+    conntrack_lists_the_flow(&mut c, &k);
+    hairpin(&mut c, &k);
+    pod_to_pod_across_nodes(&mut c, &k);
+    node_ports(&mut c, &k);
+    load_balancer(&mut c, &k);
+    router_capture(&mut c, &k);
+    spoofing(&mut c, &k);
+    icmp_to_cluster_ip(&mut c, &k);
+    service_without_endpoints(&mut c, &k);
+    udp_service(&mut c, &k);
+    kernel_vxlan_peer(&mut c, &k);
+    // Last: it kills the routers.
+    fail_closed(&mut c, &k);
+
+    drop(lab);
+    c.finish();
+}
+
+/// Both backends (one per node) answer the ClusterIP, every answer is
+/// complete, and whichever answers sees the client's own IP.
+fn cluster_ip_across_nodes(c: &mut Checks, k: &Cluster) {
+    let client = &k.client;
+    let nginx_names = k.nginx_names();
     let mut seen = BTreeSet::new();
     for i in 0..20 {
-        let out = lab_exec(
-            &client.name,
-            &["curl", "-sS", "--max-time", "3", NGINX_SVC_IP],
-        );
-        let body = stdout(&out);
-        let lines = http_lines(&body);
+        let out = curl(&client.name, NGINX_SVC_IP, &[]);
         // One failure is reported; the rest would only repeat it (slowly).
-        let ok = c.check(
-            out.status.success()
-                && lines.len() == 4
-                && ["srv :", "host:", "uri :", "date:"]
-                    .iter()
-                    .zip(&lines)
-                    .all(|(p, l)| l.starts_with(p)),
-            || {
-                format!(
-                    "request {i} from {} to {NGINX_SVC_IP}: expected the 4 lines srv/host/uri/date\n{}",
-                    client.name,
-                    show("curl", &out)
-                )
-            },
-        );
-        if let Some(h) = host_of(&body) {
+        let ok = c.check(is_full_answer(&out), || {
+            format!(
+                "request {i} from {} to {NGINX_SVC_IP}: expected the 4 lines srv/host/uri/date\n{}",
+                client.name,
+                show("curl", &out)
+            )
+        });
+        if let Some(h) = host_of(&stdout(&out)) {
             seen.insert(h);
         }
         if !ok {
@@ -377,41 +715,41 @@ fn lab() {
     let seen_ref: BTreeSet<&str> = seen.iter().map(String::as_str).collect();
     c.check(seen_ref == nginx_names, || {
         format!(
-            "20 requests to {NGINX_SVC_IP} reached {seen_ref:?}, expected all of {nginx_names:?}"
+            "20 requests to {NGINX_SVC_IP} reached {seen_ref:?}, expected all of {nginx_names:?} (on both nodes)"
         )
     });
 
-    // 2. The backend sees the client's own IP (no SNAT between pods).
-    let out = lab_exec(
-        &client.name,
-        &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "3",
+    // No SNAT between pods, also when the backend is on the other node.
+    for i in 0..20 {
+        let out = curl(
+            &client.name,
             &format!("http://{NGINX_SVC_IP}/clientip"),
-        ],
-    );
-    let body = stdout(&out);
-    let client_ip_seen = body.trim().rsplit_once(':').map(|(ip, _)| ip.to_string());
-    c.check(
-        out.status.success() && client_ip_seen.as_deref() == Some(client.ip.as_str()),
-        || {
-            format!(
-                "{NGINX_SVC_IP}/clientip from {} should answer {}:PORT\n{}",
-                client.name,
-                client.ip,
-                show("curl", &out)
-            )
-        },
-    );
+            &[],
+        );
+        let body = stdout(&out);
+        let ok = c.check(
+            out.status.success() && client_ip_of(&body) == Some(client.ip.as_str()),
+            || {
+                format!(
+                    "request {i}: {NGINX_SVC_IP}/clientip from {} should answer {}:PORT, whichever backend answers\n{}",
+                    client.name,
+                    client.ip,
+                    show("curl", &out)
+                )
+            },
+        );
+        if !ok {
+            break;
+        }
+    }
+}
 
-    // 8. Conntrack lists the flow just made (run early, while it is recent).
-    let _ = lab_exec(
-        &client.name,
-        &["curl", "-s", "--max-time", "3", NGINX_SVC_IP],
-    );
-    let out = router_cli(&node, &["get", "conntrack"]);
+/// Conntrack lists the flow just made (run early, while it is recent).
+fn conntrack_lists_the_flow(c: &mut Checks, k: &Cluster) {
+    let client = &k.client;
+    let node = &client.node;
+    let _ = curl(&client.name, NGINX_SVC_IP, &[]);
+    let out = router_cli(node, &["get", "conntrack"]);
     let text = stdout(&out);
     c.check(
         out.status.success()
@@ -426,35 +764,30 @@ fn lab() {
             )
         },
     );
+}
 
-    // 3. Hairpin: a backend reaches its own Service, and sometimes itself.
-    // 10 requests; if none reached the pod itself (1 in 2^10 with a random
-    // pick between two backends), up to 20 more before calling it a failure.
-    for pod in &nginx {
+/// Hairpin: a backend reaches its own Service, sometimes itself; then it
+/// sees its node's pod network address (masquerade), else its own IP.
+fn hairpin(c: &mut Checks, k: &Cluster) {
+    let nginx_names = k.nginx_names();
+    for pod in &k.nginx {
+        // 10 requests; if none reached the pod itself (1 in 2^10 with two
+        // backends), up to 20 more before calling it a failure.
         let mut names: Vec<String> = Vec::new();
         for i in 0..30 {
             if i >= 10 && names.contains(&pod.name) {
                 break;
             }
-            let out = lab_exec(
-                &pod.name,
-                &[
-                    "curl",
-                    "-sS",
-                    "--max-time",
-                    "3",
-                    &format!("http://{NGINX_SVC_IP}/hostname"),
-                ],
-            );
+            let out = curl(&pod.name, &format!("http://{NGINX_SVC_IP}/hostname"), &[]);
             let name = stdout(&out).trim().to_string();
             let ok = c.check(
                 out.status.success() && nginx_names.contains(name.as_str()),
                 || {
                     format!(
-                    "hairpin: {} -> {NGINX_SVC_IP}/hostname should answer an nginx pod name\n{}",
-                    pod.name,
-                    show("curl", &out)
-                )
+                        "hairpin: {} -> {NGINX_SVC_IP}/hostname should answer an nginx pod name\n{}",
+                        pod.name,
+                        show("curl", &out)
+                    )
                 },
             );
             names.push(name);
@@ -471,10 +804,406 @@ fn lab() {
                 pod.name
             )
         });
-    }
 
-    // 4. A ClusterIP is not a host: no answer to ping.
-    let out = lab_exec(&client.name, &["ping", "-c", "3", "-W", "1", NGINX_SVC_IP]);
+        let masq = &k.node(&pod.node).pod_network;
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..30 {
+            if seen.len() >= 10 && seen.contains(masq) {
+                break;
+            }
+            let out = curl(&pod.name, &format!("http://{NGINX_SVC_IP}/clientip"), &[]);
+            let body = stdout(&out);
+            let ip = client_ip_of(&body).unwrap_or_default().to_string();
+            let ok = c.check(
+                out.status.success() && (ip == pod.ip || ip == *masq),
+                || {
+                    format!(
+                        "hairpin: {} -> {NGINX_SVC_IP}/clientip should answer {}:PORT (another backend) or {masq}:PORT (itself, masqueraded)\n{}",
+                        pod.name,
+                        pod.ip,
+                        show("curl", &out)
+                    )
+                },
+            );
+            seen.push(ip);
+            if !ok {
+                break;
+            }
+        }
+        c.check(seen.contains(masq), || {
+            format!(
+                "hairpin: {} requests from {} to {NGINX_SVC_IP}/clientip never showed the masquerade address {masq}: {seen:?}",
+                seen.len(),
+                pod.name
+            )
+        });
+    }
+}
+
+/// Pod to pod across the overlay both ways, 1,400-byte pings, and the
+/// router's "fragmentation needed" for a packet too big for the overlay.
+fn pod_to_pod_across_nodes(c: &mut Checks, k: &Cluster) {
+    for (from, to) in [(&k.client, &k.far), (&k.client_master, &k.near)] {
+        let out = curl(&from.name, &format!("http://{}/hostname", to.ip), &[]);
+        c.check(
+            out.status.success() && stdout(&out).trim() == to.name,
+            || {
+                format!(
+                    "pod to pod across nodes: {} ({}) -> {} ({}, on {}) should answer {}\n{}",
+                    from.name,
+                    from.node,
+                    to.ip,
+                    to.name,
+                    to.node,
+                    to.name,
+                    show("curl", &out)
+                )
+            },
+        );
+    }
+    // 1,400 bytes of payload with 1,450 (28 bytes of headers on top).
+    let mtu = overlay().pod_mtu;
+    let fits = (mtu - 50).to_string();
+    let out = lab_exec(
+        &k.client.name,
+        &[
+            "ping", "-c", "2", "-W", "2", "-s", &fits, "-M", "do", &k.far.ip,
+        ],
+    );
+    c.check(out.status.success(), || {
+        format!(
+            "ping -s {fits} -M do from {} to {} (other node) should get its answers (the packets fit the {mtu}-byte overlay)\n{}",
+            k.client.name,
+            k.far.ip,
+            show("ping", &out)
+        )
+    });
+    // From the node itself (kube0 has the underlay's MTU, 1500): 1,488
+    // bytes do not fit the overlay; the router answers frag-needed.
+    let gw = &k.worker.gateway;
+    let too_big = (mtu + 10).to_string();
+    let out = lab_exec(
+        &k.worker.name,
+        &[
+            "ping", "-c", "2", "-W", "1", "-M", "do", "-s", &too_big, "-I", gw, &k.far.ip,
+        ],
+    );
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    c.check(
+        !out.status.success()
+            && (text.contains(&format!("mtu = {mtu}"))
+                || text.contains(&format!("mtu={mtu}"))
+                || text.contains("Message too long")),
+        || {
+            format!(
+                "ping -M do -s {too_big} -I {gw} {} from node {} should report the overlay MTU {mtu} (the router's ICMP frag-needed)\n{}",
+                k.far.ip,
+                k.worker.name,
+                show("ping", &out)
+            )
+        },
+    );
+}
+
+/// NodePorts from outside the cluster, on every node's address.
+fn node_ports(c: &mut Checks, k: &Cluster) {
+    let cluster_port = node_port("nginx-nodeport");
+    let local_port = node_port("nginx-local");
+    let external_ip = k.external_ip();
+    for node in &k.nodes {
+        let url = format!("http://{}:{cluster_port}/", node.address);
+        let out = curl("external", &url, &[]);
+        c.check(is_full_answer(&out), || {
+            format!(
+                "NodePort from external: {url} should answer the 4 lines srv/host/uri/date\n{}",
+                show("curl", &out)
+            )
+        });
+        // externalTrafficPolicy Cluster: masqueraded to the node.
+        let url = format!("http://{}:{cluster_port}/clientip", node.address);
+        let out = curl("external", &url, &[]);
+        let body = stdout(&out);
+        c.check(
+            out.status.success() && client_ip_of(&body) == Some(node.pod_network.as_str()),
+            || {
+                format!(
+                    "NodePort (eTP Cluster) {url} from external should show {}:PORT (node {}'s pod network address), not {external_ip}\n{}",
+                    node.pod_network,
+                    node.name,
+                    show("curl", &out)
+                )
+            },
+        );
+        // externalTrafficPolicy Local: the client IP, and the local pod.
+        let url = format!("http://{}:{local_port}/clientip", node.address);
+        let out = curl("external", &url, &[]);
+        let body = stdout(&out);
+        c.check(
+            out.status.success() && client_ip_of(&body) == Some(external_ip.as_str()),
+            || {
+                format!(
+                    "NodePort (eTP Local) {url} from external should show the client {external_ip}:PORT\n{}",
+                    show("curl", &out)
+                )
+            },
+        );
+        let local: BTreeSet<&str> = k
+            .nginx
+            .iter()
+            .filter(|p| p.node == node.name)
+            .map(|p| p.name.as_str())
+            .collect();
+        let url = format!("http://{}:{local_port}/", node.address);
+        let out = curl("external", &url, &[]);
+        let host = host_of(&stdout(&out)).unwrap_or_default();
+        c.check(
+            is_full_answer(&out) && local.contains(host.as_str()),
+            || {
+                format!(
+                    "NodePort (eTP Local) {url} from external should be served by a pod on {}: {local:?}\n{}",
+                    node.name,
+                    show("curl", &out)
+                )
+            },
+        );
+    }
+}
+
+/// LoadBalancer and external IPs from outside the cluster, and how
+/// `get svc` shows the Service.
+fn load_balancer(c: &mut Checks, k: &Cluster) {
+    let ips = external_ips("nginx-lb");
+    c.check(!ips.is_empty(), || {
+        "nginx-lb has no EXTERNAL-IP in `router --config config.toml get svc`".to_string()
+    });
+    for ip in &ips {
+        let out = curl("external", &format!("http://{ip}/"), &[]);
+        c.check(is_full_answer(&out), || {
+            format!(
+                "LoadBalancer: http://{ip}/ from external should answer the 4 lines\n{}",
+                show("curl", &out)
+            )
+        });
+    }
+    let np = node_port("nginx-lb");
+    let out = router_cli(&k.worker.name, &["get", "svc"]);
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("nginx-lb"))
+        .unwrap_or_default();
+    let first = ips.first().cloned().unwrap_or_default();
+    c.check(
+        out.status.success()
+            && row.contains(&format!("80:{np}/TCP"))
+            && row.contains("LoadBalancer")
+            && contains_ip(row, &first),
+        || {
+            format!(
+                "`router --node {} get svc` should show nginx-lb as LoadBalancer with {first} and 80:{np}/TCP\n{}",
+                k.worker.name,
+                show("router get svc", &out)
+            )
+        },
+    );
+}
+
+/// The worker router's capture of one flow from the client to the
+/// ClusterIP that the master's pod serves: the SYN in from the TUN device
+/// to the ClusterIP, out over the overlay to the pod, the SYN-ACK back out
+/// of the TUN device from the ClusterIP; no bad checksums anywhere.
+fn router_capture(c: &mut Checks, k: &Cluster) {
+    if find_tool("tshark").is_none() {
+        c.check(false, || {
+            "tshark is missing (scripts/install-deps installs it): no capture checks".to_string()
+        });
+        return;
+    }
+    // The backend is a function of the flow's 5-tuple: try source ports
+    // until the far pod answers.
+    let mut port = None;
+    let mut answers = Vec::new();
+    for p in 42001..42041u16 {
+        let out = curl(
+            &k.client.name,
+            &format!("http://{NGINX_SVC_IP}/hostname"),
+            &["--local-port", &p.to_string()],
+        );
+        let name = stdout(&out).trim().to_string();
+        if name == k.far.name {
+            port = Some(p);
+            break;
+        }
+        answers.push(name);
+    }
+    let Some(port) = port else {
+        c.check(false, || {
+            format!(
+                "40 source ports from {} to {NGINX_SVC_IP} never reached {}: {answers:?}",
+                k.client.name, k.far.name
+            )
+        });
+        return;
+    };
+    let file = format!("{RUN_DIR}/capture-{}.pcapng", k.worker.name);
+    let wanted = [
+        (
+            "the SYN to the ClusterIP on tun-in",
+            format!(
+                "frame.interface_name == \"tun-in\" && ip.dst == {NGINX_SVC_IP} && tcp.srcport == {port} && tcp.flags.syn == 1 && tcp.flags.ack == 0"
+            ),
+        ),
+        (
+            "the SYN in VXLAN to the far pod on overlay-out",
+            format!(
+                "frame.interface_name == \"overlay-out\" && vxlan && ip.dst == {} && tcp.srcport == {port} && tcp.flags.syn == 1 && tcp.flags.ack == 0",
+                k.far.ip
+            ),
+        ),
+        (
+            "the SYN-ACK from the ClusterIP on tun-out",
+            format!(
+                "frame.interface_name == \"tun-out\" && ip.src == {NGINX_SVC_IP} && tcp.dstport == {port} && tcp.flags.syn == 1 && tcp.flags.ack == 1"
+            ),
+        ),
+    ];
+    for (what, filter) in &wanted {
+        let (n, out) = tshark_count(&file, filter);
+        c.check(n.is_some_and(|n| n >= 1), || {
+            format!(
+                "capture {file}: expected {what} (source port {port}), filter {filter}\n{}",
+                show("tshark", &out)
+            )
+        });
+    }
+    check_checksums(c, &file);
+}
+
+/// A pod cannot send from an address that is not its own: an unused
+/// address of its node's pod CIDR is dropped by the router
+/// (`spoofed-source`), another pod's address by the kernel's strict
+/// reverse-path filter on the pod's veth (`scripts/lab` sets it up).
+fn spoofing(c: &mut Checks, k: &Cluster) {
+    let client = &k.client;
+    let worker = &k.worker.name;
+    let stats = |c: &mut Checks| {
+        let out = router_cli(worker, &["get", "stats"]);
+        c.check(out.status.success(), || show("router get stats", &out));
+        stdout(&out)
+    };
+    // Inside the client's node CIDR, no pod's: .77, or the first free one.
+    let used: BTreeSet<String> = lab_pods().into_iter().map(|p| p.ip).collect();
+    let net: Ipv4Addr = k.worker.pod_network.parse().expect("pod network");
+    let unused = (77..250)
+        .map(|h| Ipv4Addr::from(u32::from(net) + h).to_string())
+        .find(|ip| !used.contains(ip))
+        .expect("a free address in the pod CIDR");
+
+    let before = stat_count(&stats(c), "spoofed-source");
+    let attempt = |ip: &str| {
+        let add = lab_exec(
+            &client.name,
+            &["ip", "addr", "add", &format!("{ip}/32"), "dev", "eth0"],
+        );
+        let out = lab_exec(
+            &client.name,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "2",
+                "--interface",
+                ip,
+                &format!("http://{NGINX_SVC_IP}/hostname"),
+            ],
+        );
+        let _ = lab_exec(
+            &client.name,
+            &["ip", "addr", "del", &format!("{ip}/32"), "dev", "eth0"],
+        );
+        (add, out)
+    };
+    let (add, out) = attempt(&unused);
+    c.check(add.status.success(), || show("ip addr add", &add));
+    c.check(!out.status.success(), || {
+        format!(
+            "spoofing: curl --interface {unused} (not {}'s address) to {NGINX_SVC_IP} must fail\n{}",
+            client.name,
+            show("curl", &out)
+        )
+    });
+    let text = stats(c);
+    let after = stat_count(&text, "spoofed-source");
+    c.check(after > before, || {
+        format!(
+            "spoofing: `router --node {worker} get stats` should count spoofed-source for {unused} (was {before}, now {after})\n{text}"
+        )
+    });
+
+    // Impersonating another pod: the reverse-path filter's business.
+    let veth = veth_name(&client.ip);
+    let rp = stdout(&lab_exec(
+        worker,
+        &["sysctl", "-n", &format!("net.ipv4.conf.{veth}.rp_filter")],
+    ));
+    if rp.trim() != "1" {
+        eprintln!(
+            "note: rp_filter on {veth} is {:?} (KSR_LAB_RP_FILTER=0?): not checking that {} cannot impersonate other pods",
+            rp.trim(),
+            client.name
+        );
+        return;
+    }
+    for other in [&k.near, &k.far] {
+        let before = netstat_counter(worker, "IPReversePathFilter");
+        let (add, out) = attempt(&other.ip);
+        let after = netstat_counter(worker, "IPReversePathFilter");
+        c.check(add.status.success(), || show("ip addr add", &add));
+        c.check(!out.status.success(), || {
+            format!(
+                "spoofing: {} sending as {} ({}, on {}) to {NGINX_SVC_IP} must fail\n{}",
+                client.name,
+                other.ip,
+                other.name,
+                other.node,
+                show("curl", &out)
+            )
+        });
+        c.check(
+            matches!((before, after), (Some(b), Some(a)) if a > b),
+            || {
+                format!(
+                    "spoofing: {} sending as {} should be dropped by the reverse-path filter on {worker} (TcpExt IPReversePathFilter {before:?} -> {after:?})",
+                    client.name, other.ip
+                )
+            },
+        );
+    }
+    // The client is itself again.
+    let out = curl(
+        &client.name,
+        &format!("http://{NGINX_SVC_IP}/clientip"),
+        &[],
+    );
+    c.check(
+        client_ip_of(&stdout(&out)) == Some(client.ip.as_str()),
+        || {
+            format!(
+                "after the spoofing checks, {} should reach {NGINX_SVC_IP} as {} again\n{}",
+                client.name,
+                client.ip,
+                show("curl", &out)
+            )
+        },
+    );
+}
+
+/// 4 (one-node lab). A ClusterIP is not a host: no answer to ping.
+fn icmp_to_cluster_ip(c: &mut Checks, k: &Cluster) {
+    let out = lab_exec(
+        &k.client.name,
+        &["ping", "-c", "3", "-W", "1", NGINX_SVC_IP],
+    );
     c.check(
         !out.status.success() && stdout(&out).contains("100% packet loss"),
         || {
@@ -484,19 +1213,13 @@ fn lab() {
             )
         },
     );
+}
 
-    // 5. A Service without endpoints rejects at once.
+/// 5 (one-node lab). A Service without endpoints rejects at once.
+fn service_without_endpoints(c: &mut Checks, k: &Cluster) {
+    let orphan_ip = cluster_ip("orphan-svc");
     let start = Instant::now();
-    let out = lab_exec(
-        &client.name,
-        &[
-            "curl",
-            "-sSv",
-            "--max-time",
-            "3",
-            &format!("http://{orphan_ip}/"),
-        ],
-    );
+    let out = curl(&k.client.name, &format!("http://{orphan_ip}/"), &["-v"]);
     let took = start.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     c.check(
@@ -513,12 +1236,15 @@ fn lab() {
             "curl to orphan-svc {orphan_ip} took {took:?}, expected an immediate reject (< 1 s)"
         )
     });
+}
 
-    // 6. UDP through echo-udp.
+/// 6 (one-node lab). UDP through echo-udp.
+fn udp_service(c: &mut Checks, k: &Cluster) {
+    let echo_ip = cluster_ip("echo-udp");
     let target = format!("UDP4:{echo_ip}:9000");
     let out = if find_tool("socat").is_some() {
         lab_exec(
-            &client.name,
+            &k.client.name,
             &[
                 "sh",
                 "-c",
@@ -527,7 +1253,7 @@ fn lab() {
         )
     } else {
         lab_exec(
-            &client.name,
+            &k.client.name,
             &[
                 "timeout",
                 "5",
@@ -543,20 +1269,204 @@ fn lab() {
         )
     };
     let answer = stdout(&out).trim().to_string();
-    c.check(nginx_names.contains(answer.as_str()), || {
+    c.check(k.nginx_names().contains(answer.as_str()), || {
         format!(
             "UDP `hostname` to echo-udp {echo_ip}:9000 from {} should answer an nginx pod name\n{}",
-            client.name,
+            k.client.name,
             show("socat", &out)
         )
     });
+}
 
-    // 7. Last: kill the router; pod traffic must not bypass it.
-    let pid_file = format!("/run/ksr/router-{node}.pid");
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap_or_else(|e| panic!("cannot read {pid_file}: {e}"))
-        .trim()
-        .to_string();
+/// A `tshark` capture running in the background on the underlay bridge.
+struct BridgeCapture {
+    child: std::process::Child,
+    file: String,
+}
+
+impl BridgeCapture {
+    /// Starts capturing for at most `secs` seconds; waits (bounded) until
+    /// the capture runs.
+    fn start(secs: u32) -> Result<BridgeCapture, String> {
+        let file = format!("{RUN_DIR}/underlay.pcapng");
+        let _ = std::fs::remove_file(&file);
+        let child = command("timeout")
+            .args(["-k", "2", &(secs + 5).to_string()])
+            .args(["ip", "netns", "exec", "ksr-underlay"])
+            .args(["tshark", "-q", "-i", "ksr-br0", "-w", &file])
+            .args(["-a", &format!("duration:{secs}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start tshark: {e}"))?;
+        let mut cap = BridgeCapture { child, file };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if std::fs::metadata(&cap.file).is_ok_and(|m| m.len() > 0) {
+                // The file header is written as the capture starts.
+                std::thread::sleep(Duration::from_millis(500));
+                return Ok(cap);
+            }
+            if let Ok(Some(status)) = cap.child.try_wait() {
+                return Err(format!("tshark on ksr-br0 exited early: {status}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cap.stop();
+        Err("tshark on ksr-br0 did not start within 15 s".to_string())
+    }
+
+    /// Waits (bounded) for the capture to end by itself.
+    fn wait(&mut self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.stop();
+    }
+
+    /// SIGTERM to `timeout`, which passes it on to tshark; SIGKILL if
+    /// that does not end it within 3 s.
+    fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = run(5, "kill", &["-TERM", &pid]);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BridgeCapture {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// Interop: the master becomes a plain Linux VXLAN node (no router); the
+/// worker's router and the kernel must understand each other's VXLAN, and
+/// the underlay must show well-formed VXLAN with inner TCP. Then the master
+/// gets its router back.
+fn kernel_vxlan_peer(c: &mut Checks, k: &Cluster) {
+    let master = &k.master.name;
+    let out = lab_cmd(&["kernel-node", master]);
+    if !c.check(out.status.success(), || {
+        show(&format!("scripts/lab kernel-node {master}"), &out)
+    }) {
+        return;
+    }
+    let capture = if find_tool("tshark").is_some() {
+        match BridgeCapture::start(12) {
+            Ok(cap) => Some(cap),
+            Err(e) => {
+                c.check(false, || format!("kernel VXLAN peer: {e}"));
+                None
+            }
+        }
+    } else {
+        c.check(false, || {
+            "tshark is missing (scripts/install-deps installs it): no underlay capture".to_string()
+        });
+        None
+    };
+
+    for (from, to) in [(&k.client, &k.far), (&k.client_master, &k.near)] {
+        let out = curl(&from.name, &format!("http://{}/hostname", to.ip), &[]);
+        c.check(
+            out.status.success() && stdout(&out).trim() == to.name,
+            || {
+                format!(
+                    "kernel VXLAN peer: {} (on {}) -> {} ({}, on {}) should answer {}\n{}",
+                    from.name,
+                    from.node,
+                    to.ip,
+                    to.name,
+                    to.node,
+                    to.name,
+                    show("curl", &out)
+                )
+            },
+        );
+        let out = lab_exec(&from.name, &["ping", "-c", "2", "-W", "2", &to.ip]);
+        c.check(out.status.success(), || {
+            format!(
+                "kernel VXLAN peer: ping from {} to {} should be answered\n{}",
+                from.name,
+                to.ip,
+                show("ping", &out)
+            )
+        });
+    }
+
+    if let Some(mut cap) = capture {
+        cap.wait(20);
+        let file = cap.file.clone();
+        // Both ways: from the worker's router and from the master's kernel.
+        for (sender, node) in [("router", &k.worker), ("kernel", &k.master)] {
+            let filter = format!("vxlan && tcp && ip.src == {}", node.address);
+            let (n, out) = tshark_count(&file, &filter);
+            c.check(n.is_some_and(|n| n > 0), || {
+                format!(
+                    "underlay capture {file}: expected VXLAN packets with inner TCP from {}'s {sender} (filter {filter})\n{}",
+                    node.name,
+                    show("tshark", &out)
+                )
+            });
+        }
+        check_checksums(c, &file);
+        let vni = overlay().vni;
+        let (n, out) = tshark_count(&file, &format!("vxlan && vxlan.vni != {vni}"));
+        c.check(n == Some(0), || {
+            format!(
+                "underlay capture {file}: VXLAN packets with a VNI other than {vni}\n{}",
+                show("tshark", &out)
+            )
+        });
+    }
+
+    let out = lab_cmd(&["router-node", master]);
+    c.check(out.status.success(), || {
+        show(&format!("scripts/lab router-node {master}"), &out)
+    });
+    let out = curl(
+        &k.client.name,
+        &format!("http://{}/hostname", k.far.ip),
+        &[],
+    );
+    c.check(
+        out.status.success() && stdout(&out).trim() == k.far.name,
+        || {
+            format!(
+                "with {master}'s router back, {} -> {} should answer again\n{}",
+                k.client.name,
+                k.far.ip,
+                show("curl", &out)
+            )
+        },
+    );
+}
+
+/// Reads a router's pid file; `Some(pid)` if it names a running router.
+fn router_pid(c: &mut Checks, node: &str) -> Option<String> {
+    let pid_file = format!("{RUN_DIR}/router-{node}.pid");
+    let pid = match std::fs::read_to_string(&pid_file) {
+        Ok(p) => p.trim().to_string(),
+        Err(e) => {
+            c.check(false, || format!("cannot read {pid_file}: {e}"));
+            return None;
+        }
+    };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let args: Vec<String> = cmdline
         .split(|b| *b == 0)
@@ -569,43 +1479,56 @@ fn lab() {
         || args.get(1).is_some_and(|a| Path::new(a) == router_bin());
     c.check(is_router, || {
         format!("pid {pid} from {pid_file} is not a running router (cmdline {args:?})")
-    });
-    if is_router {
-        let out = run(5, "kill", &["-TERM", &pid]);
-        assert!(out.status.success(), "{}", show("kill router", &out));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(100));
+    })
+    .then_some(pid)
+}
+
+fn is_gone(pid: &str) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+}
+
+/// Last: kill both routers; pod traffic must not bypass
+/// them, neither to Services nor to the other node's pods.
+fn fail_closed(c: &mut Checks, k: &Cluster) {
+    let mut pids = Vec::new();
+    for node in [&k.worker, &k.master] {
+        if let Some(pid) = router_pid(c, &node.name) {
+            let out = run(5, "kill", &["-TERM", &pid]);
+            c.check(out.status.success(), || show("kill router", &out));
+            pids.push(pid);
         }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pids.iter().all(|p| is_gone(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (from, to) in [(&k.client, &k.far), (&k.client_master, &k.near)] {
         let out = lab_exec(
-            &client.name,
+            &from.name,
             &["curl", "-sS", "--max-time", "2", NGINX_SVC_IP],
         );
         c.check(!out.status.success(), || {
             format!(
-                "with the router dead, {NGINX_SVC_IP} must not answer\n{}",
+                "with the routers dead, {NGINX_SVC_IP} must not answer {}\n{}",
+                from.name,
                 show("curl", &out)
             )
         });
-        let out = lab_exec(&client.name, &["ping", "-c", "2", "-W", "1", &nginx[0].ip]);
+        let out = lab_exec(&from.name, &["ping", "-c", "2", "-W", "1", &to.ip]);
         c.check(!out.status.success(), || {
             format!(
-                "with the router dead, pod {} ({}) must not be reachable from {}: pod traffic bypasses the router\n{}",
-                nginx[0].name,
-                nginx[0].ip,
-                client.name,
+                "with the routers dead, pod {} ({}, on {}) must not be reachable from {}: pod traffic bypasses the router\n{}",
+                to.name,
+                to.ip,
+                to.node,
+                from.name,
                 show("ping", &out)
             )
         });
     }
-
-    drop(lab);
-    c.finish();
 }
 
 #[test]
@@ -616,4 +1539,14 @@ fn contains_ip_matches_whole_addresses() {
     assert!(!contains_ip("src=10.10.1.40 dst=x", "10.10.1.4"));
     assert!(!contains_ip("src=110.10.1.4", "10.10.1.4"));
     assert!(!contains_ip("10.10.1.4.5", "10.10.1.4"));
+}
+
+#[test]
+fn parses_counters() {
+    let stats = "received      278\ndropped       2\n  spoofed-source             2\n";
+    assert_eq!(stat_count(stats, "spoofed-source"), 2);
+    assert_eq!(stat_count(stats, "received"), 278);
+    assert_eq!(stat_count(stats, "too-big"), 0);
+    assert_eq!(veth_name("10.10.1.100"), "ksr0a0a0164");
+    assert_eq!(client_ip_of("10.10.1.100:4242\n"), Some("10.10.1.100"));
 }
