@@ -2,8 +2,10 @@
 //!
 //! IPv4 packets go in with [`VirtualHost::handle_packet`] and come out with
 //! [`VirtualHost::poll_transmit`]. The host can serve HTTP and UDP (the
-//! [`crate::responders`]), make HTTP and UDP requests and ping, so tests can
-//! drive traffic through a router without any real network.
+//! [`crate::responders`]) and DNS (over UDP and TCP, answered by a handler),
+//! make HTTP, UDP and DNS-over-TCP requests and ping, so tests can drive
+//! traffic through a router without any real network; the router itself
+//! uses one to serve the cluster DNS in process.
 //!
 //! Time is whatever the caller passes in; nothing here reads a clock.
 
@@ -19,8 +21,11 @@ use smoltcp::wire::{
 };
 
 use crate::device::QueueDevice;
+use crate::dns::DnsTcpOutcome;
 use crate::responders;
 use crate::time::Clock;
+
+mod dns;
 
 /// How many idle listening sockets each HTTP port keeps, so that back-to-back
 /// connections always find one.
@@ -144,6 +149,19 @@ enum Client {
         socket: usize,
         first_reply: usize,
     },
+    /// A DNS-over-TCP exchange.
+    DnsTcp(dns::DnsTcpClient),
+}
+
+impl Client {
+    /// The local port of a TCP client whose socket is still open.
+    fn tcp_port_in_use(&self) -> Option<u16> {
+        match self {
+            Client::Http(c) => c.handle.map(|_| c.local_port),
+            Client::DnsTcp(c) => c.handle.map(|_| c.local_port),
+            Client::Udp { .. } => None,
+        }
+    }
 }
 
 /// An in-process host ("pod"): a smoltcp [`Interface`], its sockets and a [`QueueDevice`].
@@ -156,6 +174,7 @@ pub struct VirtualHost {
     http_ports: Vec<u16>,
     server_conns: Vec<ServerConn>,
     udp_servers: Vec<SocketHandle>,
+    dns: Option<dns::DnsServer>,
     clients: Vec<Client>,
     udp_clients: Vec<UdpClientSocket>,
     /// Sockets we are finished with, dropped once smoltcp is done with them.
@@ -295,6 +314,7 @@ impl VirtualHost {
             http_ports: Vec::new(),
             server_conns: Vec::new(),
             udp_servers: Vec::new(),
+            dns: None,
             clients: Vec::new(),
             udp_clients: Vec::new(),
             closing: Vec::new(),
@@ -333,7 +353,9 @@ impl VirtualHost {
             let mut progress = false;
             progress |= self.run_http_servers(now);
             progress |= self.run_udp_servers();
+            progress |= self.run_dns_server(now);
             progress |= self.run_http_clients(now);
+            progress |= self.run_dns_clients(now);
             self.run_udp_clients();
             self.run_ping();
             self.reap_closing();
@@ -366,11 +388,14 @@ impl VirtualHost {
                 consider(d);
             }
         }
+        if let Some(d) = self.dns_deadline() {
+            consider(d);
+        }
         for client in &self.clients {
-            if let Client::Http(c) = client {
-                if c.outcome == HttpOutcome::Pending {
-                    consider(c.deadline);
-                }
+            match client {
+                Client::Http(c) if c.outcome == HttpOutcome::Pending => consider(c.deadline),
+                Client::DnsTcp(c) if c.outcome == DnsTcpOutcome::Pending => consider(c.deadline),
+                _ => {}
             }
         }
         next
@@ -436,7 +461,9 @@ impl VirtualHost {
     pub fn http_result(&self, id: ClientId) -> HttpOutcome {
         match self.clients.get(id.0) {
             Some(Client::Http(c)) => c.outcome.clone(),
-            Some(Client::Udp { .. }) => HttpOutcome::Failed("not an HTTP request".to_string()),
+            Some(Client::Udp { .. } | Client::DnsTcp(_)) => {
+                HttpOutcome::Failed("not an HTTP request".to_string())
+            }
             None => HttpOutcome::Failed("unknown client id".to_string()),
         }
     }
@@ -571,10 +598,18 @@ impl VirtualHost {
                 }
                 let port = tcp.dst_port();
                 for client in &mut self.clients {
-                    if let Client::Http(c) = client {
-                        if c.local_port == port && c.outcome == HttpOutcome::Pending {
+                    match client {
+                        Client::Http(c)
+                            if c.local_port == port && c.outcome == HttpOutcome::Pending =>
+                        {
                             c.rst_seen = true;
                         }
+                        Client::DnsTcp(c)
+                            if c.local_port == port && c.outcome == DnsTcpOutcome::Pending =>
+                        {
+                            c.rst_seen = true;
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -583,25 +618,46 @@ impl VirtualHost {
     }
 
     fn icmp_error_for_client(&mut self, src_port: u16, code: u8) {
+        if !unreachable_is_fatal(code) {
+            return;
+        }
+        let refused = Icmpv4DstUnreachable::from(code) == Icmpv4DstUnreachable::PortUnreachable;
+        let reason = || {
+            format!(
+                "ICMP destination unreachable: {}",
+                Icmpv4DstUnreachable::from(code)
+            )
+        };
         for client in &mut self.clients {
-            let Client::Http(c) = client else { continue };
-            if c.local_port != src_port || c.outcome != HttpOutcome::Pending || c.established {
-                continue;
-            }
-            if !unreachable_is_fatal(code) {
-                continue;
-            }
-            c.outcome = if Icmpv4DstUnreachable::from(code) == Icmpv4DstUnreachable::PortUnreachable
-            {
-                HttpOutcome::Refused
-            } else {
-                HttpOutcome::Failed(format!(
-                    "ICMP destination unreachable: {}",
-                    Icmpv4DstUnreachable::from(code)
-                ))
+            let handle = match client {
+                Client::Http(c)
+                    if c.local_port == src_port
+                        && c.outcome == HttpOutcome::Pending
+                        && !c.established =>
+                {
+                    c.outcome = if refused {
+                        HttpOutcome::Refused
+                    } else {
+                        HttpOutcome::Failed(reason())
+                    };
+                    c.handle.take()
+                }
+                Client::DnsTcp(c)
+                    if c.local_port == src_port
+                        && c.outcome == DnsTcpOutcome::Pending
+                        && !c.established =>
+                {
+                    c.outcome = if refused {
+                        DnsTcpOutcome::Refused
+                    } else {
+                        DnsTcpOutcome::Failed(reason())
+                    };
+                    c.handle.take()
+                }
+                _ => None,
             };
             // Drop the socket silently (no RST), as a kernel would.
-            if let Some(handle) = c.handle.take() {
+            if let Some(handle) = handle {
                 self.sockets.remove(handle);
             }
         }
@@ -609,9 +665,7 @@ impl VirtualHost {
 
     fn alloc_port(&mut self) -> u16 {
         let in_use = |clients: &[Client], port: u16| {
-            clients
-                .iter()
-                .any(|c| matches!(c, Client::Http(h) if h.handle.is_some() && h.local_port == port))
+            clients.iter().any(|c| c.tcp_port_in_use() == Some(port))
         };
         let mut port = self.next_port;
         for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
@@ -1147,6 +1201,152 @@ mod tests {
             HttpOutcome::Done { status, .. } => assert_eq!(status, 400),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Answers `q` with `U` or `T` (the transport) followed by `q`; refuses
+    /// (`None`) a query starting with `!`.
+    fn echo_handler(tag: u8) -> crate::dns::DnsHandler {
+        Box::new(move |q: &[u8], t| {
+            if q.first() == Some(&b'!') {
+                return None;
+            }
+            let mut r = vec![
+                tag,
+                if t == crate::dns::DnsTransport::Udp {
+                    b'U'
+                } else {
+                    b'T'
+                },
+            ];
+            r.extend_from_slice(q);
+            Some(r)
+        })
+    }
+
+    fn dns_tcp(p: &mut Pair, queries: &[&[u8]]) -> DnsTcpOutcome {
+        let now = p.now();
+        let queries: Vec<Vec<u8>> = queries.iter().map(|q| q.to_vec()).collect();
+        let id =
+            p.a.dns_tcp_query(now, SocketAddrV4::new(B_IP, 53), &queries);
+        p.run_until(5_000, |p| p.a.dns_tcp_result(id) != DnsTcpOutcome::Pending);
+        p.a.dns_tcp_result(id)
+    }
+
+    #[test]
+    fn dns_over_udp() {
+        let mut p = Pair::new();
+        p.b.serve_dns(53, echo_handler(b'1'));
+        let id =
+            p.a.udp_request(SocketAddrV4::new(B_IP, 53), 40000, b"query");
+        p.run_until(100, |p| !p.a.udp_replies(id).is_empty());
+        assert_eq!(
+            p.a.udp_replies(id),
+            vec![(SocketAddrV4::new(B_IP, 53), b"1Uquery".to_vec())]
+        );
+        // A refused query gets nothing, and the server goes on.
+        let id = p.a.udp_request(SocketAddrV4::new(B_IP, 53), 40000, b"!bad");
+        for _ in 0..50 {
+            p.tick();
+        }
+        assert!(p.a.udp_replies(id).is_empty());
+        assert!(p.b.set_dns_handler(echo_handler(b'2')));
+        let id =
+            p.a.udp_request(SocketAddrV4::new(B_IP, 53), 40000, b"again");
+        p.run_until(100, |p| !p.a.udp_replies(id).is_empty());
+        assert_eq!(p.a.udp_replies(id)[0].1, b"2Uagain".to_vec());
+        assert_eq!(p.b.dns_answered(), 2);
+        assert!(!p.a.set_dns_handler(echo_handler(b'3')), "a serves no DNS");
+    }
+
+    #[test]
+    fn dns_over_tcp_several_queries_and_connections() {
+        let mut p = Pair::new();
+        p.b.serve_dns(53, echo_handler(b'1'));
+        let big = vec![b'x'; 30_000];
+        assert_eq!(
+            dns_tcp(&mut p, &[b"one", b"two", &big]),
+            DnsTcpOutcome::Done(vec![
+                b"1Tone".to_vec(),
+                b"1Ttwo".to_vec(),
+                [&b"1T"[..], &big].concat()
+            ])
+        );
+        // Many connections back to back, and two at once.
+        for i in 0..10u8 {
+            assert_eq!(
+                dns_tcp(&mut p, &[&[i]]),
+                DnsTcpOutcome::Done(vec![vec![b'1', b'T', i]])
+            );
+        }
+        let now = p.now();
+        let dst = SocketAddrV4::new(B_IP, 53);
+        let x = p.a.dns_tcp_query(now, dst, &[b"x".to_vec()]);
+        let y = p.a.dns_tcp_query(now, dst, &[b"y".to_vec(), b"z".to_vec()]);
+        p.run_until(5_000, |p| {
+            p.a.dns_tcp_result(x) != DnsTcpOutcome::Pending
+                && p.a.dns_tcp_result(y) != DnsTcpOutcome::Pending
+        });
+        assert_eq!(
+            p.a.dns_tcp_result(x),
+            DnsTcpOutcome::Done(vec![b"1Tx".to_vec()])
+        );
+        assert_eq!(
+            p.a.dns_tcp_result(y),
+            DnsTcpOutcome::Done(vec![b"1Ty".to_vec(), b"1Tz".to_vec()])
+        );
+        // A refused query closes the connection after the answers before it.
+        match dns_tcp(&mut p, &[b"ok", b"!bad", b"never"]) {
+            DnsTcpOutcome::Failed(e) => assert!(e.contains("after 1 of 3"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // Nothing on port 54.
+        let now = p.now();
+        let id =
+            p.a.dns_tcp_query(now, SocketAddrV4::new(B_IP, 54), &[b"q".to_vec()]);
+        p.run_until(1_000, |p| p.a.dns_tcp_result(id) != DnsTcpOutcome::Pending);
+        assert_eq!(p.a.dns_tcp_result(id), DnsTcpOutcome::Refused);
+        // Everything is cleaned up once TIME-WAIT has passed.
+        for _ in 0..12 {
+            p.step += 1000;
+            p.tick();
+        }
+        assert!(p.a.closing.is_empty() && p.b.closing.is_empty());
+        let conns = p.b.dns.as_ref().map(|d| d.conns_len()).unwrap_or_default();
+        assert_eq!(conns, LISTEN_BACKLOG);
+    }
+
+    #[test]
+    fn idle_dns_connections_are_closed() {
+        let mut p = Pair::new();
+        p.b.serve_dns(53, echo_handler(b'1'));
+        let now = p.now();
+        let none = p.a.dns_tcp_query(now, SocketAddrV4::new(B_IP, 53), &[]);
+        assert_eq!(p.a.dns_tcp_result(none), DnsTcpOutcome::Done(vec![]));
+        // A client that connects and never sends a whole query.
+        let mut socket = tcp_socket(4096, 4096);
+        socket
+            .connect(
+                p.a.iface.context(),
+                SocketAddrV4::new(B_IP, 53),
+                SocketAddrV4::new(A_IP, 50000),
+            )
+            .unwrap();
+        let handle = p.a.sockets.add(socket);
+        p.run_until(100, |p| p.a.sockets.get::<tcp::Socket>(handle).may_send());
+        p.a.sockets
+            .get_mut::<tcp::Socket>(handle)
+            .send_slice(&[0, 10, 1])
+            .unwrap();
+        let t = p.b.poll_timeout(p.now()).unwrap();
+        assert!(t <= p.now() + Duration::from_secs(10));
+        for _ in 0..11 {
+            p.step += 1000;
+            p.tick();
+        }
+        assert!(
+            !p.a.sockets.get::<tcp::Socket>(handle).may_recv(),
+            "server closed"
+        );
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //!
 //! - [`device`]: [`device::QueueDevice`], a smoltcp device over packet queues.
 //! - [`host`]: [`VirtualHost`], an in-process pod (smoltcp interface + servers + clients).
+//! - [`dns`]: the DNS server's handler type and DNS-over-TCP framing.
 //! - [`responders`]: the HTTP and UDP answers, shared with the `pod-server` binary.
 //! - [`time`]: `std::time::Instant` <-> `smoltcp::time::Instant`.
 
 pub mod device;
+pub mod dns;
 pub mod host;
 pub mod responders;
 pub mod time;
 
+pub use dns::{DnsHandler, DnsTcpOutcome, DnsTransport};
 pub use host::{ClientId, HostConfig, HttpOutcome, VirtualHost};

@@ -1,4 +1,6 @@
-//! In-process cluster simulation: every node's router core and its pods
+//! In-process cluster simulation: every node's router core (a
+//! [`router::node::Node`], as the production shell runs it: the data plane
+//! plus the pods the router hosts in process, the cluster DNS) and its pods
 //! (smoltcp hosts from `netstack`), plus an external client, exchanging real
 //! TCP, UDP and ICMP over in-memory links on a fake clock. No root, no
 //! sockets, deterministic.
@@ -11,23 +13,31 @@
 //! the peer router named by the verdict. The external client's packets go to
 //! the node whose underlay address they are for (NodePorts), or to the first
 //! node (LoadBalancer and external IPs, as if routed there). Packets nobody
-//! owns are counted in [`Sim::undeliverable`].
+//! owns are counted in [`Sim::undeliverable`]. Router-hosted pods (the
+//! `kube-dns` pods, see [`with_cluster_dns`]) get no host of their own here:
+//! their node's router serves them.
 //!
 //! Every packet that crosses a TUN device or the overlay is kept; when a test
 //! fails, [`Sim`] writes them to `target/sim-pcap/<test>.pcap` (raw IPv4;
 //! overlay packets with their outer IPv4/UDP headers, so `tshark -d
 //! udp.port==8472,vxlan` decodes the VXLAN inside).
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use netstack::host::{ClientId, HostConfig, HttpOutcome, VirtualHost};
+use netstack::DnsTcpOutcome;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
 use router::buf::PacketBuf;
-use router::cluster::{Cluster, Protocol};
-use router::dataplane::{Dataplane, DataplaneConfig, Egress, Ingress, Verdict};
+use router::cluster::{
+    Cluster, ContainerPort, Pod, Protocol, Service, ServicePort, ServiceType, SessionAffinity,
+    TargetPort,
+};
+use router::dataplane::{DataplaneConfig, Egress, Ingress, Verdict};
+use router::node::Node;
 
 /// The external client's address on the underlay.
 pub const EXTERNAL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 191, 200);
@@ -48,7 +58,7 @@ pub enum Tap {
 struct SimNode {
     name: String,
     underlay_ip: Ipv4Addr,
-    dataplane: Dataplane,
+    router: Node,
     pods: Vec<VirtualHost>,
 }
 
@@ -81,8 +91,9 @@ fn host(name: &str, ip: Ipv4Addr, gateway: Ipv4Addr, mtu: usize, now: Instant) -
 impl Sim {
     /// Builds every node of `cluster`, with one smoltcp host per pod serving
     /// HTTP on its TCP container ports and the UDP responder on its UDP
-    /// ports (as `pod-server` does in the lab), and an external client.
-    /// `name` names the capture file.
+    /// ports (as `pod-server` does in the lab), except router-hosted pods
+    /// (their node's router serves them), and an external client. `name`
+    /// names the capture file.
     pub fn new(name: &str, cluster: &Cluster) -> Self {
         let t0 = Instant::now();
         let pod_mtu = usize::from(cluster.overlay.pod_mtu());
@@ -94,7 +105,7 @@ impl Sim {
                 let pods = cluster
                     .pods
                     .iter()
-                    .filter(|p| p.node == n.name)
+                    .filter(|p| p.node == n.name && !p.is_router_hosted())
                     .map(|p| {
                         let mut h = host(&p.name, p.ip, gateway, pod_mtu, t0);
                         for port in &p.ports {
@@ -106,15 +117,14 @@ impl Sim {
                         h
                     })
                     .collect();
-                let dataplane = match Dataplane::new(&DataplaneConfig::default(), cluster, &n.name)
-                {
-                    Ok(d) => d,
+                let router = match Node::new(&DataplaneConfig::default(), cluster, &n.name) {
+                    Ok(r) => r,
                     Err(e) => panic!("{e}"),
                 };
                 SimNode {
                     name: n.name.clone(),
                     underlay_ip: n.underlay_ip,
-                    dataplane,
+                    router,
                     pods,
                 }
             })
@@ -161,14 +171,25 @@ impl Sim {
         }
     }
 
+    /// Node `name`'s router core: the data plane and its in-process pods
+    /// (the same as [`Sim::node`]; its data plane alone is
+    /// [`Node::dataplane`]).
+    ///
+    /// # Panics
+    /// If there is no such node (a test bug).
+    #[track_caller]
+    pub fn dataplane(&mut self, node: &str) -> &mut Node {
+        self.node(node)
+    }
+
     /// Node `name`'s router core.
     ///
     /// # Panics
     /// If there is no such node (a test bug).
     #[track_caller]
-    pub fn dataplane(&mut self, node: &str) -> &mut Dataplane {
+    pub fn node(&mut self, node: &str) -> &mut Node {
         match self.nodes.iter_mut().find(|n| n.name == node) {
-            Some(n) => &mut n.dataplane,
+            Some(n) => &mut n.router,
             None => panic!("no node {node}"),
         }
     }
@@ -215,8 +236,12 @@ impl Sim {
                 .unwrap_or(0);
             self.router_input(n, Ingress::Tun, &pkt);
         }
-        for node in &mut self.nodes {
-            node.dataplane.handle_timeout(now);
+        for n in 0..self.nodes.len() {
+            self.nodes[n].router.handle_timeout(now);
+            while let Some(t) = self.nodes[n].router.poll_transmit() {
+                moved = true;
+                self.router_output(n, t.egress, t.packet);
+            }
         }
         moved
     }
@@ -228,12 +253,12 @@ impl Sim {
         }
         let mut buf = PacketBuf::from_slice(pkt);
         if let Verdict::Forward(egress) = self.nodes[n]
-            .dataplane
+            .router
             .handle_packet(self.now, ingress, &mut buf)
         {
             self.router_output(n, egress, buf.data().to_vec());
         }
-        while let Some(t) = self.nodes[n].dataplane.poll_transmit() {
+        while let Some(t) = self.nodes[n].router.poll_transmit() {
             self.router_output(n, t.egress, t.packet);
         }
     }
@@ -244,7 +269,8 @@ impl Sim {
                 self.record(Tap::TunOut(n), pkt.clone());
                 self.deliver(n, &pkt);
             }
-            Egress::Stack { .. } => self.undeliverable += 1,
+            // Delivered to a router-hosted pod inside the node already.
+            Egress::Stack { .. } => {}
             Egress::Overlay { to } => {
                 let from = self.nodes[n].underlay_ip;
                 self.record(Tap::Overlay, outer_udp(from, to, self.overlay_port, &pkt));
@@ -316,6 +342,43 @@ impl Sim {
         self.pod(&from).http_result(id)
     }
 
+    /// Sends one DNS query over UDP from pod `from` (source port `sport`) to
+    /// `server` and runs until the first answer (5 s limit); returns it.
+    #[track_caller]
+    pub fn dns_udp(
+        &mut self,
+        from: &str,
+        server: SocketAddrV4,
+        sport: u16,
+        query: &[u8],
+    ) -> Option<Vec<u8>> {
+        let id = self.pod(from).udp_request(server, sport, query);
+        let from = from.to_owned();
+        self.run_until(Duration::from_secs(5), |s| {
+            !s.pod(&from).udp_replies(id).is_empty()
+        });
+        let mut replies = self.pod(&from).udp_replies(id);
+        (!replies.is_empty()).then(|| replies.swap_remove(0).1)
+    }
+
+    /// Sends DNS queries on one TCP connection from pod `from` to `server`
+    /// and runs until every answer is in or the exchange failed (15 s limit).
+    #[track_caller]
+    pub fn dns_tcp(
+        &mut self,
+        from: &str,
+        server: SocketAddrV4,
+        queries: &[Vec<u8>],
+    ) -> DnsTcpOutcome {
+        let now = self.now;
+        let id = self.pod(from).dns_tcp_query(now, server, queries);
+        let from = from.to_owned();
+        self.run_until(Duration::from_secs(15), |s| {
+            s.pod(&from).dns_tcp_result(id) != DnsTcpOutcome::Pending
+        });
+        self.pod(&from).dns_tcp_result(id)
+    }
+
     /// Writes the capture to `target/sim-pcap/<name>.pcap`; returns the path.
     pub fn write_pcap(&self) -> std::io::Result<PathBuf> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/sim-pcap");
@@ -367,6 +430,71 @@ impl Drop for Sim {
                 Err(e) => eprintln!("could not write the simulated wire: {e}"),
             }
         }
+    }
+}
+
+/// The cluster DNS Service's ClusterIP, as kubeadm allocates it.
+pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+
+/// Adds the cluster DNS to `cluster` as Kubernetes has it, unless it is
+/// there already: Service `kube-system/kube-dns` (ClusterIP
+/// [`CLUSTER_DNS_IP`], ports 53/UDP `dns` and 53/TCP `dns-tcp`, selector
+/// `k8s-app=kube-dns`) and one router-hosted pod per node,
+/// `coredns-<node>` at `.53` of the node's pod CIDR, labelled
+/// `k8s-app: kube-dns`.
+pub fn with_cluster_dns(cluster: &mut Cluster) {
+    let labels = BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]);
+    if cluster.service("kube-system", "kube-dns").is_none() {
+        let port = |name: &str, protocol| ServicePort {
+            name: Some(name.to_owned()),
+            protocol,
+            port: 53,
+            target_port: TargetPort::Number(53),
+            node_port: None,
+        };
+        cluster.services.push(Service {
+            name: "kube-dns".into(),
+            namespace: "kube-system".into(),
+            labels: labels.clone(),
+            selector: labels.clone(),
+            service_type: ServiceType::ClusterIP,
+            cluster_ip: CLUSTER_DNS_IP,
+            headless: false,
+            external_name: None,
+            ports: vec![port("dns", Protocol::Udp), port("dns-tcp", Protocol::Tcp)],
+            session_affinity: SessionAffinity::None,
+            external_traffic_policy: Default::default(),
+            internal_traffic_policy: Default::default(),
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+        });
+    }
+    if cluster.pods.iter().any(|p| p.is_router_hosted()) {
+        return;
+    }
+    for node in cluster.nodes.clone() {
+        let [a, b, c, _] = node.pod_cidr.network().octets();
+        cluster.pods.push(Pod {
+            name: format!("coredns-{}", node.name),
+            namespace: "kube-system".into(),
+            labels: labels.clone(),
+            ip: Ipv4Addr::new(a, b, c, 53),
+            node: node.name.clone(),
+            ready: true,
+            owner: None,
+            ports: vec![
+                ContainerPort {
+                    name: Some("dns".into()),
+                    container_port: 53,
+                    protocol: Protocol::Udp,
+                },
+                ContainerPort {
+                    name: Some("dns-tcp".into()),
+                    container_port: 53,
+                    protocol: Protocol::Tcp,
+                },
+            ],
+        });
     }
 }
 
