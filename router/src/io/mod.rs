@@ -27,7 +27,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use crate::buf::PacketBuf;
 use crate::config::{self, ConfigError};
 use crate::control::{Request, Response};
-use crate::dataplane::{Dataplane, DataplaneConfig, Egress, Ingress, Verdict};
+use crate::dataplane::{DataplaneConfig, Egress, Ingress, Verdict};
+use crate::node::Node;
 use capture::{Capture, Point};
 use control_server::{ControlState, Query};
 use tun::Tun;
@@ -186,13 +187,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             .map(|m| (m.dev(), m.ino()))
     };
 
-    let mut dp = Dataplane::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| {
-        RunError::UnknownNode {
+    let mut dp =
+        Node::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| RunError::UnknownNode {
             node: e.0,
             config: opts.config.display().to_string(),
             known: String::new(),
-        }
-    })?;
+        })?;
     let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
     let mut overlay = UdpSocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
         addr: overlay_addr,
@@ -281,7 +281,7 @@ struct Io<'a> {
 fn event_loop(
     poll: &mut Poll,
     io: &Io<'_>,
-    dp: &mut Dataplane,
+    dp: &mut Node,
     queries: &crossbeam_channel::Receiver<Query>,
     signal_rx: &mut mio::net::UnixStream,
     capture: &mut Option<Capture>,
@@ -361,7 +361,7 @@ enum Source {
 fn drain(
     source: Source,
     io: &Io<'_>,
-    dp: &mut Dataplane,
+    dp: &mut Node,
     buf: &mut PacketBuf,
     shell: &mut ShellStats,
     capture: &mut Option<Capture>,
@@ -438,7 +438,7 @@ fn send(
         }
     }
     let (result, dropped, what) = match egress {
-        // In-process pods are served by the node (`crate::node`), not here.
+        // Delivered to an in-process pod by the `Node`: nothing to send.
         Egress::Stack { .. } => return Ok(()),
         Egress::Tun => (
             io.tun.send(packet),
@@ -479,7 +479,7 @@ fn send(
     }
 }
 
-fn answer(dp: &mut Dataplane, request: &Request, shell: &ShellStats) -> Response {
+fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
     match request {
         Request::Apply { cluster } => {
             let start = Instant::now();
