@@ -334,15 +334,30 @@ impl Cluster {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// The pod `namespace/name`, if it exists.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
+        self.pods
+            .iter()
+            .find(|p| p.namespace == namespace && p.name == name)
+    }
+
+    /// The Deployment `namespace/name`, if it exists.
+    pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Deployment> {
+        self.deployments
+            .iter()
+            .find(|d| d.namespace == namespace && d.name == name)
+    }
+
     /// The ready endpoints of one port of `svc`, sorted by IP.
     ///
     /// As the Kubernetes endpoints controller computes them: the ready pods
     /// in the Service's namespace whose labels contain every selector pair
-    /// (an empty selector selects nothing). A numeric `targetPort` is used as
-    /// is; a named one is looked up per pod among its container ports with
-    /// the Service port's protocol, and pods without such a port are skipped.
+    /// (an empty selector selects nothing; an ExternalName Service, a DNS
+    /// alias, has no endpoints). A numeric `targetPort` is used as is; a
+    /// named one is looked up per pod among its container ports with the
+    /// Service port's protocol, and pods without such a port are skipped.
     pub fn endpoints(&self, svc: &Service, port: &ServicePort) -> Vec<Endpoint> {
-        if svc.selector.is_empty() {
+        if svc.selector.is_empty() || svc.service_type == ServiceType::ExternalName {
             return Vec::new();
         }
         let mut out: Vec<Endpoint> = self

@@ -1,4 +1,8 @@
-//! Loading and validating `config.toml` into a [`crate::cluster::Cluster`].
+//! Loading and validating `config.toml` into a [`crate::cluster::Cluster`],
+//! and the lab's live "API server" on top of it: [`apply`], [`delete_pod`],
+//! [`delete_service`], [`delete_deployment`] and [`set_ready`] edit a
+//! *store* (a file in this same schema with everything allocated written
+//! out, see [`to_toml`]).
 //!
 //! Two layers, like a Kubernetes API server: the file is first deserialized
 //! into raw structs that mirror the TOML exactly (`deny_unknown_fields`, so a
@@ -7,20 +11,31 @@
 //! validated and turned into a [`Cluster`], allocating what the file leaves
 //! out the way the control plane would:
 //!
-//! * Deployment pod names `<deployment>-<pod-template-hash>-<suffix>`, both
-//!   parts drawn from Kubernetes' `SafeEncodeString` alphabet and derived with
-//!   xxh3, so the same file always yields the same names.
-//! * Pod IPs: explicit ones first, then the lowest free address from `.2` up
-//!   in the pod's node CIDR (`.1` is the node's gateway).
+//! * The deployment controller: explicit `[[pods]]` with an `owner` count
+//!   toward their Deployment's `replicas`; the missing ones are generated,
+//!   the extra ones removed (not-ready first, then by name descending).
+//!   The k-th pod a Deployment ever generates (`podsCreated` counts them) is
+//!   named `<deployment>-<pod-template-hash>-<suffix>`, both parts drawn
+//!   from Kubernetes' `SafeEncodeString` alphabet and derived with xxh3 of
+//!   (namespace/name, hash, k), so the same file always yields the same
+//!   names and a replacement never reuses one. A generated pod goes to the
+//!   Deployment's pinned node, else to the node with the fewest of its pods
+//!   (ties: the first in `[[nodes]]` order, so replica i of a new
+//!   Deployment lands on node i mod the number of nodes).
+//! * Pod IPs: explicit ones first, then round robin like the host-local
+//!   IPAM plugin: from the node's `nextPodIP` (default `.2`; `.1` is the
+//!   node's gateway) upward, wrapping around, skipping used addresses.
 //! * ClusterIPs: xxh3 of `namespace/name` into the Service CIDR with linear
 //!   probing, skipping the `kubernetes` (first host) and cluster DNS (tenth
-//!   host) addresses.
+//!   host) addresses. Headless (`clusterIP = "None"`) and ExternalName
+//!   Services get none.
 //! * NodePorts for NodePort/LoadBalancer ports that do not set one: xxh3 into
 //!   30000-32767 with linear probing.
 //!
 //! Settings the file may leave out get flannel's and Kubernetes' defaults:
-//! the VXLAN overlay (`vxlanVNI` 1, `vxlanPort` 8472, `underlayMTU` 1500) and
-//! `externalTrafficPolicy` (`Cluster`, on externally-accessible Services).
+//! the VXLAN overlay (`vxlanVNI` 1, `vxlanPort` 8472, `underlayMTU` 1500),
+//! `externalTrafficPolicy` (`Cluster`, on externally-accessible Services)
+//! and `internalTrafficPolicy` (`Cluster`).
 //! External and LoadBalancer IPs are never allocated: a Service has exactly
 //! the `externalIPs` and `loadBalancerIPs` the file gives it.
 //!
@@ -33,7 +48,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -317,9 +332,9 @@ pub enum ConfigError {
         /// Key path.
         key: String,
     },
-    /// `type` is not ClusterIP, NodePort or LoadBalancer.
+    /// `type` is not ClusterIP, NodePort, LoadBalancer or ExternalName.
     #[error(
-        "{key} {value:?} is not supported: must be \"ClusterIP\", \"NodePort\" or \"LoadBalancer\""
+        "{key} {value:?} is not supported: must be \"ClusterIP\", \"NodePort\", \"LoadBalancer\" or \"ExternalName\""
     )]
     UnsupportedServiceType {
         /// Key path.
@@ -383,11 +398,57 @@ pub enum ConfigError {
         /// The value.
         value: i64,
     },
-    /// `clusterIP = "None"`.
-    #[error("{key} \"None\": headless Services are not supported")]
-    HeadlessService {
+    /// `clusterIP = "None"` (headless) on a NodePort or LoadBalancer
+    /// Service.
+    #[error("{key} \"None\" (headless) is not allowed on a {service_type} Service: node ports and load balancers need a ClusterIP to forward to")]
+    HeadlessWithType {
         /// Key path.
         key: String,
+        /// The Service's type.
+        service_type: ServiceType,
+    },
+    /// `externalIPs` on a headless Service.
+    #[error("{key} {value:?} is not allowed on a headless Service (clusterIP = \"None\"): there is no ClusterIP to serve them")]
+    HeadlessWithExternalIps {
+        /// Key path.
+        key: String,
+        /// The addresses as written.
+        value: Vec<String>,
+    },
+    /// `type = "ExternalName"` without `externalName`.
+    #[error("{key} is missing: an ExternalName Service needs the DNS name it aliases (externalName = \"example.com\")")]
+    ExternalNameMissing {
+        /// Key path.
+        key: String,
+    },
+    /// `externalName` is not a DNS name.
+    #[error("{key} {value:?} is not a valid DNS name: {reason}")]
+    InvalidExternalName {
+        /// Key path.
+        key: String,
+        /// The name.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `externalName` on a Service of another type.
+    #[error("{key} {value:?} is only allowed on an ExternalName Service, this one is type {service_type} (set type = \"ExternalName\")")]
+    ExternalNameWithoutType {
+        /// Key path.
+        key: String,
+        /// The name.
+        value: String,
+        /// The Service's type.
+        service_type: ServiceType,
+    },
+    /// A proxying field (`clusterIP`, `nodePort`, `externalIPs`,
+    /// `externalTrafficPolicy`, ClientIP affinity) on an ExternalName Service.
+    #[error("{key} {value} is not allowed on an ExternalName Service: it is only a DNS alias (CNAME), with no ClusterIP, node ports or proxying")]
+    NotOnExternalName {
+        /// Key path.
+        key: String,
+        /// The value as written.
+        value: String,
     },
     /// A ClusterIP outside the Service CIDR.
     #[error("{key} \"{value}\" is outside serviceCIDR {cidr}")]
@@ -442,7 +503,7 @@ pub enum ConfigError {
         /// Largest allowed value.
         max: i64,
     },
-    /// `externalTrafficPolicy` is not `Cluster` or `Local`.
+    /// `externalTrafficPolicy` or `internalTrafficPolicy` is not `Cluster` or `Local`.
     #[error("{key} {value:?} is not supported: must be \"Cluster\" or \"Local\"")]
     InvalidTrafficPolicy {
         /// Key path.
@@ -564,6 +625,67 @@ pub enum ConfigError {
         /// The pod that did not get an address.
         pod: String,
     },
+    /// A pod's `owner` is not a Deployment of its namespace.
+    #[error("{key} {value:?} is not a deployment in namespace {namespace:?}")]
+    UnknownOwner {
+        /// Key path.
+        key: String,
+        /// The owner's name.
+        value: String,
+        /// The pod's namespace.
+        namespace: String,
+    },
+    /// An owned pod on another node than its Deployment pins pods to.
+    #[error(
+        "{key} {value:?} is not the node deployment {deployment:?} pins its pods to ({pin:?})"
+    )]
+    OwnedPodOffPin {
+        /// Key path.
+        key: String,
+        /// The pod's node.
+        value: String,
+        /// The owning Deployment.
+        deployment: String,
+        /// The Deployment's `node`.
+        pin: String,
+    },
+    /// A counter (`podsCreated`) below zero.
+    #[error("{key} {value} is negative: it counts the pods created so far")]
+    NegativeCount {
+        /// Key path.
+        key: String,
+        /// The value.
+        value: i64,
+    },
+    /// A file passed to [`apply`] holds `[cluster]` or `[[nodes]]`.
+    #[error("{section} cannot be applied: a file passed to apply holds only [[deployments]], [[pods]] and [[services]] (the cluster's settings and nodes are fixed when the lab is built)")]
+    ApplyClusterScoped {
+        /// `[cluster]` or `[[nodes]]`.
+        section: &'static str,
+    },
+    /// A file passed to [`apply`] holds no object.
+    #[error(
+        "no objects passed to apply: the file has no [[deployments]], [[pods]] or [[services]]"
+    )]
+    NothingToApply,
+    /// [`delete_pod`] or [`set_ready`] of a pod that does not exist.
+    #[error("pods {name:?} not found")]
+    PodNotFound {
+        /// The pod name asked for.
+        name: String,
+    },
+    /// [`delete_service`] of a Service that does not exist.
+    #[error("services {name:?} not found")]
+    ServiceNotFound {
+        /// The Service name asked for.
+        name: String,
+    },
+    /// [`delete_deployment`] of a Deployment that does not exist.
+    #[error("deployments.apps {name:?} not found")]
+    DeploymentNotFound {
+        /// The Deployment name asked for.
+        name: String,
+    },
 }
 
 // ------------------------------------------------------------------ raw layer
@@ -583,7 +705,22 @@ struct RawConfig {
     services: Vec<RawService>,
 }
 
+/// A file passed to [`apply`]: objects only. `cluster` and `nodes` are
+/// read only to be refused with our own message.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApply {
+    cluster: Option<IgnoredAny>,
+    nodes: Option<IgnoredAny>,
+    #[serde(default)]
+    deployments: Vec<RawDeployment>,
+    #[serde(default)]
+    pods: Vec<RawPod>,
+    #[serde(default)]
+    services: Vec<RawService>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCluster {
     #[serde(rename = "podCIDR")]
@@ -600,16 +737,18 @@ struct RawCluster {
     underlay_mtu: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNode {
     name: String,
     address: String,
     #[serde(rename = "podCIDR")]
     pod_cidr: String,
+    #[serde(rename = "nextPodIP")]
+    next_pod_ip: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawContainerPort {
     name: Option<String>,
@@ -618,7 +757,7 @@ struct RawContainerPort {
     protocol: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDeployment {
     name: String,
@@ -632,27 +771,36 @@ struct RawDeployment {
     node: Option<String>,
     #[serde(default)]
     ports: Vec<RawContainerPort>,
+    #[serde(rename = "podsCreated")]
+    pods_created: Option<i64>,
+    /// How errors name this object (`deployments[0]`); see [`origin`].
+    #[serde(skip)]
+    origin: Option<String>,
 }
 
 fn one() -> i64 {
     1
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPod {
     name: String,
     namespace: Option<String>,
-    #[serde(default)]
-    labels: Labels,
+    owner: Option<String>,
+    /// `None`: none for a standalone pod, the template's for an owned one.
+    labels: Option<Labels>,
     node: Option<String>,
     ip: Option<String>,
     ready: Option<bool>,
-    #[serde(default)]
-    ports: Vec<RawContainerPort>,
+    /// `None`: none for a standalone pod, the template's for an owned one.
+    ports: Option<Vec<RawContainerPort>>,
+    /// How errors name this object (`pods[0]`); see [`origin`].
+    #[serde(skip)]
+    origin: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawService {
     name: String,
@@ -661,6 +809,8 @@ struct RawService {
     service_type: Option<String>,
     #[serde(rename = "clusterIP")]
     cluster_ip: Option<String>,
+    #[serde(rename = "externalName")]
+    external_name: Option<String>,
     #[serde(default)]
     selector: Labels,
     #[serde(default)]
@@ -671,15 +821,20 @@ struct RawService {
     session_affinity_timeout_seconds: Option<i64>,
     #[serde(rename = "externalTrafficPolicy")]
     external_traffic_policy: Option<String>,
+    #[serde(rename = "internalTrafficPolicy")]
+    internal_traffic_policy: Option<String>,
     #[serde(rename = "externalIPs", default)]
     external_ips: Vec<String>,
     #[serde(rename = "loadBalancerIPs", default)]
     load_balancer_ips: Vec<String>,
     #[serde(default)]
     ports: Vec<RawServicePort>,
+    /// How errors name this object (`services[0]`); see [`origin`].
+    #[serde(skip)]
+    origin: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServicePort {
     name: Option<String>,
@@ -691,8 +846,16 @@ struct RawServicePort {
     protocol: Option<String>,
 }
 
+/// The key-path prefix errors use for the `i`-th object of `kind`
+/// (`services[2]`), unless the object says where it came from: [`apply`]
+/// names objects of the applied file by their index in that file and the
+/// store's as `store services[2]`.
+fn origin(given: &Option<String>, kind: &str, i: usize) -> String {
+    given.clone().unwrap_or_else(|| format!("{kind}[{i}]"))
+}
+
 /// Kubernetes' `IntOrString`, as `targetPort` takes it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum RawIntOrString {
     Int(i64),
     Str(String),
@@ -739,10 +902,14 @@ pub fn load(path: &Path) -> Result<Cluster, ConfigError> {
 /// Parses, validates and completes (names, IPs, ClusterIPs, node ports) a
 /// config file's text.
 pub fn parse(text: &str) -> Result<Cluster, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
-        message: e.to_string().trim_end().to_owned(),
-    })?;
+    let raw: RawConfig = toml::from_str(text).map_err(toml_error)?;
     build(raw)
+}
+
+fn toml_error(e: toml::de::Error) -> ConfigError {
+    ConfigError::Toml {
+        message: e.to_string().trim_end().to_owned(),
+    }
 }
 
 // ------------------------------------------------------------------ validation
@@ -756,7 +923,9 @@ struct PodPlan {
     namespace: String,
     name: String,
     labels: Labels,
-    node: usize,
+    /// `None` only for an owned pod of an unpinned Deployment that gives no
+    /// node, until the deployment controller schedules it.
+    node: Option<usize>,
     ip: Option<Ipv4Addr>,
     ready: bool,
     owner: Option<String>,
@@ -791,12 +960,11 @@ fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
         });
     }
 
-    let nodes = build_nodes(&raw.nodes, pod_cidr, service_cidr)?;
-    let (deployments, mut plans) = build_deployments(&raw.deployments, &nodes)?;
-    let standalone = build_pods(&raw.pods, &nodes)?;
-    name_deployment_pods(&deployments, &standalone, &mut plans);
-    plans.extend(standalone);
-    let mut pods = assign_pod_ips(plans, &nodes)?;
+    let mut nodes = build_nodes(&raw.nodes, pod_cidr, service_cidr)?;
+    let mut deployments = build_deployments(&raw.deployments, &nodes)?;
+    let explicit = build_pods(&raw.pods, &nodes, &deployments)?;
+    let plans = run_deployment_controller(&mut deployments, explicit, &nodes);
+    let mut pods = assign_pod_ips(plans, &mut nodes)?;
     let mut services = build_services(&raw.services, pod_cidr, service_cidr, &nodes)?;
 
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -912,12 +1080,19 @@ fn build_nodes(
                 other: nodes[j].pod_cidr,
             });
         }
-        nodes.push(Node {
+        let mut node = Node {
             name: n.name.clone(),
             underlay_ip: address,
             pod_cidr: cidr,
             next_pod_ip: None,
-        });
+        };
+        if let Some(text) = &n.next_pod_ip {
+            let key = format!("{obj}: nextPodIP");
+            let ip = parse_ip(&key, text)?;
+            check_pod_ip(&key, ip, &node)?;
+            node.next_pod_ip = Some(ip);
+        }
+        nodes.push(node);
     }
     Ok(nodes)
 }
@@ -933,22 +1108,23 @@ struct DeploymentPlan {
 fn build_deployments(
     raw: &[RawDeployment],
     nodes: &[Node],
-) -> Result<(Vec<DeploymentPlan>, Vec<PodPlan>), ConfigError> {
+) -> Result<Vec<DeploymentPlan>, ConfigError> {
     let mut out: Vec<DeploymentPlan> = Vec::with_capacity(raw.len());
     for (i, d) in raw.iter().enumerate() {
+        let label = origin(&d.origin, "deployments", i);
         let namespace = d.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-        let obj = format!("deployments[{i}] \"{namespace}/{}\"", d.name);
-        check_name(&format!("deployments[{i}].name"), &d.name)?;
+        let obj = format!("{label} \"{namespace}/{}\"", d.name);
+        check_name(&format!("{label}.name"), &d.name)?;
         check_name(&format!("{obj}: namespace"), namespace)?;
         if let Some(j) = out
             .iter()
             .position(|o| o.deployment.namespace == namespace && o.deployment.name == d.name)
         {
             return Err(ConfigError::DuplicateName {
-                key: format!("deployments[{i}].name"),
+                key: format!("{label}.name"),
                 value: d.name.clone(),
                 namespace: namespace.to_owned(),
-                first: format!("deployments[{j}]"),
+                first: origin(&raw[j].origin, "deployments", j),
             });
         }
         if !(0..=MAX_REPLICAS).contains(&d.replicas) {
@@ -958,7 +1134,7 @@ fn build_deployments(
             });
         }
         let replicas = u32::try_from(d.replicas).unwrap_or(0);
-        let ports = container_ports(&format!("deployments[{i}]"), &d.ports)?;
+        let ports = container_ports(&label, &d.ports)?;
         let template_hash = match &d.template_hash {
             Some(h) => {
                 let ok = (1..=TEMPLATE_HASH_LEN).contains(&h.len())
@@ -978,6 +1154,13 @@ fn build_deployments(
             Some(name) => Some(find_node(&format!("{obj}: node"), name, nodes)?),
             None => None,
         };
+        let pods_created = match d.pods_created {
+            None => 0,
+            Some(n) => u64::try_from(n).map_err(|_| ConfigError::NegativeCount {
+                key: format!("{obj}: podsCreated"),
+                value: n,
+            })?,
+        };
         out.push(DeploymentPlan {
             deployment: Deployment {
                 name: d.name.clone(),
@@ -987,101 +1170,185 @@ fn build_deployments(
                 template_hash,
                 ports,
                 node: d.node.clone(),
-                pods_created: 0,
+                pods_created,
             },
             obj,
             node,
         });
     }
-    // Pods are named later, once the standalone pods' names are reserved.
-    let mut plans = Vec::new();
-    for d in &out {
-        for r in 0..d.deployment.replicas {
-            let mut labels = d.deployment.labels.clone();
-            labels.insert(
-                "pod-template-hash".into(),
-                d.deployment.template_hash.clone(),
-            );
-            let node = d.node.unwrap_or(r as usize % nodes.len());
-            plans.push(PodPlan {
-                obj: format!("{} replica {r}", d.obj),
-                ip_key: String::new(),
-                namespace: d.deployment.namespace.clone(),
-                name: String::new(),
-                labels,
-                node,
-                ip: None,
-                ready: true,
-                owner: Some(d.deployment.name.clone()),
-                ports: d.deployment.ports.clone(),
-            });
-        }
-    }
-    Ok((out, plans))
+    Ok(out)
 }
 
-fn build_pods(raw: &[RawPod], nodes: &[Node]) -> Result<Vec<PodPlan>, ConfigError> {
+/// The labels of every pod of `d`: the template's plus `pod-template-hash`.
+fn template_labels(d: &Deployment) -> Labels {
+    let mut labels = d.labels.clone();
+    labels.insert("pod-template-hash".into(), d.template_hash.clone());
+    labels
+}
+
+/// The explicit `[[pods]]`, standalone and owned.
+fn build_pods(
+    raw: &[RawPod],
+    nodes: &[Node],
+    deployments: &[DeploymentPlan],
+) -> Result<Vec<PodPlan>, ConfigError> {
     let mut out: Vec<PodPlan> = Vec::with_capacity(raw.len());
     for (i, p) in raw.iter().enumerate() {
+        let label = origin(&p.origin, "pods", i);
         let namespace = p.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-        let obj = format!("pods[{i}] \"{namespace}/{}\"", p.name);
-        check_name(&format!("pods[{i}].name"), &p.name)?;
+        let obj = format!("{label} \"{namespace}/{}\"", p.name);
+        check_name(&format!("{label}.name"), &p.name)?;
         check_name(&format!("{obj}: namespace"), namespace)?;
         if let Some(j) = out
             .iter()
             .position(|o| o.namespace == namespace && o.name == p.name)
         {
             return Err(ConfigError::DuplicateName {
-                key: format!("pods[{i}].name"),
+                key: format!("{label}.name"),
                 value: p.name.clone(),
                 namespace: namespace.to_owned(),
-                first: format!("pods[{j}]"),
+                first: origin(&raw[j].origin, "pods", j),
             });
         }
-        let node = match &p.node {
-            Some(name) => find_node(&format!("{obj}: node"), name, nodes)?,
-            None => 0,
+        let owner = match &p.owner {
+            None => None,
+            Some(name) => Some(
+                deployments
+                    .iter()
+                    .find(|d| d.deployment.namespace == namespace && d.deployment.name == *name)
+                    .ok_or_else(|| ConfigError::UnknownOwner {
+                        key: format!("{obj}: owner"),
+                        value: name.clone(),
+                        namespace: namespace.to_owned(),
+                    })?,
+            ),
+        };
+        let node = match (&p.node, owner) {
+            (Some(name), _) => {
+                let key = format!("{obj}: node");
+                let n = find_node(&key, name, nodes)?;
+                if let Some(d) = owner {
+                    if let Some(pin) = &d.deployment.node {
+                        if pin != name {
+                            return Err(ConfigError::OwnedPodOffPin {
+                                key,
+                                value: name.clone(),
+                                deployment: d.deployment.name.clone(),
+                                pin: pin.clone(),
+                            });
+                        }
+                    }
+                }
+                Some(n)
+            }
+            // The pin, else the node its address belongs to, else the
+            // deployment controller places it.
+            (None, Some(d)) => d.node.or_else(|| {
+                let ip = p.ip.as_deref().and_then(|t| t.parse::<Ipv4Addr>().ok())?;
+                nodes.iter().position(|n| n.pod_cidr.contains(&ip))
+            }),
+            (None, None) => Some(0),
         };
         let ip_key = format!("{obj}: ip");
         let ip = match &p.ip {
             Some(text) => Some(parse_ip(&ip_key, text)?),
             None => None,
         };
+        let labels = match (&p.labels, owner) {
+            (Some(l), _) => l.clone(),
+            (None, Some(d)) => template_labels(&d.deployment),
+            (None, None) => Labels::new(),
+        };
+        let ports = match (&p.ports, owner) {
+            (Some(ports), _) => container_ports(&label, ports)?,
+            (None, Some(d)) => d.deployment.ports.clone(),
+            (None, None) => Vec::new(),
+        };
         out.push(PodPlan {
-            ports: container_ports(&format!("pods[{i}]"), &p.ports)?,
+            ports,
             obj,
             ip_key,
             namespace: namespace.to_owned(),
             name: p.name.clone(),
-            labels: p.labels.clone(),
+            labels,
             node,
             ip,
             ready: p.ready.unwrap_or(true),
-            owner: None,
+            owner: owner.map(|d| d.deployment.name.clone()),
         });
     }
     Ok(out)
 }
 
-/// Gives every deployment pod its `<deployment>-<hash>-<suffix>` name,
+/// The node with the fewest of a Deployment's pods (`load`), the first in
+/// node order on a tie.
+fn least_loaded(load: &[usize]) -> usize {
+    load.iter()
+        .enumerate()
+        .min_by_key(|&(i, &n)| (n, i))
+        .map_or(0, |(i, _)| i)
+}
+
+/// The deployment controller, for every Deployment in order: its explicit
+/// owned pods count toward `replicas`; extra ones are removed (not-ready
+/// first, then by name descending); owned pods without a node are
+/// scheduled; the missing ones are generated, the k-th ever
+/// (`pods_created`) named from xxh3 of (namespace/name, hash, k),
 /// rehashing with a counter on a collision with any other pod's name.
-fn name_deployment_pods(
-    deployments: &[DeploymentPlan],
-    standalone: &[PodPlan],
-    plans: &mut [PodPlan],
-) {
-    let mut taken: HashSet<(String, String)> = standalone
+///
+/// Returns the generated pods (in Deployment order) followed by the kept
+/// explicit ones (in file order): the order IPs are allocated in.
+fn run_deployment_controller(
+    deployments: &mut [DeploymentPlan],
+    mut explicit: Vec<PodPlan>,
+    nodes: &[Node],
+) -> Vec<PodPlan> {
+    let mut taken: HashSet<(String, String)> = explicit
         .iter()
         .map(|p| (p.namespace.clone(), p.name.clone()))
         .collect();
-    let mut plans = plans.iter_mut();
-    for d in deployments {
-        let dep = &d.deployment;
+    let mut keep = vec![true; explicit.len()];
+    let mut generated = Vec::new();
+    for d in deployments.iter_mut() {
+        let dep = &mut d.deployment;
+        let owned: Vec<usize> = explicit
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.namespace == dep.namespace && p.owner.as_deref() == Some(dep.name.as_str())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let replicas = dep.replicas as usize;
+        if owned.len() > replicas {
+            let mut victims = owned.clone();
+            victims.sort_by(|&a, &b| {
+                let (pa, pb) = (&explicit[a], &explicit[b]);
+                pa.ready.cmp(&pb.ready).then_with(|| pb.name.cmp(&pa.name))
+            });
+            for &i in &victims[..owned.len() - replicas] {
+                keep[i] = false;
+            }
+        }
+        let kept: Vec<usize> = owned.into_iter().filter(|&i| keep[i]).collect();
+        let mut load = vec![0usize; nodes.len()];
+        for &i in &kept {
+            if let Some(n) = explicit[i].node {
+                load[n] += 1;
+            }
+        }
+        for &i in &kept {
+            if explicit[i].node.is_none() {
+                let n = d.node.unwrap_or_else(|| least_loaded(&load));
+                explicit[i].node = Some(n);
+                load[n] += 1;
+            }
+        }
         let mut prefix = format!("{}-{}-", dep.name, dep.template_hash);
         prefix.truncate(MAX_GENERATE_NAME_PREFIX);
-        for r in 0..dep.replicas {
-            let Some(plan) = plans.next() else { return };
-            let seed = format!("{}/{}/{}/{r}", dep.namespace, dep.name, dep.template_hash);
+        for _ in kept.len()..replicas {
+            let k = dep.pods_created;
+            let seed = format!("{}/{}/{}/{k}", dep.namespace, dep.name, dep.template_hash);
             let mut counter = 0u64;
             let name = loop {
                 let h = if counter == 0 {
@@ -1095,44 +1362,77 @@ fn name_deployment_pods(
                 }
                 counter += 1;
             };
-            plan.name = name;
+            let node = d.node.unwrap_or_else(|| least_loaded(&load));
+            load[node] += 1;
+            generated.push(PodPlan {
+                obj: format!("{} replica {k}", d.obj),
+                ip_key: String::new(),
+                namespace: dep.namespace.clone(),
+                name,
+                labels: template_labels(dep),
+                node: Some(node),
+                ip: None,
+                ready: true,
+                owner: Some(dep.name.clone()),
+                ports: dep.ports.clone(),
+            });
+            dep.pods_created = dep.pods_created.saturating_add(1);
         }
     }
+    generated.extend(
+        explicit
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(p, k)| k.then_some(p)),
+    );
+    generated
 }
 
-fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &[Node]) -> Result<Vec<Pod>, ConfigError> {
+/// Checks that `ip` (at `key`) may be a pod address on `node`: inside its
+/// pod CIDR, not the network, gateway (first host) or broadcast address.
+fn check_pod_ip(key: &str, ip: Ipv4Addr, node: &Node) -> Result<(), ConfigError> {
+    let cidr = node.pod_cidr;
+    if !cidr.contains(&ip) {
+        return Err(ConfigError::PodIpOutsideNode {
+            key: key.to_owned(),
+            value: ip,
+            node: node.name.clone(),
+            cidr,
+        });
+    }
+    let what = if ip == cidr.network() {
+        Some("network address")
+    } else if ip == cidr.broadcast() {
+        Some("broadcast address")
+    } else if u32::from(ip) == u32::from(cidr.network()).wrapping_add(1) {
+        Some("gateway (first host address)")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(ConfigError::PodIpReserved {
+            key: key.to_owned(),
+            value: ip,
+            what,
+            node: node.name.clone(),
+            cidr,
+        });
+    }
+    Ok(())
+}
+
+/// Reserves the explicit pod IPs, then allocates the others in plan order,
+/// round robin per node like the host-local IPAM plugin: from the node's
+/// `next_pod_ip` (else `.2`) upward through the pod range (`.2` to the
+/// last address before broadcast), wrapping around, skipping used
+/// addresses. Leaves each node's `next_pod_ip` at the address after the
+/// last one it allocated there.
+fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &mut [Node]) -> Result<Vec<Pod>, ConfigError> {
     // Explicit addresses first, so allocation steps around them.
     let mut used: HashMap<Ipv4Addr, usize> = HashMap::new();
     for (idx, p) in plans.iter().enumerate() {
         let Some(ip) = p.ip else { continue };
-        let node = &nodes[p.node];
-        let cidr = node.pod_cidr;
-        if !cidr.contains(&ip) {
-            return Err(ConfigError::PodIpOutsideNode {
-                key: p.ip_key.clone(),
-                value: ip,
-                node: node.name.clone(),
-                cidr,
-            });
-        }
-        let what = if ip == cidr.network() {
-            Some("network address")
-        } else if ip == cidr.broadcast() {
-            Some("broadcast address")
-        } else if u32::from(ip) == u32::from(cidr.network()).wrapping_add(1) {
-            Some("gateway (first host address)")
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            return Err(ConfigError::PodIpReserved {
-                key: p.ip_key.clone(),
-                value: ip,
-                what,
-                node: node.name.clone(),
-                cidr,
-            });
-        }
+        check_pod_ip(&p.ip_key, ip, &nodes[p.node.unwrap_or(0)])?;
         if let Some(&first) = used.get(&ip) {
             return Err(ConfigError::DuplicatePodIp {
                 key: p.ip_key.clone(),
@@ -1142,31 +1442,26 @@ fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &[Node]) -> Result<Vec<Pod>, Confi
         }
         used.insert(ip, idx);
     }
-    // Then the lowest free address from .2 up, in declaration order.
-    let mut cursor: Vec<u64> = nodes
-        .iter()
-        .map(|n| u64::from(u32::from(n.pod_cidr.network())) + 2)
-        .collect();
     let mut pods = Vec::with_capacity(plans.len());
-    for p in plans {
+    for (idx, p) in plans.into_iter().enumerate() {
+        let n = p.node.unwrap_or(0);
         let ip = match p.ip {
             Some(ip) => ip,
             None => {
-                let node = &nodes[p.node];
-                let broadcast = u64::from(u32::from(node.pod_cidr.broadcast()));
-                let c = &mut cursor[p.node];
-                let found = loop {
-                    if *c >= broadcast {
-                        break None;
-                    }
-                    let candidate = u32::try_from(*c).map(Ipv4Addr::from).ok();
-                    *c += 1;
-                    match candidate {
-                        Some(ip) if !used.contains_key(&ip) => break Some(ip),
-                        Some(_) => {}
-                        None => break None,
-                    }
-                };
+                let node = &mut nodes[n];
+                // The pod range as u64, so that nothing overflows at the
+                // top of the address space.
+                let first = u64::from(u32::from(node.pod_cidr.network())) + 2;
+                let last = u64::from(u32::from(node.pod_cidr.broadcast())).saturating_sub(1);
+                let size = (last + 1).saturating_sub(first);
+                let start = node
+                    .next_pod_ip
+                    .map_or(first, |ip| u64::from(u32::from(ip)));
+                let offset = start.saturating_sub(first);
+                let found = (0..size)
+                    .map(|step| first + (offset + step) % size)
+                    .filter_map(|a| u32::try_from(a).ok().map(Ipv4Addr::from))
+                    .find(|ip| !used.contains_key(ip));
                 let Some(ip) = found else {
                     return Err(ConfigError::PodCidrExhausted {
                         node: node.name.clone(),
@@ -1174,6 +1469,10 @@ fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &[Node]) -> Result<Vec<Pod>, Confi
                         pod: p.obj,
                     });
                 };
+                used.insert(ip, idx);
+                let after = u64::from(u32::from(ip)) + 1;
+                let next = if after > last { first } else { after };
+                node.next_pod_ip = u32::try_from(next).ok().map(Ipv4Addr::from);
                 ip
             }
         };
@@ -1182,7 +1481,7 @@ fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &[Node]) -> Result<Vec<Pod>, Confi
             namespace: p.namespace,
             labels: p.labels,
             ip,
-            node: nodes[p.node].name.clone(),
+            node: nodes[n].name.clone(),
             ready: p.ready,
             owner: p.owner,
             ports: p.ports,
@@ -1195,8 +1494,12 @@ fn assign_pod_ips(plans: Vec<PodPlan>, nodes: &[Node]) -> Result<Vec<Pod>, Confi
 struct ServicePlan {
     service: Service,
     obj: String,
-    index: usize,
+    /// Key-path prefix (`services[0]`).
+    label: String,
+    /// The explicit ClusterIP.
     cluster_ip: Option<Ipv4Addr>,
+    /// Whether it gets a ClusterIP at all (not headless, not ExternalName).
+    virtual_ip: bool,
 }
 
 fn build_services(
@@ -1209,25 +1512,27 @@ fn build_services(
     // (address, port, protocol) -> key path of the address that serves it.
     let mut external: HashMap<(Ipv4Addr, u16, Protocol), String> = HashMap::new();
     for (i, s) in raw.iter().enumerate() {
+        let label = origin(&s.origin, "services", i);
         let namespace = s.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-        let obj = format!("services[{i}] \"{namespace}/{}\"", s.name);
-        check_name(&format!("services[{i}].name"), &s.name)?;
+        let obj = format!("{label} \"{namespace}/{}\"", s.name);
+        check_name(&format!("{label}.name"), &s.name)?;
         check_name(&format!("{obj}: namespace"), namespace)?;
         if let Some(j) = plans
             .iter()
             .position(|o| o.service.namespace == namespace && o.service.name == s.name)
         {
             return Err(ConfigError::DuplicateName {
-                key: format!("services[{i}].name"),
+                key: format!("{label}.name"),
                 value: s.name.clone(),
                 namespace: namespace.to_owned(),
-                first: format!("services[{j}]"),
+                first: plans[j].label.clone(),
             });
         }
         let service_type = match s.service_type.as_deref() {
             None | Some("ClusterIP") => ServiceType::ClusterIP,
             Some("NodePort") => ServiceType::NodePort,
             Some("LoadBalancer") => ServiceType::LoadBalancer,
+            Some("ExternalName") => ServiceType::ExternalName,
             Some(other) => {
                 return Err(ConfigError::UnsupportedServiceType {
                     key: format!("{obj}: type"),
@@ -1235,12 +1540,53 @@ fn build_services(
                 })
             }
         };
+        let is_external_name = service_type == ServiceType::ExternalName;
+        let not_on_external_name = |field: &str, value: String| ConfigError::NotOnExternalName {
+            key: format!("{obj}: {field}"),
+            value,
+        };
+        let external_name = match (&s.external_name, service_type) {
+            (Some(name), ServiceType::ExternalName) => {
+                // A fully qualified name may end in a dot, as in Kubernetes.
+                let bare = name.strip_suffix('.').unwrap_or(name);
+                if let Err(reason) = check_dns_subdomain(bare) {
+                    return Err(ConfigError::InvalidExternalName {
+                        key: format!("{obj}: externalName"),
+                        value: name.clone(),
+                        reason,
+                    });
+                }
+                Some(name.clone())
+            }
+            (None, ServiceType::ExternalName) => {
+                return Err(ConfigError::ExternalNameMissing {
+                    key: format!("{obj}: externalName"),
+                })
+            }
+            (Some(name), _) => {
+                return Err(ConfigError::ExternalNameWithoutType {
+                    key: format!("{obj}: externalName"),
+                    value: name.clone(),
+                    service_type,
+                })
+            }
+            (None, _) => None,
+        };
+        let mut headless = false;
         let cluster_ip = match s.cluster_ip.as_deref() {
             None => None,
+            Some(text) if is_external_name => {
+                return Err(not_on_external_name("clusterIP", format!("{text:?}")));
+            }
             Some("None") => {
-                return Err(ConfigError::HeadlessService {
-                    key: format!("{obj}: clusterIP"),
-                })
+                if service_type != ServiceType::ClusterIP {
+                    return Err(ConfigError::HeadlessWithType {
+                        key: format!("{obj}: clusterIP"),
+                        service_type,
+                    });
+                }
+                headless = true;
+                None
             }
             Some(text) => {
                 let key = format!("{obj}: clusterIP");
@@ -1287,6 +1633,12 @@ fn build_services(
                 }
                 SessionAffinity::None
             }
+            Some("ClientIP") if is_external_name => {
+                return Err(not_on_external_name(
+                    "sessionAffinity",
+                    "\"ClientIP\"".to_owned(),
+                ));
+            }
             Some("ClientIP") => {
                 let t = s
                     .session_affinity_timeout_seconds
@@ -1308,8 +1660,9 @@ fn build_services(
                 })
             }
         };
-        let ports = service_ports(i, service_type, &s.ports)?;
-        if ports.is_empty() {
+        let ports = service_ports(&label, service_type, &s.ports)?;
+        // Kubernetes: only a Service with a virtual IP needs ports.
+        if ports.is_empty() && !headless && !is_external_name {
             return Err(ConfigError::NoServicePorts {
                 key: format!("{obj}: ports"),
             });
@@ -1320,6 +1673,20 @@ fn build_services(
                 value: s.load_balancer_ips.clone(),
                 service_type,
             });
+        }
+        if !s.external_ips.is_empty() {
+            if is_external_name {
+                return Err(not_on_external_name(
+                    "externalIPs",
+                    format!("{:?}", s.external_ips),
+                ));
+            }
+            if headless {
+                return Err(ConfigError::HeadlessWithExternalIps {
+                    key: format!("{obj}: externalIPs"),
+                    value: s.external_ips.clone(),
+                });
+            }
         }
         let ranges = ExternalRanges {
             pod_cidr,
@@ -1341,25 +1708,25 @@ fn build_services(
             claim_external(&mut external, &key, ip, &ports)?;
             external_ips.push(ip);
         }
-        // Kubernetes' `ExternallyAccessible`: only these may set a policy.
-        let externally_accessible =
-            service_type != ServiceType::ClusterIP || !external_ips.is_empty();
         let external_traffic_policy = match s.external_traffic_policy.as_deref() {
             None => TrafficPolicy::Cluster,
-            Some(value) if !externally_accessible => {
+            Some(value) if is_external_name => {
+                return Err(not_on_external_name(
+                    "externalTrafficPolicy",
+                    format!("{value:?}"),
+                ));
+            }
+            Some(value) if !externally_accessible(service_type, &external_ips) => {
                 return Err(ConfigError::TrafficPolicyNotExternal {
                     key: format!("{obj}: externalTrafficPolicy"),
                     value: value.to_owned(),
                 })
             }
-            Some("Cluster") => TrafficPolicy::Cluster,
-            Some("Local") => TrafficPolicy::Local,
-            Some(other) => {
-                return Err(ConfigError::InvalidTrafficPolicy {
-                    key: format!("{obj}: externalTrafficPolicy"),
-                    value: other.to_owned(),
-                })
-            }
+            Some(value) => traffic_policy(&format!("{obj}: externalTrafficPolicy"), value)?,
+        };
+        let internal_traffic_policy = match s.internal_traffic_policy.as_deref() {
+            None => TrafficPolicy::Cluster,
+            Some(value) => traffic_policy(&format!("{obj}: internalTrafficPolicy"), value)?,
         };
         plans.push(ServicePlan {
             service: Service {
@@ -1372,20 +1739,45 @@ fn build_services(
                 ports,
                 session_affinity,
                 external_traffic_policy,
-                internal_traffic_policy: TrafficPolicy::Cluster,
+                internal_traffic_policy,
                 external_ips,
                 load_balancer_ips,
-                headless: false,
-                external_name: None,
+                headless,
+                external_name,
             },
             obj,
-            index: i,
+            label,
             cluster_ip,
+            virtual_ip: !headless && !is_external_name,
         });
     }
     allocate_node_ports(&mut plans)?;
     allocate_cluster_ips(&mut plans, cidr)?;
     Ok(plans.into_iter().map(|p| p.service).collect())
+}
+
+/// Kubernetes' `ExternallyAccessible`: NodePort, LoadBalancer, or a
+/// ClusterIP Service with external IPs. Only these may set
+/// `externalTrafficPolicy`.
+fn externally_accessible(service_type: ServiceType, external_ips: &[Ipv4Addr]) -> bool {
+    match service_type {
+        ServiceType::NodePort | ServiceType::LoadBalancer => true,
+        ServiceType::ClusterIP => !external_ips.is_empty(),
+        ServiceType::ExternalName => false,
+    }
+}
+
+/// `Cluster` or `Local`, for `externalTrafficPolicy` and
+/// `internalTrafficPolicy`.
+fn traffic_policy(key: &str, value: &str) -> Result<TrafficPolicy, ConfigError> {
+    match value {
+        "Cluster" => Ok(TrafficPolicy::Cluster),
+        "Local" => Ok(TrafficPolicy::Local),
+        other => Err(ConfigError::InvalidTrafficPolicy {
+            key: key.to_owned(),
+            value: other.to_owned(),
+        }),
+    }
 }
 
 /// What an external or LoadBalancer IP must stay clear of.
@@ -1470,14 +1862,15 @@ fn claim_external(
     Ok(())
 }
 
+/// The ports of the Service whose key-path prefix is `label`.
 fn service_ports(
-    i: usize,
+    label: &str,
     service_type: ServiceType,
     raw: &[RawServicePort],
 ) -> Result<Vec<ServicePort>, ConfigError> {
     let mut out: Vec<ServicePort> = Vec::with_capacity(raw.len());
     for (j, p) in raw.iter().enumerate() {
-        let key = |field: &str| format!("services[{i}].ports[{j}].{field}");
+        let key = |field: &str| format!("{label}.ports[{j}].{field}");
         let name = match p.name.as_deref() {
             None | Some("") => None,
             Some(n) => {
@@ -1492,7 +1885,7 @@ fn service_ports(
                     return Err(ConfigError::DuplicatePortName {
                         key: key("name"),
                         value: n.to_owned(),
-                        first: format!("services[{i}].ports[{k}]"),
+                        first: format!("{label}.ports[{k}]"),
                     });
                 }
                 Some(n.to_owned())
@@ -1505,10 +1898,10 @@ fn service_ports(
             .position(|o| o.port == port && o.protocol == protocol)
         {
             return Err(ConfigError::DuplicateServicePort {
-                key: format!("services[{i}].ports[{j}]"),
+                key: format!("{label}.ports[{j}]"),
                 port,
                 protocol,
-                first: format!("services[{i}].ports[{k}]"),
+                first: format!("{label}.ports[{k}]"),
             });
         }
         let target_port = match &p.target_port {
@@ -1534,6 +1927,12 @@ fn service_ports(
                     return Err(ConfigError::NodePortOnClusterIp {
                         key: key("nodePort"),
                         value: n,
+                    });
+                }
+                if service_type == ServiceType::ExternalName {
+                    return Err(ConfigError::NotOnExternalName {
+                        key: key("nodePort"),
+                        value: n.to_string(),
                     });
                 }
                 if !(NODE_PORT_MIN..=NODE_PORT_MAX).contains(&n) {
@@ -1563,7 +1962,7 @@ fn allocate_node_ports(plans: &mut [ServicePlan]) -> Result<(), ConfigError> {
     for p in plans.iter() {
         for (j, port) in p.service.ports.iter().enumerate() {
             let Some(np) = port.node_port else { continue };
-            let key = format!("services[{}].ports[{j}].nodePort", p.index);
+            let key = format!("{}.ports[{j}].nodePort", p.label);
             if let Some(first) = used.get(&np) {
                 return Err(ConfigError::DuplicateNodePort {
                     key,
@@ -1576,14 +1975,17 @@ fn allocate_node_ports(plans: &mut [ServicePlan]) -> Result<(), ConfigError> {
     }
     let span = (NODE_PORT_MAX - NODE_PORT_MIN + 1) as u64;
     for p in plans.iter_mut() {
-        if p.service.service_type == ServiceType::ClusterIP {
+        if !matches!(
+            p.service.service_type,
+            ServiceType::NodePort | ServiceType::LoadBalancer
+        ) {
             continue;
         }
         for (j, port) in p.service.ports.iter_mut().enumerate() {
             if port.node_port.is_some() {
                 continue;
             }
-            let key = format!("services[{}].ports[{j}].nodePort", p.index);
+            let key = format!("{}.ports[{j}].nodePort", p.label);
             let h = xxh3_64(
                 format!(
                     "{}/{}/{}/{}",
@@ -1607,7 +2009,8 @@ fn allocate_node_ports(plans: &mut [ServicePlan]) -> Result<(), ConfigError> {
 
 /// Explicit ClusterIPs were checked and are reserved; the rest are hashed
 /// into the Service CIDR's host range with linear probing, never taking the
-/// first host (`kubernetes`) or the tenth (cluster DNS).
+/// first host (`kubernetes`) or the tenth (cluster DNS). Headless and
+/// ExternalName Services get `0.0.0.0`.
 fn allocate_cluster_ips(plans: &mut [ServicePlan], cidr: Ipv4Net) -> Result<(), ConfigError> {
     let mut used: HashSet<Ipv4Addr> = plans.iter().filter_map(|p| p.cluster_ip).collect();
     let network = u64::from(u32::from(cidr.network()));
@@ -1616,6 +2019,7 @@ fn allocate_cluster_ips(plans: &mut [ServicePlan], cidr: Ipv4Net) -> Result<(), 
     for p in plans.iter_mut() {
         let ip = match p.cluster_ip {
             Some(ip) => ip,
+            None if !p.virtual_ip => Ipv4Addr::UNSPECIFIED,
             None => {
                 let h = xxh3_64(format!("{}/{}", p.service.namespace, p.service.name).as_bytes());
                 let found = (0..hosts)
@@ -1636,6 +2040,811 @@ fn allocate_cluster_ips(plans: &mut [ServicePlan], cidr: Ipv4Net) -> Result<(), 
         p.service.cluster_ip = ip;
     }
     Ok(())
+}
+
+// ------------------------------------------------------------------ the store
+
+/// The first lines of every [`to_toml`] output.
+const STORE_HEADER: &str = "\
+# Generated by `router` (config::to_toml): the cluster as the lab's API server holds it,
+# with every allocated value (pod names and IPs, ClusterIPs, node ports, counters)
+# written out. `router apply -f FILE` and `router delete` rewrite this file.
+";
+
+/// Materializes `c` in this module's schema with everything explicit:
+/// every `[cluster]` key, each node's `nextPodIP` when set, each
+/// Deployment's `templateHash`, `podsCreated` and pin, every pod (owned ones
+/// with `owner`, their labels and ports left out when they are the
+/// template's), every Service's ClusterIP (`"None"` when headless), node
+/// ports, policies and IP lists.
+///
+/// `parse(&to_toml(&c))` gives `c` back for any `c` that [`parse`] made.
+pub fn to_toml(c: &Cluster) -> String {
+    emit(&to_raw(c))
+}
+
+/// What [`apply`] or a delete did to one object, printed as kubectl prints
+/// it: `service/nginx-svc configured`, `deployment.apps/web created`,
+/// `pod "client" deleted`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// `deployment`, `pod` or `service`.
+    pub kind: &'static str,
+    /// The object's namespace.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+    /// What happened to it.
+    pub action: ChangeAction,
+}
+
+/// What happened to an object, in kubectl's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    /// It did not exist before.
+    Created,
+    /// It existed and its spec changed.
+    Configured,
+    /// It existed with the same spec.
+    Unchanged,
+    /// It was removed.
+    Deleted,
+}
+
+impl fmt::Display for ChangeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::Configured => "configured",
+            Self::Unchanged => "unchanged",
+            Self::Deleted => "deleted",
+        })
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // kubectl names Deployments by their API group.
+        let kind = match self.kind {
+            "deployment" => "deployment.apps",
+            other => other,
+        };
+        match self.action {
+            ChangeAction::Deleted => write!(f, "{kind} \"{}\" deleted", self.name),
+            action => write!(f, "{kind}/{} {action}", self.name),
+        }
+    }
+}
+
+/// `kubectl apply -f FILE` against the store: `file` holds `[[deployments]]`,
+/// `[[pods]]` and/or `[[services]]` in this module's schema (no `[cluster]`,
+/// no `[[nodes]]`); each replaces the store's object of the same kind,
+/// namespace and name, or is added.
+///
+/// Allocated values survive a re-apply: a Service without `clusterIP`
+/// keeps its ClusterIP (or stays headless), a NodePort/LoadBalancer port
+/// without `nodePort` keeps the one of the old port with the same number and
+/// protocol (a ClusterIP -> NodePort change allocates one, NodePort ->
+/// ClusterIP drops it). A Deployment with the same template (labels, ports,
+/// pin and, when given, `templateHash`) keeps its hash, `podsCreated` and
+/// pods, so changing `replicas` scales it; with another template its old
+/// pods are removed and new ones generated (a simplified rollout). A pod
+/// without `node`/`ip` keeps its node and IP.
+///
+/// The merged document is then validated with every rule of [`parse`]; on
+/// error nothing is returned to write, and the error names the applied
+/// object by its place in `file` (`services[0] "default/web": ...`) and a
+/// stored one as `store services[3] ...`. Pods this apply creates are
+/// written not ready (`ready = false`: the lab's kubelet marks them ready
+/// when their server answers), except router-hosted ones (the router
+/// answers for those itself); existing pods keep their readiness.
+///
+/// Returns the new store text ([`to_toml`]) and one [`Change`] per applied
+/// object: Deployments, then pods, then Services, each in file order.
+pub fn apply(store: &str, file: &str) -> Result<(String, Vec<Change>), ConfigError> {
+    let before = parse(store)?;
+    let applied: RawApply = toml::from_str(file).map_err(toml_error)?;
+    if applied.cluster.is_some() {
+        return Err(ConfigError::ApplyClusterScoped {
+            section: "[cluster]",
+        });
+    }
+    if applied.nodes.is_some() {
+        return Err(ConfigError::ApplyClusterScoped {
+            section: "[[nodes]]",
+        });
+    }
+    if applied.deployments.is_empty() && applied.pods.is_empty() && applied.services.is_empty() {
+        return Err(ConfigError::NothingToApply);
+    }
+    let mut stored = store_raw(&before);
+    let key = |namespace: &Option<String>, name: &str| {
+        (
+            namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            name.to_owned(),
+        )
+    };
+
+    let mut deployments = Vec::with_capacity(applied.deployments.len());
+    for (i, mut d) in applied.deployments.into_iter().enumerate() {
+        d.origin = Some(format!("deployments[{i}]"));
+        let (ns, name) = key(&d.namespace, &d.name);
+        if let Some(old) = before.deployment(&ns, &name) {
+            if same_template(old, &d) {
+                d.template_hash
+                    .get_or_insert_with(|| old.template_hash.clone());
+            } else {
+                // A rollout: the old template's pods go, the controller
+                // generates new ones.
+                stored.pods.retain(|p| {
+                    key(&p.namespace, &p.name).0 != ns || p.owner.as_deref() != Some(name.as_str())
+                });
+            }
+            d.pods_created
+                .get_or_insert(i64::try_from(old.pods_created).unwrap_or(i64::MAX));
+            stored
+                .deployments
+                .retain(|o| key(&o.namespace, &o.name) != (ns.clone(), name.clone()));
+        }
+        deployments.push(d);
+    }
+
+    let mut pods = Vec::with_capacity(applied.pods.len());
+    for (i, mut p) in applied.pods.into_iter().enumerate() {
+        p.origin = Some(format!("pods[{i}]"));
+        let (ns, name) = key(&p.namespace, &p.name);
+        if let Some(old) = before.pod(&ns, &name) {
+            let node = p.node.get_or_insert_with(|| old.node.clone());
+            if p.ip.is_none() && *node == old.node {
+                p.ip = Some(old.ip.to_string());
+            }
+            stored
+                .pods
+                .retain(|o| key(&o.namespace, &o.name) != (ns.clone(), name.clone()));
+        }
+        pods.push(p);
+    }
+
+    let mut services = Vec::with_capacity(applied.services.len());
+    for (i, mut s) in applied.services.into_iter().enumerate() {
+        s.origin = Some(format!("services[{i}]"));
+        let (ns, name) = key(&s.namespace, &s.name);
+        if let Some(old) = before.service(&ns, &name) {
+            keep_allocations(old, &mut s);
+            stored
+                .services
+                .retain(|o| key(&o.namespace, &o.name) != (ns.clone(), name.clone()));
+        }
+        services.push(s);
+    }
+
+    // Applied objects last: a clash is reported on the applied object.
+    let applied_keys = (
+        deployments
+            .iter()
+            .map(|d| key(&d.namespace, &d.name))
+            .collect::<Vec<_>>(),
+        pods.iter()
+            .map(|p| key(&p.namespace, &p.name))
+            .collect::<Vec<_>>(),
+        services
+            .iter()
+            .map(|s| key(&s.namespace, &s.name))
+            .collect::<Vec<_>>(),
+    );
+    stored.deployments.extend(deployments);
+    stored.pods.extend(pods);
+    stored.services.extend(services);
+    let mut after = build(stored)?;
+    settle_readiness(&before, &mut after);
+    // Deployments keep their place; new ones follow in file order.
+    after.deployments.sort_by_key(|d| {
+        before
+            .deployments
+            .iter()
+            .position(|o| o.namespace == d.namespace && o.name == d.name)
+            .unwrap_or(usize::MAX)
+    });
+
+    let mut changes = Vec::new();
+    let action = |existed: bool, same: bool| match (existed, same) {
+        (false, _) => ChangeAction::Created,
+        (true, true) => ChangeAction::Unchanged,
+        (true, false) => ChangeAction::Configured,
+    };
+    for (ns, name) in applied_keys.0 {
+        let old = before.deployment(&ns, &name);
+        let same = old.is_some_and(|o| {
+            after
+                .deployment(&ns, &name)
+                .is_some_and(|n| same_deployment_spec(o, n))
+        });
+        changes.push(Change {
+            kind: "deployment",
+            action: action(old.is_some(), same),
+            namespace: ns,
+            name,
+        });
+    }
+    for (ns, name) in applied_keys.1 {
+        let old = before.pod(&ns, &name);
+        let same = old.is_some_and(|o| {
+            after.pod(&ns, &name).is_some_and(|n| {
+                Pod {
+                    ready: n.ready,
+                    ..o.clone()
+                } == *n
+            })
+        });
+        changes.push(Change {
+            kind: "pod",
+            action: action(old.is_some(), same),
+            namespace: ns,
+            name,
+        });
+    }
+    for (ns, name) in applied_keys.2 {
+        let old = before.service(&ns, &name);
+        let same = old.is_some_and(|o| after.service(&ns, &name) == Some(o));
+        changes.push(Change {
+            kind: "service",
+            action: action(old.is_some(), same),
+            namespace: ns,
+            name,
+        });
+    }
+    Ok((to_toml(&after), changes))
+}
+
+/// `kubectl delete pod NAME -n NAMESPACE` against the store. A pod owned
+/// by a Deployment is replaced by the deployment controller, as the
+/// ReplicaSet would: a new name (the next `podsCreated`), a new IP (the
+/// node's `nextPodIP`, round robin), not ready.
+///
+/// Returns the new store text and kubectl's line (`pod "NAME" deleted`);
+/// an unknown pod is [`ConfigError::PodNotFound`] (`pods "NAME" not found`).
+pub fn delete_pod(
+    store: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(String, Vec<Change>), ConfigError> {
+    let before = parse(store)?;
+    if before.pod(namespace, name).is_none() {
+        return Err(ConfigError::PodNotFound {
+            name: name.to_owned(),
+        });
+    }
+    let mut raw = store_raw(&before);
+    raw.pods.retain(|p| {
+        p.name != name || p.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE) != namespace
+    });
+    let mut after = build(raw)?;
+    settle_readiness(&before, &mut after);
+    Ok((
+        to_toml(&after),
+        vec![Change {
+            kind: "pod",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            action: ChangeAction::Deleted,
+        }],
+    ))
+}
+
+/// `kubectl delete service NAME -n NAMESPACE` against the store: returns
+/// the new store text and kubectl's line (`service "NAME" deleted`); an
+/// unknown Service is [`ConfigError::ServiceNotFound`].
+pub fn delete_service(
+    store: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(String, Vec<Change>), ConfigError> {
+    let mut c = parse(store)?;
+    let Some(i) = c
+        .services
+        .iter()
+        .position(|s| s.namespace == namespace && s.name == name)
+    else {
+        return Err(ConfigError::ServiceNotFound {
+            name: name.to_owned(),
+        });
+    };
+    c.services.remove(i);
+    Ok((
+        to_toml(&c),
+        vec![Change {
+            kind: "service",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            action: ChangeAction::Deleted,
+        }],
+    ))
+}
+
+/// `kubectl delete deployment NAME -n NAMESPACE` against the store: the
+/// Deployment and its pods go (cascading, as by default). Returns the new
+/// store text and kubectl's line (`deployment.apps "NAME" deleted`); an
+/// unknown Deployment is [`ConfigError::DeploymentNotFound`].
+pub fn delete_deployment(
+    store: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(String, Vec<Change>), ConfigError> {
+    let mut c = parse(store)?;
+    let Some(i) = c
+        .deployments
+        .iter()
+        .position(|d| d.namespace == namespace && d.name == name)
+    else {
+        return Err(ConfigError::DeploymentNotFound {
+            name: name.to_owned(),
+        });
+    };
+    c.deployments.remove(i);
+    c.pods
+        .retain(|p| p.namespace != namespace || p.owner.as_deref() != Some(name));
+    Ok((
+        to_toml(&c),
+        vec![Change {
+            kind: "deployment",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            action: ChangeAction::Deleted,
+        }],
+    ))
+}
+
+/// Marks the pod `namespace/name` ready or not (the lab's kubelet, when
+/// the pod's server answers or stops answering). Returns the new store
+/// text; an unknown pod is [`ConfigError::PodNotFound`].
+pub fn set_ready(
+    store: &str,
+    namespace: &str,
+    name: &str,
+    ready: bool,
+) -> Result<String, ConfigError> {
+    let mut c = parse(store)?;
+    let Some(pod) = c
+        .pods
+        .iter_mut()
+        .find(|p| p.namespace == namespace && p.name == name)
+    else {
+        return Err(ConfigError::PodNotFound {
+            name: name.to_owned(),
+        });
+    };
+    pod.ready = ready;
+    Ok(to_toml(&c))
+}
+
+/// `c` as raw objects named for errors as the store's (`store pods[3]`).
+fn store_raw(c: &Cluster) -> RawConfig {
+    let mut raw = to_raw(c);
+    for (i, d) in raw.deployments.iter_mut().enumerate() {
+        d.origin = Some(format!("store deployments[{i}]"));
+    }
+    for (i, p) in raw.pods.iter_mut().enumerate() {
+        p.origin = Some(format!("store pods[{i}]"));
+    }
+    for (i, s) in raw.services.iter_mut().enumerate() {
+        s.origin = Some(format!("store services[{i}]"));
+    }
+    raw
+}
+
+/// Pods that existed in `before` keep their readiness; new ones start not
+/// ready, except the ones the router serves itself.
+fn settle_readiness(before: &Cluster, after: &mut Cluster) {
+    for p in &mut after.pods {
+        p.ready = match before.pod(&p.namespace, &p.name) {
+            Some(old) => old.ready,
+            None => p.is_router_hosted(),
+        };
+    }
+}
+
+/// Whether the applied Deployment `new` has `old`'s pod template: labels,
+/// ports, pinned node and, when it gives one, pod-template-hash.
+fn same_template(old: &Deployment, new: &RawDeployment) -> bool {
+    new.labels == old.labels
+        && new.node == old.node
+        && new
+            .template_hash
+            .as_ref()
+            .is_none_or(|h| *h == old.template_hash)
+        && container_ports("", &new.ports).is_ok_and(|p| p == old.ports)
+}
+
+/// Equal but for the `pods_created` counter (status, not spec).
+fn same_deployment_spec(a: &Deployment, b: &Deployment) -> bool {
+    Deployment {
+        pods_created: b.pods_created,
+        ..a.clone()
+    } == *b
+}
+
+/// Carries `old`'s allocated ClusterIP and node ports into the applied
+/// `new` where it leaves them out and still needs them.
+fn keep_allocations(old: &Service, new: &mut RawService) {
+    let ty = new.service_type.as_deref().unwrap_or("ClusterIP");
+    if new.cluster_ip.is_none() && ty != "ExternalName" {
+        if old.headless {
+            if ty == "ClusterIP" {
+                new.cluster_ip = Some("None".to_owned());
+            }
+        } else if old.service_type != ServiceType::ExternalName {
+            new.cluster_ip = Some(old.cluster_ip.to_string());
+        }
+    }
+    if ty == "NodePort" || ty == "LoadBalancer" {
+        for port in new.ports.iter_mut().filter(|p| p.node_port.is_none()) {
+            let protocol = port.protocol.as_deref().unwrap_or("TCP");
+            port.node_port = old
+                .ports
+                .iter()
+                .find(|o| i64::from(o.port) == port.port && o.protocol.to_string() == protocol)
+                .and_then(|o| o.node_port)
+                .map(i64::from);
+        }
+    }
+}
+
+/// `c` as the raw objects [`build`] would turn back into `c`.
+fn to_raw(c: &Cluster) -> RawConfig {
+    let raw_ports = |ports: &[ContainerPort]| -> Vec<RawContainerPort> {
+        ports
+            .iter()
+            .map(|p| RawContainerPort {
+                name: p.name.clone(),
+                container_port: i64::from(p.container_port),
+                protocol: Some(p.protocol.to_string()),
+            })
+            .collect()
+    };
+    let cluster = RawCluster {
+        pod_cidr: c.pod_cidr.to_string(),
+        service_cidr: Some(c.service_cidr.to_string()),
+        dns_domain: Some(c.dns_domain.clone()),
+        vxlan_vni: Some(i64::from(c.overlay.vni)),
+        vxlan_port: Some(i64::from(c.overlay.port)),
+        underlay_mtu: Some(i64::from(c.overlay.underlay_mtu)),
+    };
+    let nodes = c
+        .nodes
+        .iter()
+        .map(|n| RawNode {
+            name: n.name.clone(),
+            address: n.underlay_ip.to_string(),
+            pod_cidr: n.pod_cidr.to_string(),
+            next_pod_ip: n.next_pod_ip.map(|ip| ip.to_string()),
+        })
+        .collect();
+    let deployments = c
+        .deployments
+        .iter()
+        .map(|d| RawDeployment {
+            name: d.name.clone(),
+            namespace: Some(d.namespace.clone()),
+            replicas: i64::from(d.replicas),
+            labels: d.labels.clone(),
+            template_hash: Some(d.template_hash.clone()),
+            node: d.node.clone(),
+            ports: raw_ports(&d.ports),
+            pods_created: Some(i64::try_from(d.pods_created).unwrap_or(i64::MAX)),
+            origin: None,
+        })
+        .collect();
+    let pods = c
+        .pods
+        .iter()
+        .map(|p| {
+            let template = p.owner.as_ref().and_then(|o| c.deployment(&p.namespace, o));
+            RawPod {
+                name: p.name.clone(),
+                namespace: Some(p.namespace.clone()),
+                owner: p.owner.clone(),
+                labels: match template {
+                    Some(d) if template_labels(d) == p.labels => None,
+                    _ => Some(p.labels.clone()),
+                },
+                node: Some(p.node.clone()),
+                ip: Some(p.ip.to_string()),
+                ready: Some(p.ready),
+                ports: match template {
+                    Some(d) if d.ports == p.ports => None,
+                    _ => Some(raw_ports(&p.ports)),
+                },
+                origin: None,
+            }
+        })
+        .collect();
+    let services = c
+        .services
+        .iter()
+        .map(|s| {
+            let ips = |ips: &[Ipv4Addr]| ips.iter().map(ToString::to_string).collect();
+            RawService {
+                name: s.name.clone(),
+                namespace: Some(s.namespace.clone()),
+                service_type: Some(s.service_type.to_string()),
+                cluster_ip: if s.headless {
+                    Some("None".to_owned())
+                } else if s.service_type == ServiceType::ExternalName {
+                    None
+                } else {
+                    Some(s.cluster_ip.to_string())
+                },
+                external_name: s.external_name.clone(),
+                selector: s.selector.clone(),
+                labels: s.labels.clone(),
+                session_affinity: Some(
+                    match s.session_affinity {
+                        SessionAffinity::None => "None",
+                        SessionAffinity::ClientIP { .. } => "ClientIP",
+                    }
+                    .to_owned(),
+                ),
+                session_affinity_timeout_seconds: match s.session_affinity {
+                    SessionAffinity::None => None,
+                    SessionAffinity::ClientIP { timeout_seconds } => {
+                        Some(i64::from(timeout_seconds))
+                    }
+                },
+                external_traffic_policy: externally_accessible(s.service_type, &s.external_ips)
+                    .then(|| s.external_traffic_policy.to_string()),
+                internal_traffic_policy: Some(s.internal_traffic_policy.to_string()),
+                external_ips: ips(&s.external_ips),
+                load_balancer_ips: ips(&s.load_balancer_ips),
+                ports: s
+                    .ports
+                    .iter()
+                    .map(|p| RawServicePort {
+                        name: p.name.clone(),
+                        port: i64::from(p.port),
+                        target_port: Some(match &p.target_port {
+                            TargetPort::Number(n) => RawIntOrString::Int(i64::from(*n)),
+                            TargetPort::Name(n) => RawIntOrString::Str(n.clone()),
+                        }),
+                        node_port: p.node_port.map(i64::from),
+                        protocol: Some(p.protocol.to_string()),
+                    })
+                    .collect(),
+                origin: None,
+            }
+        })
+        .collect();
+    RawConfig {
+        cluster,
+        nodes,
+        deployments,
+        pods,
+        services,
+    }
+}
+
+/// Writes raw objects as TOML in `config.toml`'s layout: one table per
+/// object, labels as inline tables, ports one per line.
+fn emit(raw: &RawConfig) -> String {
+    let mut out = String::from(STORE_HEADER);
+    let c = &raw.cluster;
+    out.push_str("\n[cluster]\n");
+    put(&mut out, "podCIDR", Some(quote(&c.pod_cidr)));
+    put(
+        &mut out,
+        "serviceCIDR",
+        c.service_cidr.as_deref().map(quote),
+    );
+    put(&mut out, "dnsDomain", c.dns_domain.as_deref().map(quote));
+    put(&mut out, "vxlanVNI", c.vxlan_vni.map(|v| v.to_string()));
+    put(&mut out, "vxlanPort", c.vxlan_port.map(|v| v.to_string()));
+    put(
+        &mut out,
+        "underlayMTU",
+        c.underlay_mtu.map(|v| v.to_string()),
+    );
+    for n in &raw.nodes {
+        out.push_str("\n[[nodes]]\n");
+        put(&mut out, "name", Some(quote(&n.name)));
+        put(&mut out, "address", Some(quote(&n.address)));
+        put(&mut out, "podCIDR", Some(quote(&n.pod_cidr)));
+        put(&mut out, "nextPodIP", n.next_pod_ip.as_deref().map(quote));
+    }
+    for d in &raw.deployments {
+        out.push_str("\n[[deployments]]\n");
+        put(&mut out, "name", Some(quote(&d.name)));
+        put(&mut out, "namespace", d.namespace.as_deref().map(quote));
+        put(&mut out, "replicas", Some(d.replicas.to_string()));
+        put(&mut out, "labels", Some(inline_labels(&d.labels)));
+        put(
+            &mut out,
+            "templateHash",
+            d.template_hash.as_deref().map(quote),
+        );
+        put(&mut out, "node", d.node.as_deref().map(quote));
+        put(
+            &mut out,
+            "podsCreated",
+            d.pods_created.map(|n| n.to_string()),
+        );
+        put(&mut out, "ports", Some(container_port_list(&d.ports)));
+    }
+    for p in &raw.pods {
+        out.push_str("\n[[pods]]\n");
+        put(&mut out, "name", Some(quote(&p.name)));
+        put(&mut out, "namespace", p.namespace.as_deref().map(quote));
+        put(&mut out, "owner", p.owner.as_deref().map(quote));
+        put(&mut out, "node", p.node.as_deref().map(quote));
+        put(&mut out, "ip", p.ip.as_deref().map(quote));
+        put(&mut out, "ready", p.ready.map(|r| r.to_string()));
+        put(&mut out, "labels", p.labels.as_ref().map(inline_labels));
+        put(
+            &mut out,
+            "ports",
+            p.ports.as_deref().map(container_port_list),
+        );
+    }
+    for s in &raw.services {
+        out.push_str("\n[[services]]\n");
+        put(&mut out, "name", Some(quote(&s.name)));
+        put(&mut out, "namespace", s.namespace.as_deref().map(quote));
+        put(&mut out, "type", s.service_type.as_deref().map(quote));
+        put(&mut out, "clusterIP", s.cluster_ip.as_deref().map(quote));
+        put(
+            &mut out,
+            "externalName",
+            s.external_name.as_deref().map(quote),
+        );
+        put(&mut out, "selector", Some(inline_labels(&s.selector)));
+        put(&mut out, "labels", Some(inline_labels(&s.labels)));
+        put(
+            &mut out,
+            "sessionAffinity",
+            s.session_affinity.as_deref().map(quote),
+        );
+        put(
+            &mut out,
+            "sessionAffinityTimeoutSeconds",
+            s.session_affinity_timeout_seconds.map(|t| t.to_string()),
+        );
+        put(
+            &mut out,
+            "externalTrafficPolicy",
+            s.external_traffic_policy.as_deref().map(quote),
+        );
+        put(
+            &mut out,
+            "internalTrafficPolicy",
+            s.internal_traffic_policy.as_deref().map(quote),
+        );
+        put(&mut out, "externalIPs", Some(string_list(&s.external_ips)));
+        put(
+            &mut out,
+            "loadBalancerIPs",
+            Some(string_list(&s.load_balancer_ips)),
+        );
+        let ports: Vec<String> = s
+            .ports
+            .iter()
+            .map(|p| {
+                let mut fields = Vec::new();
+                if let Some(n) = &p.name {
+                    fields.push(format!("name = {}", quote(n)));
+                }
+                fields.push(format!("port = {}", p.port));
+                match &p.target_port {
+                    Some(RawIntOrString::Int(n)) => fields.push(format!("targetPort = {n}")),
+                    Some(RawIntOrString::Str(n)) => {
+                        fields.push(format!("targetPort = {}", quote(n)));
+                    }
+                    None => {}
+                }
+                if let Some(n) = p.node_port {
+                    fields.push(format!("nodePort = {n}"));
+                }
+                if let Some(proto) = &p.protocol {
+                    fields.push(format!("protocol = {}", quote(proto)));
+                }
+                format!("{{ {} }}", fields.join(", "))
+            })
+            .collect();
+        put(&mut out, "ports", Some(multiline_array(&ports)));
+    }
+    out
+}
+
+/// `key = value` on its own line, when there is a value.
+fn put(out: &mut String, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        out.push_str(key);
+        out.push_str(" = ");
+        out.push_str(&v);
+        out.push('\n');
+    }
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A TOML key: bare when it can be, else quoted (`"app.kubernetes.io/name"`).
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        k.to_owned()
+    } else {
+        quote(k)
+    }
+}
+
+/// `{ app = "web", tier = "front" }`, or `{}`.
+fn inline_labels(l: &Labels) -> String {
+    if l.is_empty() {
+        return "{}".to_owned();
+    }
+    let pairs: Vec<String> = l
+        .iter()
+        .map(|(k, v)| format!("{} = {}", toml_key(k), quote(v)))
+        .collect();
+    format!("{{ {} }}", pairs.join(", "))
+}
+
+/// `["a", "b"]`, or `[]`.
+fn string_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Container ports, one inline table per line.
+fn container_port_list(ports: &[RawContainerPort]) -> String {
+    let items: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            let mut fields = Vec::new();
+            if let Some(n) = &p.name {
+                fields.push(format!("name = {}", quote(n)));
+            }
+            fields.push(format!("containerPort = {}", p.container_port));
+            if let Some(proto) = &p.protocol {
+                fields.push(format!("protocol = {}", quote(proto)));
+            }
+            format!("{{ {} }}", fields.join(", "))
+        })
+        .collect();
+    multiline_array(&items)
+}
+
+/// `[]`, or one item per line with a trailing comma.
+fn multiline_array(items: &[String]) -> String {
+    if items.is_empty() {
+        return "[]".to_owned();
+    }
+    let mut out = String::from("[\n");
+    for item in items {
+        out.push_str("    ");
+        out.push_str(item);
+        out.push_str(",\n");
+    }
+    out.push(']');
+    out
 }
 
 // ------------------------------------------------------------------ helpers
@@ -2988,8 +4197,12 @@ ports = [ { port = 80 } ]
     #[test]
     fn service_level_rules() {
         bad(
-            &svc_typed("ExternalName", "{ port = 80 }"),
-            &["services[0] \"default/s\": type", "\"ExternalName\""],
+            &svc_typed("Ingress", "{ port = 80 }"),
+            &[
+                "services[0] \"default/s\": type",
+                "\"Ingress\"",
+                "\"ExternalName\"",
+            ],
         );
         let with_svc = |fields: &str| {
             with(&format!(
@@ -3018,10 +4231,8 @@ ports = [ { port = 80 } ]
                 "ClientIP",
             ],
         );
-        bad(
-            &with_svc("clusterIP = \"None\""),
-            &["services[0] \"default/s\": clusterIP \"None\"", "headless"],
-        );
+        // Headless is allowed now (see headless_services).
+        assert!(ok(&with_svc("clusterIP = \"None\"")).services[0].headless);
     }
 
     #[test]
@@ -3525,5 +4736,1170 @@ ports = [ { port = 80 } ]
         ));
         let auto = c.service("default", "auto").expect("auto").ports[0].node_port;
         assert!(auto.is_some_and(|p| (30000..=32767).contains(&p) && p != 30080));
+    }
+
+    // ---------------------------------------------------------- owned pods
+
+    /// The name the deployment controller gives the k-th pod it generates.
+    fn generated_name(ns: &str, name: &str, hash: &str, k: u64) -> String {
+        let seed = xxh3_64(format!("{ns}/{name}/{hash}/{k}").as_bytes());
+        format!("{name}-{hash}-{}", safe_encode_u64(seed, 5))
+    }
+
+    fn pod<'a>(c: &'a Cluster, name: &str) -> &'a Pod {
+        c.pod("default", name)
+            .unwrap_or_else(|| panic!("pod {name} in {:?}", names(c)))
+    }
+
+    fn names(c: &Cluster) -> Vec<&str> {
+        c.pods.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn owned_pods_count_toward_replicas_and_default_to_the_template() {
+        let c = ok(&with(
+            r#"
+[[nodes]]
+name = "n2"
+address = "192.168.0.2"
+podCIDR = "10.10.2.0/24"
+
+[[deployments]]
+name = "web"
+replicas = 3
+labels = { app = "web" }
+templateHash = "abc"
+node = "n2"
+ports = [ { name = "http", containerPort = 8080 } ]
+
+[[pods]]
+name = "web-abc-first"
+owner = "web"
+ip = "10.10.2.9"
+
+[[pods]]
+name = "web-abc-custom"
+owner = "web"
+node = "n2"
+labels = { app = "web", extra = "yes" }
+ports = []
+ready = false
+"#,
+        ));
+        let d = c.deployment("default", "web").expect("web");
+        assert_eq!(d.node.as_deref(), Some("n2"));
+        // Two explicit pods count; one is generated, the first ever (k = 0).
+        assert_eq!(d.pods_created, 1);
+        assert_eq!(c.pods.len(), 3);
+        let template = Labels::from([
+            ("app".into(), "web".into()),
+            ("pod-template-hash".into(), "abc".into()),
+        ]);
+        let first = pod(&c, "web-abc-first");
+        assert_eq!(first.owner.as_deref(), Some("web"));
+        assert_eq!(first.labels, template);
+        assert_eq!(first.ports, d.ports);
+        assert_eq!(first.node, "n2");
+        assert!(first.ready);
+        let custom = pod(&c, "web-abc-custom");
+        assert_eq!(custom.labels.get("extra").map(String::as_str), Some("yes"));
+        assert!(custom.ports.is_empty());
+        assert!(!custom.ready);
+        let generated = pod(&c, &generated_name("default", "web", "abc", 0));
+        assert_eq!(generated.labels, template);
+        assert_eq!(
+            (generated.node.as_str(), generated.ip),
+            ("n2", Ipv4Addr::new(10, 10, 2, 2))
+        );
+        // The two without IP got .2 and .3 (generated first).
+        assert_eq!(custom.ip, Ipv4Addr::new(10, 10, 2, 3));
+        assert_eq!(
+            c.node("n2").and_then(|n| n.next_pod_ip),
+            Some(Ipv4Addr::new(10, 10, 2, 4))
+        );
+    }
+
+    #[test]
+    fn extra_owned_pods_go_not_ready_first_then_by_name_descending() {
+        let pods = |replicas: u32| {
+            ok(&with(&format!(
+                "[[deployments]]\nname = \"d\"\nreplicas = {replicas}\nlabels = {{ app = \"d\" }}\n\
+                 [[pods]]\nname = \"a\"\nowner = \"d\"\n\
+                 [[pods]]\nname = \"b\"\nowner = \"d\"\nready = false\n\
+                 [[pods]]\nname = \"c\"\nowner = \"d\"\n\
+                 [[pods]]\nname = \"d\"\nowner = \"d\"\n\
+                 [[pods]]\nname = \"solo\"\n"
+            )))
+        };
+        assert_eq!(names(&pods(4)), vec!["a", "b", "c", "d", "solo"]);
+        assert_eq!(names(&pods(3)), vec!["a", "c", "d", "solo"]);
+        assert_eq!(names(&pods(2)), vec!["a", "c", "solo"]);
+        assert_eq!(names(&pods(0)), vec!["solo"]);
+        let c = pods(2);
+        assert_eq!(c.deployments[0].pods_created, 0);
+    }
+
+    #[test]
+    fn unpinned_owned_pods_and_replacements_go_to_the_least_loaded_node() {
+        let two = |extra: &str| {
+            ok(&with(&format!(
+                "[[nodes]]\nname = \"n2\"\naddress = \"192.168.0.2\"\npodCIDR = \"10.10.2.0/24\"\n\
+                 [[deployments]]\nname = \"d\"\nreplicas = 3\nlabels = {{ app = \"d\" }}\n{extra}"
+            )))
+        };
+        // Fresh: replica i on node i mod 2, as before.
+        let c = two("");
+        let mut placed: Vec<&str> = c.pods.iter().map(|p| p.node.as_str()).collect();
+        placed.sort();
+        assert_eq!(placed, vec!["n1", "n1", "n2"]);
+        // Two explicit pods on n1: both generated ones... one goes to n2.
+        let c = two("[[pods]]\nname = \"x\"\nowner = \"d\"\nnode = \"n1\"\n\
+             [[pods]]\nname = \"y\"\nowner = \"d\"\nnode = \"n1\"\n");
+        let generated: Vec<&Pod> = c.pods.iter().filter(|p| p.name.len() > 1).collect();
+        assert_eq!(generated.len(), 1);
+        assert_eq!(generated[0].node, "n2");
+    }
+
+    #[test]
+    fn owned_pod_rules() {
+        let base = with(
+            "[[deployments]]\nname = \"web\"\nlabels = { app = \"web\" }\nnode = \"n1\"\n\
+             [[nodes]]\nname = \"n2\"\naddress = \"192.168.0.2\"\npodCIDR = \"10.10.2.0/24\"\n",
+        );
+        bad(
+            &format!("{base}[[pods]]\nname = \"p\"\nnamespace = \"other\"\nowner = \"web\"\n"),
+            &[
+                "pods[0] \"other/p\": owner \"web\"",
+                "not a deployment in namespace \"other\"",
+            ],
+        );
+        bad(
+            &format!("{base}[[pods]]\nname = \"p\"\nowner = \"ghost\"\n"),
+            &["pods[0] \"default/p\": owner \"ghost\""],
+        );
+        let e = parse(&format!(
+            "{base}[[pods]]\nname = \"p\"\nowner = \"web\"\nnode = \"n2\"\n"
+        ))
+        .expect_err("off pin");
+        assert_eq!(
+            e.to_string(),
+            "pods[0] \"default/p\": node \"n2\" is not the node deployment \"web\" pins its pods to (\"n1\")"
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\npodsCreated = -1\n"),
+            &["deployments[0] \"default/d\": podsCreated -1", "negative"],
+        );
+        bad(
+            &with("[[deployments]]\nname = \"d\"\npodsCreatd = 1\n"),
+            &["unknown field `podsCreatd`"],
+        );
+    }
+
+    #[test]
+    fn pods_created_picks_the_name_counter() {
+        let text = |created: &str| {
+            with(&format!(
+                "[[deployments]]\nname = \"web\"\nreplicas = 2\nlabels = {{ app = \"web\" }}\ntemplateHash = \"abc\"\n{created}"
+            ))
+        };
+        let fresh = ok(&text(""));
+        assert_eq!(fresh, ok(&text("podsCreated = 0\n")));
+        assert_eq!(fresh.deployments[0].pods_created, 2);
+        let mut want = vec![
+            generated_name("default", "web", "abc", 0),
+            generated_name("default", "web", "abc", 1),
+        ];
+        want.sort();
+        assert_eq!(names(&fresh), want);
+        let later = ok(&text("podsCreated = 7\n"));
+        assert_eq!(later.deployments[0].pods_created, 9);
+        let mut want = vec![
+            generated_name("default", "web", "abc", 7),
+            generated_name("default", "web", "abc", 8),
+        ];
+        want.sort();
+        assert_eq!(names(&later), want);
+    }
+
+    // ---------------------------------------------------------- IPAM
+
+    #[test]
+    fn pod_ips_round_robin_from_next_pod_ip_wrapping_around() {
+        let text = |next: &str, extra: &str| {
+            BASE.replace(
+                "podCIDR = \"10.10.1.0/24\"",
+                &format!("podCIDR = \"10.10.1.0/24\"\n{next}"),
+            ) + "[[deployments]]\nname = \"d\"\nreplicas = 6\nlabels = { app = \"d\" }\n"
+                + extra
+        };
+        let c = ok(&text(
+            "nextPodIP = \"10.10.1.252\"",
+            "[[pods]]\nname = \"fixed\"\nip = \"10.10.1.253\"\n",
+        ));
+        let mut ips: Vec<Ipv4Addr> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.is_some())
+            .map(|p| p.ip)
+            .collect();
+        ips.sort();
+        let want: Vec<Ipv4Addr> = [2, 3, 4, 5, 252, 254]
+            .into_iter()
+            .map(|h| Ipv4Addr::new(10, 10, 1, h))
+            .collect();
+        assert_eq!(ips, want);
+        assert_eq!(c.nodes[0].next_pod_ip, Some(Ipv4Addr::new(10, 10, 1, 6)));
+        // The first allocation after .254 wraps to .2.
+        let c = ok(&text("nextPodIP = \"10.10.1.254\"", ""));
+        assert_eq!(c.nodes[0].next_pod_ip, Some(Ipv4Addr::new(10, 10, 1, 7)));
+        // Without the key: from .2, and nothing allocated leaves it unset.
+        let c = ok(&text("", ""));
+        assert_eq!(c.nodes[0].next_pod_ip, Some(Ipv4Addr::new(10, 10, 1, 8)));
+        let c = ok(BASE);
+        assert_eq!(c.nodes[0].next_pod_ip, None);
+        let c = ok(&BASE.replace(
+            "podCIDR = \"10.10.1.0/24\"",
+            "podCIDR = \"10.10.1.0/24\"\nnextPodIP = \"10.10.1.9\"",
+        ));
+        assert_eq!(c.nodes[0].next_pod_ip, Some(Ipv4Addr::new(10, 10, 1, 9)));
+    }
+
+    #[test]
+    fn next_pod_ip_rules() {
+        let node = |ip: &str| {
+            BASE.replace(
+                "podCIDR = \"10.10.1.0/24\"",
+                &format!("podCIDR = \"10.10.1.0/24\"\nnextPodIP = \"{ip}\""),
+            )
+        };
+        bad(
+            &node("10.10.2.5"),
+            &[
+                "nodes[0] \"n1\": nextPodIP \"10.10.2.5\"",
+                "outside podCIDR 10.10.1.0/24",
+            ],
+        );
+        bad(&node("10.10.1.1"), &["nextPodIP \"10.10.1.1\"", "gateway"]);
+        bad(
+            &node("10.10.1.255"),
+            &["nextPodIP \"10.10.1.255\"", "broadcast"],
+        );
+        bad(&node("ten"), &["nodes[0] \"n1\": nextPodIP \"ten\""]);
+        // A full range still fails, naming the pod that did not fit.
+        let full = BASE.replace("10.10.1.0/24", "10.10.1.0/29").replace(
+            "podCIDR = \"10.10.1.0/29\"",
+            "podCIDR = \"10.10.1.0/29\"\nnextPodIP = \"10.10.1.5\"",
+        ) + "[[deployments]]\nname = \"d\"\nreplicas = 6\nlabels = { app = \"d\" }\n";
+        bad(
+            &full,
+            &[
+                "podCIDR 10.10.1.0/29",
+                "deployments[0] \"default/d\" replica 5",
+            ],
+        );
+    }
+
+    // ---------------------------------------------------------- Service kinds
+
+    #[test]
+    fn headless_services() {
+        let c = ok(&with(
+            r#"
+[[deployments]]
+name = "web"
+replicas = 2
+labels = { app = "web" }
+
+[[services]]
+name = "web"
+clusterIP = "None"
+selector = { app = "web" }
+ports = [ { port = 80 } ]
+
+[[services]]
+name = "bare"
+clusterIP = "None"
+selector = { app = "web" }
+"#,
+        ));
+        let s = c.service("default", "web").expect("web");
+        assert!(s.headless);
+        assert_eq!(s.cluster_ip, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(s.service_type, ServiceType::ClusterIP);
+        assert_eq!(c.endpoints(s, &s.ports[0]).len(), 2);
+        assert!(c.service("default", "bare").expect("bare").ports.is_empty());
+        bad(
+            &svc_with("NodePort", "clusterIP = \"None\"", "{ port = 80 }"),
+            &[
+                "services[0] \"default/s\": clusterIP \"None\" (headless)",
+                "not allowed on a NodePort Service",
+            ],
+        );
+        bad(
+            &svc_with("LoadBalancer", "clusterIP = \"None\"", "{ port = 80 }"),
+            &["LoadBalancer Service"],
+        );
+        bad(
+            &svc_with(
+                "ClusterIP",
+                "clusterIP = \"None\"\nexternalIPs = [\"192.168.200.20\"]",
+                "{ port = 80 }",
+            ),
+            &[
+                "services[0] \"default/s\": externalIPs [\"192.168.200.20\"]",
+                "headless",
+            ],
+        );
+        bad(
+            &svc_with(
+                "ClusterIP",
+                "clusterIP = \"None\"",
+                "{ port = 80, nodePort = 30080 }",
+            ),
+            &["services[0].ports[0].nodePort 30080", "ClusterIP"],
+        );
+    }
+
+    #[test]
+    fn external_name_services() {
+        let text = |fields: &str, ports: &str| {
+            with(&format!(
+                "[[pods]]\nname = \"p\"\nlabels = {{ a = \"b\" }}\n\
+                 [[services]]\nname = \"db\"\ntype = \"ExternalName\"\nselector = {{ a = \"b\" }}\n{fields}\n{ports}\n"
+            ))
+        };
+        let c = ok(&text("externalName = \"db.example.com\"", ""));
+        let s = c.service("default", "db").expect("db");
+        assert_eq!(s.service_type, ServiceType::ExternalName);
+        assert_eq!(s.external_name.as_deref(), Some("db.example.com"));
+        assert_eq!(s.cluster_ip, Ipv4Addr::UNSPECIFIED);
+        assert!(!s.headless && s.ports.is_empty());
+        // With ports, still no endpoints: the selector is ignored.
+        let c = ok(&text(
+            "externalName = \"db.example.com.\"",
+            "ports = [ { port = 5432 } ]",
+        ));
+        let s = c.service("default", "db").expect("db");
+        assert!(c.endpoints(s, &s.ports[0]).is_empty());
+        assert_eq!(s.ports[0].node_port, None);
+
+        bad(
+            &text("", ""),
+            &["services[0] \"default/db\": externalName is missing"],
+        );
+        bad(
+            &text("externalName = \"DB_host\"", ""),
+            &[
+                "services[0] \"default/db\": externalName \"DB_host\"",
+                "not a valid DNS name",
+            ],
+        );
+        for (fields, ports, needle) in [
+            ("clusterIP = \"10.96.0.5\"", "", "clusterIP \"10.96.0.5\""),
+            ("clusterIP = \"None\"", "", "clusterIP \"None\""),
+            (
+                "externalIPs = [\"192.168.200.20\"]",
+                "",
+                "externalIPs [\"192.168.200.20\"]",
+            ),
+            (
+                "externalTrafficPolicy = \"Local\"",
+                "",
+                "externalTrafficPolicy \"Local\"",
+            ),
+            (
+                "sessionAffinity = \"ClientIP\"",
+                "",
+                "sessionAffinity \"ClientIP\"",
+            ),
+            (
+                "",
+                "ports = [ { port = 80, nodePort = 30080 } ]",
+                "services[0].ports[0].nodePort 30080",
+            ),
+        ] {
+            bad(
+                &text(
+                    &format!("externalName = \"db.example.com\"\n{fields}"),
+                    ports,
+                ),
+                &[needle, "not allowed on an ExternalName Service"],
+            );
+        }
+        bad(
+            &svc_with(
+                "ClusterIP",
+                "externalName = \"db.example.com\"",
+                "{ port = 80 }",
+            ),
+            &[
+                "services[0] \"default/s\": externalName \"db.example.com\"",
+                "only allowed on an ExternalName Service, this one is type ClusterIP",
+            ],
+        );
+    }
+
+    #[test]
+    fn internal_traffic_policy_defaults_and_values() {
+        let policy = |ty: &str, fields: &str| {
+            ok(&svc_with(ty, fields, "{ port = 80 }"))
+                .service("default", "s")
+                .map(|s| s.internal_traffic_policy)
+        };
+        for ty in ["ClusterIP", "NodePort", "LoadBalancer"] {
+            assert_eq!(policy(ty, ""), Some(TrafficPolicy::Cluster));
+            assert_eq!(
+                policy(ty, "internalTrafficPolicy = \"Local\""),
+                Some(TrafficPolicy::Local)
+            );
+            assert_eq!(
+                policy(ty, "internalTrafficPolicy = \"Cluster\""),
+                Some(TrafficPolicy::Cluster)
+            );
+        }
+        bad(
+            &svc_with(
+                "ClusterIP",
+                "internalTrafficPolicy = \"local\"",
+                "{ port = 80 }",
+            ),
+            &[
+                "services[0] \"default/s\": internalTrafficPolicy \"local\"",
+                "must be \"Cluster\" or \"Local\"",
+            ],
+        );
+    }
+
+    // ---------------------------------------------------------- to_toml
+
+    /// A cluster with one of everything the schema can say.
+    const RICH: &str = r#"
+[cluster]
+podCIDR = "10.10.0.0/16"
+serviceCIDR = "10.96.0.0/12"
+dnsDomain = "lab.local"
+vxlanVNI = 42
+vxlanPort = 4789
+underlayMTU = 9000
+
+[[nodes]]
+name = "n1"
+address = "192.168.0.1"
+podCIDR = "10.10.1.0/24"
+nextPodIP = "10.10.1.200"
+
+[[nodes]]
+name = "n2"
+address = "192.168.0.2"
+podCIDR = "10.10.2.0/24"
+
+[[nodes]]
+name = "idle"
+address = "192.168.0.3"
+podCIDR = "10.10.3.0/24"
+nextPodIP = "10.10.3.7"
+
+[[deployments]]
+name = "web"
+namespace = "apps"
+replicas = 3
+labels = { app = "web", "app.kubernetes.io/name" = "web" }
+ports = [ { name = "http", containerPort = 8080 }, { name = "dns", containerPort = 53, protocol = "UDP" } ]
+
+[[deployments]]
+name = "pinned"
+replicas = 1
+labels = { app = "pinned" }
+node = "n2"
+podsCreated = 12
+
+[[deployments]]
+name = "none"
+replicas = 0
+
+[[pods]]
+name = "web-custom"
+namespace = "apps"
+owner = "web"
+labels = { app = "web", "quote\"d" = "back\\slash" }
+ready = false
+
+[[pods]]
+name = "client"
+node = "n2"
+
+[[pods]]
+name = "coredns"
+namespace = "kube-system"
+labels = { k8s-app = "kube-dns" }
+ip = "10.10.1.10"
+ports = [ { name = "dns", containerPort = 53, protocol = "UDP" } ]
+
+[[services]]
+name = "web"
+namespace = "apps"
+type = "NodePort"
+selector = { app = "web" }
+labels = { team = "a" }
+sessionAffinity = "ClientIP"
+sessionAffinityTimeoutSeconds = 60
+externalTrafficPolicy = "Local"
+internalTrafficPolicy = "Local"
+ports = [ { name = "http", port = 80, targetPort = "http" }, { name = "dns", port = 53, targetPort = 53, protocol = "UDP", nodePort = 30053 } ]
+
+[[services]]
+name = "lb"
+namespace = "apps"
+type = "LoadBalancer"
+selector = { app = "web" }
+loadBalancerIPs = ["192.168.200.10", "192.168.200.11"]
+externalIPs = ["192.168.200.20"]
+ports = [ { port = 443, targetPort = 8080 } ]
+
+[[services]]
+name = "ext"
+selector = { app = "pinned" }
+externalIPs = ["192.168.200.21"]
+externalTrafficPolicy = "Cluster"
+ports = [ { port = 80 } ]
+
+[[services]]
+name = "web-headless"
+namespace = "apps"
+clusterIP = "None"
+selector = { app = "web" }
+
+[[services]]
+name = "db"
+type = "ExternalName"
+externalName = "db.example.com."
+ports = [ { port = 5432 } ]
+
+[[services]]
+name = "kube-dns"
+namespace = "kube-system"
+clusterIP = "10.96.0.10"
+selector = { k8s-app = "kube-dns" }
+ports = [ { name = "dns", port = 53, protocol = "UDP" } ]
+"#;
+
+    #[track_caller]
+    fn round_trips(c: &Cluster) -> String {
+        let text = to_toml(c);
+        match parse(&text) {
+            Ok(back) => assert_eq!(&back, c, "{text}"),
+            Err(e) => panic!("to_toml output refused: {e}\n{text}"),
+        }
+        assert_eq!(to_toml(&ok(&text)), text);
+        text
+    }
+
+    #[test]
+    fn to_toml_round_trips_the_default_cluster() {
+        let c = ok(DEFAULT);
+        let text = round_trips(&c);
+        assert!(text.starts_with("# Generated by `router`"), "{text}");
+        assert_eq!(text.matches("\n[[pods]]\n").count(), 4);
+        assert_eq!(text.matches("owner = \"nginx-deployment\"").count(), 2);
+        for needle in [
+            "[cluster]\npodCIDR = \"10.10.0.0/16\"\nserviceCIDR = \"10.96.0.0/12\"\ndnsDomain = \"cluster.local\"\nvxlanVNI = 1\nvxlanPort = 8472\nunderlayMTU = 1500\n",
+            "name = \"mac-master\"\naddress = \"192.168.191.144\"\npodCIDR = \"10.10.0.0/24\"\nnextPodIP = \"10.10.0.3\"\n",
+            "templateHash = \"756d6b7586\"\npodsCreated = 2\nports = [\n    { name = \"http\", containerPort = 80, protocol = \"TCP\" },\n",
+            "\n[[pods]]\nname = \"nginx-deployment-756d6b7586-cctx5\"\nnamespace = \"default\"\nowner = \"nginx-deployment\"\nnode = \"mac-worker\"\nip = \"10.10.1.2\"\nready = true\n\n",
+            "name = \"client\"\nnamespace = \"default\"\nnode = \"mac-worker\"\nip = \"10.10.1.100\"\nready = true\nlabels = { run = \"client\" }\nports = []\n",
+            "name = \"nginx-svc\"\nnamespace = \"default\"\ntype = \"ClusterIP\"\nclusterIP = \"10.101.182.177\"\n",
+            "{ port = 80, targetPort = 80, nodePort = 30080, protocol = \"TCP\" }",
+            "loadBalancerIPs = [\"192.168.200.10\"]",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in\n{text}");
+        }
+        // externalTrafficPolicy only where the API server allows it.
+        assert_eq!(text.matches("externalTrafficPolicy").count(), 3);
+        assert_eq!(
+            text.matches("internalTrafficPolicy = \"Cluster\"").count(),
+            6
+        );
+    }
+
+    #[test]
+    fn to_toml_round_trips_every_kind_of_object() {
+        let c = ok(RICH);
+        // The inputs exercise what they should.
+        let web = c.service("apps", "web").expect("web");
+        assert_eq!(web.ports[1].node_port, Some(30053));
+        assert!(web.ports[0].node_port.is_some());
+        assert!(
+            c.service("apps", "web-headless")
+                .expect("headless")
+                .headless
+        );
+        assert_eq!(
+            c.service("default", "db")
+                .and_then(|s| s.external_name.clone()),
+            Some("db.example.com.".into())
+        );
+        assert_eq!(c.pods.len(), 6);
+        // web's three pods spread over the three nodes; on "idle" from .7.
+        assert_eq!(
+            c.node("idle").and_then(|n| n.next_pod_ip),
+            Some(Ipv4Addr::new(10, 10, 3, 8))
+        );
+        assert_eq!(c.deployments[1].pods_created, 13);
+        let text = round_trips(&c);
+        for needle in [
+            "clusterIP = \"None\"",
+            "type = \"ExternalName\"\nexternalName = \"db.example.com.\"\nselector = {}\n",
+            "labels = { app = \"web\", \"app.kubernetes.io/name\" = \"web\" }",
+            "labels = { app = \"web\", \"quote\\\"d\" = \"back\\\\slash\" }",
+            "sessionAffinity = \"ClientIP\"\nsessionAffinityTimeoutSeconds = 60\nexternalTrafficPolicy = \"Local\"\ninternalTrafficPolicy = \"Local\"\n",
+            "{ name = \"http\", port = 80, targetPort = \"http\", nodePort = ",
+            "node = \"n2\"\npodsCreated = 13\n",
+            "ready = false\n",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in\n{text}");
+        }
+        // The ExternalName Service has no ClusterIP line.
+        let db = text
+            .split("\n[[services]]\n")
+            .find(|t| t.starts_with("name = \"db\""))
+            .expect("db table");
+        assert!(!db.contains("clusterIP"), "{db}");
+    }
+
+    #[test]
+    fn to_toml_quotes_strings() {
+        assert_eq!(quote("a\"b\\c\nd\te\u{1}"), r#""a\"b\\c\nd\te\u0001""#);
+        assert_eq!(toml_key("k8s-app"), "k8s-app");
+        assert_eq!(toml_key("a.b/c"), "\"a.b/c\"");
+        assert_eq!(toml_key(""), "\"\"");
+    }
+
+    // ---------------------------------------------------------- apply
+
+    fn store() -> String {
+        to_toml(&ok(DEFAULT))
+    }
+
+    #[track_caller]
+    fn applied(store: &str, file: &str) -> (String, Vec<String>, Cluster) {
+        match apply(store, file) {
+            Ok((text, changes)) => {
+                let c = ok(&text);
+                assert_eq!(to_toml(&c), text, "apply's output is to_toml's");
+                (text, changes.iter().map(ToString::to_string).collect(), c)
+            }
+            Err(e) => panic!("apply refused: {e}\n{file}"),
+        }
+    }
+
+    #[track_caller]
+    fn apply_fails(store: &str, file: &str) -> String {
+        match apply(store, file) {
+            Ok((text, _)) => panic!("apply should fail:\n{file}\ngot:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const NEW_APP: &str = r#"
+[[deployments]]
+name = "web"
+replicas = 2
+labels = { app = "web" }
+ports = [ { containerPort = 8080 } ]
+
+[[services]]
+name = "web"
+selector = { app = "web" }
+ports = [ { port = 80, targetPort = 8080 } ]
+"#;
+
+    #[test]
+    fn apply_creates_then_leaves_unchanged() {
+        let before = ok(&store());
+        let (text, changes, c) = applied(&store(), NEW_APP);
+        assert_eq!(
+            changes,
+            vec!["deployment.apps/web created", "service/web created"]
+        );
+        // The old objects are untouched, the new pods are not ready yet.
+        for p in &before.pods {
+            assert_eq!(c.pod(&p.namespace, &p.name), Some(p));
+        }
+        for s in &before.services {
+            assert_eq!(c.service(&s.namespace, &s.name), Some(s));
+        }
+        let web: Vec<&Pod> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("web"))
+            .collect();
+        assert_eq!(web.len(), 2);
+        assert!(web.iter().all(|p| !p.ready));
+        // One per node, at each node's nextPodIP.
+        let mut ips: Vec<Ipv4Addr> = web.iter().map(|p| p.ip).collect();
+        ips.sort();
+        assert_eq!(
+            ips,
+            vec![Ipv4Addr::new(10, 10, 0, 3), Ipv4Addr::new(10, 10, 1, 3)]
+        );
+        assert_eq!(c.deployments[1].name, "web");
+        let svc = c.service("default", "web").expect("web");
+        assert!(c.service_cidr.contains(&svc.cluster_ip));
+        // Not ready: no endpoints until the kubelet says so.
+        assert!(c.endpoints(svc, &svc.ports[0]).is_empty());
+
+        let (again, changes, _) = applied(&text, NEW_APP);
+        assert_eq!(
+            changes,
+            vec!["deployment.apps/web unchanged", "service/web unchanged"]
+        );
+        assert_eq!(again, text);
+    }
+
+    #[test]
+    fn apply_configures_and_keeps_allocated_values() {
+        let (text, _, c) = applied(&store(), NEW_APP);
+        let ip = c.service("default", "web").expect("web").cluster_ip;
+        // ClusterIP kept when the file leaves it out.
+        let changed = NEW_APP.replace(
+            "selector = { app = \"web\" }",
+            "selector = { app = \"web\", tier = \"x\" }",
+        );
+        let (text, changes, c) = applied(&text, &changed);
+        assert_eq!(
+            changes,
+            vec!["deployment.apps/web unchanged", "service/web configured"]
+        );
+        assert_eq!(c.service("default", "web").expect("web").cluster_ip, ip);
+
+        // ClusterIP -> NodePort allocates a node port, which a re-apply
+        // without it keeps.
+        let node_port = changed.replace(
+            "name = \"web\"\nselector",
+            "name = \"web\"\ntype = \"NodePort\"\nselector",
+        );
+        let (text, changes, c) = applied(&text, &node_port);
+        assert_eq!(changes[1], "service/web configured");
+        let s = c.service("default", "web").expect("web");
+        assert_eq!(s.cluster_ip, ip);
+        let np = s.ports[0].node_port.expect("allocated");
+        assert!((30000..=32767).contains(&np));
+        let (text, changes, c) = applied(&text, &node_port);
+        assert_eq!(changes[1], "service/web unchanged");
+        assert_eq!(
+            c.service("default", "web").expect("web").ports[0].node_port,
+            Some(np)
+        );
+        // NodePort -> ClusterIP drops it.
+        let (_, changes, c) = applied(&text, &changed);
+        assert_eq!(changes[1], "service/web configured");
+        let s = c.service("default", "web").expect("web");
+        assert_eq!((s.cluster_ip, s.ports[0].node_port), (ip, None));
+
+        // The walkthrough's nginx-svc, re-applied as NodePort without an
+        // address, keeps 10.101.182.177.
+        let (_, changes, c) = applied(
+            &store(),
+            "[[services]]\nname = \"nginx-svc\"\ntype = \"NodePort\"\nselector = { app = \"nginx-deployment\" }\nports = [ { port = 80, targetPort = 80 } ]\n",
+        );
+        assert_eq!(changes, vec!["service/nginx-svc configured"]);
+        let s = c.service("default", "nginx-svc").expect("nginx-svc");
+        assert_eq!(s.cluster_ip, Ipv4Addr::new(10, 101, 182, 177));
+        assert!(s.ports[0].node_port.is_some());
+    }
+
+    #[test]
+    fn apply_scales_a_deployment_up_and_down() {
+        let (text, _, c) = applied(&store(), NEW_APP);
+        let hash = c.deployments[1].template_hash.clone();
+        let first: Vec<String> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("web"))
+            .map(|p| p.name.clone())
+            .collect();
+        let text = set_ready(&text, "default", &first[0], true).expect("ready");
+        let text = set_ready(&text, "default", &first[1], true).expect("ready");
+
+        let (text, changes, c) = applied(&text, &NEW_APP.replace("replicas = 2", "replicas = 4"));
+        assert_eq!(changes[0], "deployment.apps/web configured");
+        let web: Vec<&Pod> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("web"))
+            .collect();
+        assert_eq!(web.len(), 4);
+        assert_eq!(c.deployments[1].pods_created, 4);
+        for name in &first {
+            assert!(pod(&c, name).ready, "{name} kept its readiness");
+        }
+        let new: Vec<&&Pod> = web.iter().filter(|p| !first.contains(&p.name)).collect();
+        assert_eq!(new.len(), 2);
+        assert!(new.iter().all(|p| !p.ready));
+        let mut new_names: Vec<&str> = new.iter().map(|p| p.name.as_str()).collect();
+        new_names.sort();
+        let mut want = vec![
+            generated_name("default", "web", &hash, 2),
+            generated_name("default", "web", &hash, 3),
+        ];
+        want.sort();
+        assert_eq!(new_names, want);
+        let mut ips: Vec<Ipv4Addr> = new.iter().map(|p| p.ip).collect();
+        ips.sort();
+        assert_eq!(
+            ips,
+            vec![Ipv4Addr::new(10, 10, 0, 4), Ipv4Addr::new(10, 10, 1, 4)]
+        );
+
+        // Down to 2: the two not-ready ones go first.
+        let (text, _, c) = applied(&text, NEW_APP);
+        let mut left: Vec<String> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("web"))
+            .map(|p| p.name.clone())
+            .collect();
+        left.sort();
+        let mut want = first.clone();
+        want.sort();
+        assert_eq!(left, want);
+        assert_eq!(c.deployments[1].pods_created, 4);
+        // Down to 1: then by name, descending.
+        let (_, _, c) = applied(&text, &NEW_APP.replace("replicas = 2", "replicas = 1"));
+        let left: Vec<&str> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("web"))
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(left, vec![want[0].as_str()]);
+    }
+
+    #[test]
+    fn apply_with_a_new_template_rolls_the_pods() {
+        let (text, _, c) = applied(&store(), NEW_APP);
+        let old_hash = c.deployments[1].template_hash.clone();
+        let old: Vec<String> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.is_some())
+            .map(|p| p.name.clone())
+            .collect();
+        let (_, changes, c) = applied(
+            &text,
+            &NEW_APP.replace(
+                "labels = { app = \"web\" }",
+                "labels = { app = \"web\", v = \"2\" }",
+            ),
+        );
+        assert_eq!(changes[0], "deployment.apps/web configured");
+        let d = c.deployment("default", "web").expect("web");
+        assert_ne!(d.template_hash, old_hash);
+        assert_eq!(d.pods_created, 4);
+        let web: Vec<&Pod> = c
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some("web"))
+            .collect();
+        assert_eq!(web.len(), 2);
+        for p in &web {
+            assert!(!old.contains(&p.name), "{}", p.name);
+            assert!(p.name.starts_with(&format!("web-{}-", d.template_hash)));
+            assert_eq!(p.labels.get("v").map(String::as_str), Some("2"));
+            assert!(!p.ready);
+        }
+        // The nginx pods are not affected.
+        assert_eq!(
+            c.pods
+                .iter()
+                .filter(|p| p.owner.as_deref() == Some("nginx-deployment"))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn apply_pods() {
+        let pod_file =
+            "[[pods]]\nname = \"debug\"\nnode = \"mac-master\"\nlabels = { run = \"debug\" }\n";
+        let (text, changes, c) = applied(&store(), pod_file);
+        assert_eq!(changes, vec!["pod/debug created"]);
+        let p = pod(&c, "debug");
+        assert_eq!(p.ip, Ipv4Addr::new(10, 10, 0, 3));
+        assert!(!p.ready);
+        let text = set_ready(&text, "default", "debug", true).expect("ready");
+        let (_, changes, c) = applied(&text, pod_file);
+        assert_eq!(changes, vec!["pod/debug unchanged"]);
+        assert_eq!(pod(&c, "debug").ip, Ipv4Addr::new(10, 10, 0, 3));
+        assert!(pod(&c, "debug").ready);
+        let (_, changes, c) = applied(&text, &pod_file.replace("debug\" }", "dbg\" }"));
+        assert_eq!(changes, vec!["pod/debug configured"]);
+        assert!(pod(&c, "debug").ready);
+        // A router-hosted pod is ready at once.
+        let (_, _, c) = applied(
+            &text,
+            "[[pods]]\nname = \"coredns\"\nnamespace = \"kube-system\"\nlabels = { k8s-app = \"kube-dns\" }\n",
+        );
+        assert!(c.pod("kube-system", "coredns").expect("coredns").ready);
+    }
+
+    #[test]
+    fn reapplying_the_config_files_objects_changes_nothing() {
+        let objects = &DEFAULT[DEFAULT.find("\n[[deployments]]\n").expect("deployments")..];
+        let (text, changes, _) = applied(&store(), objects);
+        assert_eq!(text, store());
+        assert_eq!(
+            changes,
+            vec![
+                "deployment.apps/nginx-deployment unchanged",
+                "pod/client unchanged",
+                "pod/client-master unchanged",
+                "service/nginx-svc unchanged",
+                "service/echo-udp unchanged",
+                "service/orphan-svc unchanged",
+                "service/nginx-nodeport unchanged",
+                "service/nginx-local unchanged",
+                "service/nginx-lb unchanged",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_owned_pod_with_an_address_goes_to_that_addresss_node() {
+        let c = ok(&with(
+            "[[nodes]]\nname = \"n2\"\naddress = \"192.168.0.2\"\npodCIDR = \"10.10.2.0/24\"\n\
+             [[deployments]]\nname = \"d\"\nreplicas = 2\nlabels = { app = \"d\" }\n\
+             [[pods]]\nname = \"x\"\nowner = \"d\"\nip = \"10.10.2.50\"\n",
+        ));
+        assert_eq!(pod(&c, "x").node, "n2");
+        // The generated one goes to the other node.
+        assert!(c.pods.iter().any(|p| p.name != "x" && p.node == "n1"));
+    }
+
+    #[test]
+    fn a_bad_apply_names_the_object_and_key() {
+        let s = store();
+        let e = apply_fails(
+            &s,
+            "[[services]]\nname = \"x\"\nclusterIP = \"10.101.182.177\"\nports = [ { port = 80 } ]\n",
+        );
+        assert_eq!(
+            e,
+            "services[0] \"default/x\": clusterIP \"10.101.182.177\" is already used by store services[4] \"default/nginx-svc\""
+        );
+        let e = apply_fails(
+            &s,
+            "[[services]]\nname = \"ok\"\nports = [ { port = 80 } ]\n\
+             [[services]]\nname = \"x\"\ntype = \"NodePort\"\nports = [ { port = 80, nodePort = 30080 } ]\n",
+        );
+        assert_eq!(
+            e,
+            "services[1].ports[0].nodePort 30080 is already used by store services[3].ports[0].nodePort"
+        );
+        let e = apply_fails(
+            &s,
+            "[[services]]\nname = \"x\"\nports = [ { port = 80 } ]\nselectr = {}\n",
+        );
+        assert!(
+            e.contains("unknown field `selectr`") && e.contains("line 4"),
+            "{e}"
+        );
+        let e = apply_fails(&s, "[[deployments]]\nname = \"d\"\nreplicas = 5000\n");
+        assert_eq!(
+            e,
+            "deployments[0] \"default/d\": replicas 5000 is out of range 0-1000"
+        );
+        let e = apply_fails(
+            &s,
+            "[[pods]]\nname = \"p\"\nip = \"10.10.1.2\"\nnode = \"mac-worker\"\n",
+        );
+        assert!(
+            e.starts_with("pods[0] \"default/p\": ip \"10.10.1.2\" is already used by store pods["),
+            "{e}"
+        );
+        let e = apply_fails(
+            &s,
+            "[[services]]\nname = \"x\"\nports = [ { port = 1 } ]\n[[services]]\nname = \"x\"\nports = [ { port = 2 } ]\n",
+        );
+        assert!(
+            e.contains("services[1].name \"x\" is already used by services[0]"),
+            "{e}"
+        );
+        let e = apply_fails(&s, "[cluster]\npodCIDR = \"10.0.0.0/16\"\n");
+        assert!(e.starts_with("[cluster] cannot be applied"), "{e}");
+        let e = apply_fails(
+            &s,
+            "[[nodes]]\nname = \"n3\"\naddress = \"1.2.3.4\"\npodCIDR = \"10.10.9.0/24\"\n",
+        );
+        assert!(e.starts_with("[[nodes]] cannot be applied"), "{e}");
+        assert_eq!(
+            apply_fails(&s, "# nothing\n"),
+            "no objects passed to apply: the file has no [[deployments]], [[pods]] or [[services]]"
+        );
+        // A broken store is reported as such.
+        assert!(apply_fails("[cluster]\n", NEW_APP).contains("invalid config"));
+    }
+
+    // ---------------------------------------------------------- delete, readiness
+
+    #[test]
+    fn delete_pod_replaces_an_owned_pod_with_a_new_name_and_ip() {
+        let s = store();
+        let before = ok(&s);
+        let victim = before
+            .pods
+            .iter()
+            .find(|p| p.owner.is_some() && p.node == "mac-worker")
+            .expect("nginx on mac-worker")
+            .clone();
+        assert_eq!(victim.ip, Ipv4Addr::new(10, 10, 1, 2));
+        let (text, changes) = delete_pod(&s, "default", &victim.name).expect("delete");
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![format!("pod \"{}\" deleted", victim.name)]
+        );
+        let c = ok(&text);
+        assert!(c.pod("default", &victim.name).is_none());
+        let replacement = c
+            .pods
+            .iter()
+            .find(|p| p.owner.is_some() && p.node == "mac-worker")
+            .expect("replacement on the same node");
+        assert_eq!(
+            replacement.name,
+            generated_name("default", "nginx-deployment", "756d6b7586", 2)
+        );
+        assert_eq!(replacement.ip, Ipv4Addr::new(10, 10, 1, 3));
+        assert!(!replacement.ready);
+        assert_eq!(c.deployments[0].pods_created, 3);
+        assert_eq!(
+            c.node("mac-worker").and_then(|n| n.next_pod_ip),
+            Some(Ipv4Addr::new(10, 10, 1, 4))
+        );
+        // Everything else is as it was.
+        assert_eq!(c.pods.len(), before.pods.len());
+        assert_eq!(c.services, before.services);
+
+        // A standalone pod just goes.
+        let (text, _) = delete_pod(&s, "default", "client").expect("delete client");
+        let c = ok(&text);
+        assert!(c.pod("default", "client").is_none());
+        assert_eq!(c.pods.len(), 3);
+
+        let e = delete_pod(&s, "default", "nope").expect_err("unknown");
+        assert_eq!(e.to_string(), "pods \"nope\" not found");
+        let e = delete_pod(&s, "kube-system", "client").expect_err("other namespace");
+        assert_eq!(e.to_string(), "pods \"client\" not found");
+    }
+
+    #[test]
+    fn a_replacement_gets_the_ip_after_the_highest_given_out() {
+        // .2 and .3 taken, nextPodIP .4: deleting .3 gives the new pod .4,
+        // not .3 again.
+        let c = ok(&with(
+            "[[deployments]]\nname = \"d\"\nreplicas = 2\nlabels = { app = \"d\" }\n",
+        ));
+        assert_eq!(c.nodes[0].next_pod_ip, Some(Ipv4Addr::new(10, 10, 1, 4)));
+        let s = to_toml(&c);
+        let at3 = c
+            .pods
+            .iter()
+            .find(|p| p.ip == Ipv4Addr::new(10, 10, 1, 3))
+            .expect(".3");
+        let (text, _) = delete_pod(&s, "default", &at3.name).expect("delete");
+        let c = ok(&text);
+        let mut ips: Vec<Ipv4Addr> = c.pods.iter().map(|p| p.ip).collect();
+        ips.sort();
+        assert_eq!(
+            ips,
+            vec![Ipv4Addr::new(10, 10, 1, 2), Ipv4Addr::new(10, 10, 1, 4)]
+        );
+
+        // The walkthrough: .42 and .43 on mac-worker, .43 deleted -> .44.
+        let mut c = ok(DEFAULT);
+        c.deployments[0].node = Some("mac-worker".into());
+        let worker: Vec<usize> = (0..c.pods.len())
+            .filter(|&i| c.pods[i].owner.is_some())
+            .collect();
+        for (n, &i) in worker.iter().enumerate() {
+            c.pods[i].node = "mac-worker".into();
+            c.pods[i].ip = Ipv4Addr::new(10, 10, 1, 42 + n as u8);
+        }
+        c.nodes[1].next_pod_ip = Some(Ipv4Addr::new(10, 10, 1, 44));
+        let victim = c.pods[worker[1]].name.clone();
+        let (text, _) = delete_pod(&to_toml(&c), "default", &victim).expect("delete");
+        let after = ok(&text);
+        let replacement = after
+            .pods
+            .iter()
+            .find(|p| p.owner.is_some() && p.ip != Ipv4Addr::new(10, 10, 1, 42))
+            .expect("replacement");
+        assert_eq!(replacement.ip, Ipv4Addr::new(10, 10, 1, 44));
+        assert_eq!(replacement.node, "mac-worker");
+    }
+
+    #[test]
+    fn set_ready_and_deletes() {
+        let s = store();
+        let text = set_ready(&s, "default", "client", false).expect("set");
+        assert!(!pod(&ok(&text), "client").ready);
+        let text = set_ready(&text, "default", "client", true).expect("set");
+        assert_eq!(text, s);
+        assert_eq!(
+            set_ready(&s, "default", "ghost", true)
+                .expect_err("unknown")
+                .to_string(),
+            "pods \"ghost\" not found"
+        );
+
+        let (text, changes) = delete_service(&s, "default", "orphan-svc").expect("delete");
+        assert_eq!(changes[0].to_string(), "service \"orphan-svc\" deleted");
+        assert!(ok(&text).service("default", "orphan-svc").is_none());
+        assert_eq!(ok(&text).services.len(), 5);
+        assert_eq!(
+            delete_service(&s, "default", "x")
+                .expect_err("unknown")
+                .to_string(),
+            "services \"x\" not found"
+        );
+
+        let (text, changes) = delete_deployment(&s, "default", "nginx-deployment").expect("delete");
+        assert_eq!(
+            changes[0].to_string(),
+            "deployment.apps \"nginx-deployment\" deleted"
+        );
+        let c = ok(&text);
+        assert!(c.deployments.is_empty());
+        assert_eq!(names(&c), vec!["client", "client-master"]);
+        assert_eq!(
+            delete_deployment(&s, "default", "x")
+                .expect_err("unknown")
+                .to_string(),
+            "deployments.apps \"x\" not found"
+        );
+    }
+
+    #[test]
+    fn change_lines_read_like_kubectl() {
+        let line = |kind, action| {
+            Change {
+                kind,
+                namespace: "default".into(),
+                name: "x".into(),
+                action,
+            }
+            .to_string()
+        };
+        assert_eq!(line("service", ChangeAction::Created), "service/x created");
+        assert_eq!(
+            line("service", ChangeAction::Configured),
+            "service/x configured"
+        );
+        assert_eq!(line("pod", ChangeAction::Unchanged), "pod/x unchanged");
+        assert_eq!(
+            line("deployment", ChangeAction::Created),
+            "deployment.apps/x created"
+        );
+        assert_eq!(line("pod", ChangeAction::Deleted), "pod \"x\" deleted");
     }
 }

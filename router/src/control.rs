@@ -158,5 +158,8 @@ pub fn all_sockets() -> Vec<PathBuf> {
 /// The socket to use when the user named none: the only (or first, by name)
 /// socket in [`SOCKET_DIR`].
 pub fn find_socket() -> Result<PathBuf, ControlError> {
-    all_sockets().into_iter().next().ok_or(ControlError::NoRouter)
+    all_sockets()
+        .into_iter()
+        .next()
+        .ok_or(ControlError::NoRouter)
 }

@@ -6,13 +6,13 @@
 //! port of Go's `text/tabwriter` configured as kubectl configures it
 //! (`get`: min width 6, padding 3; `describe`: padding 2).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::cluster::{Cluster, Labels, Protocol, Service, ServiceType, SessionAffinity};
 
-/// Creation times for AGE: keys `"pod/<ns>/<name>"` and
-/// `"service/<ns>/<name>"`, values unix seconds.
+/// Creation times for AGE: keys `"pod/<ns>/<name>"`,
+/// `"service/<ns>/<name>"` and `"namespace/<name>"`, values unix seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Ages<'a> {
     /// The current time, unix seconds.
@@ -180,7 +180,7 @@ pub fn get_services(c: &Cluster, ns: &NamespaceFilter, wide: bool, ages: &Ages<'
             let mut row = vec![
                 s.name.clone(),
                 s.service_type.to_string(),
-                s.cluster_ip.to_string(),
+                cluster_ip(s),
                 external_ip(s, wide),
                 port_string(s),
                 ages.age(&service_key(s)),
@@ -192,6 +192,27 @@ pub fn get_services(c: &Cluster, ns: &NamespaceFilter, wide: bool, ages: &Ages<'
         })
         .collect();
     get_table(ns, &header, rows)
+}
+
+/// The namespaces kubectl lists on a fresh cluster, all `Active`.
+const DEFAULT_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-public", "kube-system"];
+
+/// `kubectl get namespaces`: kubectl's four defaults plus every namespace
+/// an object is in, sorted, all `Active`.
+pub fn get_namespaces(c: &Cluster, ages: &Ages<'_>) -> String {
+    let mut names: BTreeSet<&str> = DEFAULT_NAMESPACES.into_iter().collect();
+    names.extend(c.deployments.iter().map(|d| d.namespace.as_str()));
+    names.extend(c.pods.iter().map(|p| p.namespace.as_str()));
+    names.extend(c.services.iter().map(|s| s.namespace.as_str()));
+    let mut t = String::from("NAME\tSTATUS\tAGE\n");
+    for name in names {
+        let _ = writeln!(
+            t,
+            "{name}\tActive\t{}",
+            ages.age(&format!("namespace/{name}"))
+        );
+    }
+    tabwriter(&t, 6, 3)
 }
 
 /// `kubectl get endpoints`: one row per Service.
@@ -240,14 +261,27 @@ pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, Not
     line(&["Annotations:", "<none>"]);
     line(&["Selector:", &format_labels(&s.selector)]);
     line(&["Type:", &s.service_type.to_string()]);
-    line(&["IP Family Policy:", "SingleStack"]);
-    line(&["IP Families:", "IPv4"]);
-    let ip = s.cluster_ip.to_string();
-    line(&["IP:", &ip]);
-    line(&["IPs:", &ip]);
-    // kubectl prints spec.externalIPs, then status.loadBalancer.ingress.
+    let external_name = s.service_type == ServiceType::ExternalName;
+    // An ExternalName Service has no IP family and no ClusterIP; a headless
+    // one has the ClusterIP "None".
+    if external_name {
+        line(&["IP Families:", "<none>"]);
+        line(&["IP:", ""]);
+        line(&["IPs:", "<none>"]);
+    } else {
+        line(&["IP Family Policy:", "SingleStack"]);
+        line(&["IP Families:", "IPv4"]);
+        let ip = cluster_ip(s);
+        line(&["IP:", &ip]);
+        line(&["IPs:", &ip]);
+    }
+    // kubectl prints spec.externalIPs, spec.externalName, then
+    // status.loadBalancer.ingress.
     if !s.external_ips.is_empty() {
         line(&["External IPs:", &join_ips(&s.external_ips, ",")]);
+    }
+    if let Some(name) = &s.external_name {
+        line(&["External Name:", name]);
     }
     if s.service_type == ServiceType::LoadBalancer && !s.load_balancer_ips.is_empty() {
         line(&[
@@ -280,6 +314,14 @@ pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, Not
             &s.external_traffic_policy.to_string(),
         ]);
     }
+    // Defaulted on every type but ExternalName; kubectl prints it after
+    // the external policy (and HealthCheck NodePort, source ranges).
+    if !external_name {
+        line(&[
+            "Internal Traffic Policy:",
+            &s.internal_traffic_policy.to_string(),
+        ]);
+    }
     line(&["Events:", "<none>"]);
     Ok(tabwriter(&t, 0, 2))
 }
@@ -287,10 +329,12 @@ pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, Not
 /// For scripts: one tab-separated line per pod, `namespace name ip node
 /// node_pod_cidr gateway tcp_ports udp_ports`. Ports are comma-separated
 /// container ports, `-` when none; the gateway is the first host address of
-/// the node's pod CIDR.
+/// the node's pod CIDR. Pods the router serves itself
+/// ([`crate::cluster::Pod::is_router_hosted`], the cluster DNS) are left
+/// out: the lab makes no namespace for them.
 pub fn lab_pods(c: &Cluster) -> String {
     let mut out = String::new();
-    for p in &c.pods {
+    for p in c.pods.iter().filter(|p| !p.is_router_hosted()) {
         let (cidr, gateway) = match c.node(&p.node) {
             Some(n) => (
                 n.pod_cidr.to_string(),
@@ -462,10 +506,27 @@ fn external_ip(s: &Service, wide: bool) -> String {
     }
 }
 
-/// Kubernetes' `ExternallyAccessible`: NodePort, LoadBalancer, or any
-/// Service with external IPs. Only these carry an external traffic policy.
+/// Kubernetes' `ExternallyAccessible`: NodePort, LoadBalancer, or a
+/// ClusterIP Service with external IPs. Only these carry an external
+/// traffic policy.
 fn externally_accessible(s: &Service) -> bool {
-    s.service_type != ServiceType::ClusterIP || !s.external_ips.is_empty()
+    match s.service_type {
+        ServiceType::NodePort | ServiceType::LoadBalancer => true,
+        ServiceType::ClusterIP => !s.external_ips.is_empty(),
+        ServiceType::ExternalName => false,
+    }
+}
+
+/// kubectl's CLUSTER-IP: the address, `None` for a headless Service,
+/// `<none>` for an ExternalName one (it has no ClusterIP).
+fn cluster_ip(s: &Service) -> String {
+    if s.service_type == ServiceType::ExternalName {
+        "<none>".to_owned()
+    } else if s.headless {
+        "None".to_owned()
+    } else {
+        s.cluster_ip.to_string()
+    }
 }
 
 /// `ips` joined by `sep`.
@@ -715,26 +776,30 @@ orphan-svc       <none>                          <unknown>
         assert_eq!(
             describe_service(&c, "default", "nginx-svc").expect("nginx-svc"),
             "\
-Name:              nginx-svc
-Namespace:         default
-Labels:            <none>
-Annotations:       <none>
-Selector:          app=nginx-deployment
-Type:              ClusterIP
-IP Family Policy:  SingleStack
-IP Families:       IPv4
-IP:                10.101.182.177
-IPs:               10.101.182.177
-Port:              <unset>  80/TCP
-TargetPort:        80/TCP
-Endpoints:         10.10.0.2:80,10.10.1.2:80
-Session Affinity:  None
-Events:            <none>
+Name:                     nginx-svc
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 app=nginx-deployment
+Type:                     ClusterIP
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       10.101.182.177
+IPs:                      10.101.182.177
+Port:                     <unset>  80/TCP
+TargetPort:               80/TCP
+Endpoints:                10.10.0.2:80,10.10.1.2:80
+Session Affinity:         None
+Internal Traffic Policy:  Cluster
+Events:                   <none>
 "
         );
         // No endpoints: an empty value (kubectl pads the label anyway).
         let orphan = describe_service(&c, "default", "orphan-svc").expect("orphan-svc");
-        assert!(orphan.contains("\nEndpoints:         \n"), "{orphan}");
+        assert!(
+            orphan.contains("\nEndpoints:                \n"),
+            "{orphan}"
+        );
     }
 
     #[test]
@@ -760,6 +825,7 @@ NodePort:                 <unset>  30080/TCP
 Endpoints:                10.10.0.2:80,10.10.1.2:80
 Session Affinity:         None
 External Traffic Policy:  Cluster
+Internal Traffic Policy:  Cluster
 Events:                   <none>
 "
         );
@@ -782,6 +848,7 @@ NodePort:                 <unset>  30081/TCP
 Endpoints:                10.10.0.2:80,10.10.1.2:80
 Session Affinity:         None
 External Traffic Policy:  Local
+Internal Traffic Policy:  Cluster
 Events:                   <none>
 "
         );
@@ -812,6 +879,7 @@ NodePort:                 <unset>  30082/TCP
 Endpoints:                10.10.0.2:80,10.10.1.2:80
 Session Affinity:         None
 External Traffic Policy:  Cluster
+Internal Traffic Policy:  Cluster
 Events:                   <none>
 "
         );
@@ -1018,7 +1086,7 @@ default\torphan-svc\tClusterIP\t10.105.152.244\t-\t80/TCP
              Selector: app=nginx-deployment Type: ClusterIP IP Family Policy: SingleStack \
              IP Families: IPv4 IP: 10.101.182.177 IPs: 10.101.182.177 Port: <unset> 80/TCP \
              TargetPort: 80/TCP Endpoints: 10.10.1.42:80,10.10.1.43:80 Session Affinity: None \
-             Events: <none>"
+             Internal Traffic Policy: Cluster Events: <none>"
         );
         // The NodePort version, after the pod at .43 was replaced by .44.
         c.pods[1].ip = Ipv4Addr::new(10, 10, 1, 44);
@@ -1049,6 +1117,7 @@ NodePort:                 <unset>  30862/TCP
 Endpoints:                10.10.1.42:80,10.10.1.44:80
 Session Affinity:         None
 External Traffic Policy:  Cluster
+Internal Traffic Policy:  Cluster
 Events:                   <none>
 "
         );
@@ -1063,15 +1132,17 @@ Events:                   <none>
         let k = describe_service(&c, "default", "kubernetes").expect("kubernetes");
         assert!(
             k.contains(
-                "Labels:            component=apiserver\n                   provider=kubernetes\n"
+                "Labels:                   component=apiserver\n                          provider=kubernetes\n"
             ),
             "{k}"
         );
         assert!(
-            k.contains("Port:              https  443/TCP\nTargetPort:        6443/TCP\n"),
+            k.contains(
+                "Port:                     https  443/TCP\nTargetPort:               6443/TCP\n"
+            ),
             "{k}"
         );
-        assert!(k.contains("Selector:          <none>\n"), "{k}");
+        assert!(k.contains("Selector:                 <none>\n"), "{k}");
     }
 
     // ---------------------------------------------------------- details
@@ -1191,7 +1262,9 @@ Events:                   <none>
         );
         let d = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
         assert!(
-            d.contains("Endpoints:         10.10.0.2:80,10.10.1.2:80,10.10.1.50:80 + 3 more...\n"),
+            d.contains(
+                "Endpoints:                10.10.0.2:80,10.10.1.2:80,10.10.1.50:80 + 3 more...\n"
+            ),
             "{d}"
         );
     }
@@ -1399,9 +1472,131 @@ TargetPort:               80/TCP
 Endpoints:                10.10.0.2:80,10.10.1.2:80
 Session Affinity:         None
 External Traffic Policy:  Cluster
+Internal Traffic Policy:  Cluster
 Events:                   <none>
 "
         );
+    }
+
+    /// The default cluster plus a headless and an ExternalName Service, a
+    /// Local internal policy on nginx-svc, and a kube-dns pod in kube-system.
+    fn with_dns_objects() -> Cluster {
+        let mut c = default_cluster();
+        let mut headless = c
+            .service("default", "nginx-svc")
+            .expect("nginx-svc")
+            .clone();
+        headless.name = "nginx-headless".into();
+        headless.headless = true;
+        headless.cluster_ip = Ipv4Addr::UNSPECIFIED;
+        let mut alias = headless.clone();
+        alias.name = "db".into();
+        alias.headless = false;
+        alias.service_type = ServiceType::ExternalName;
+        alias.external_name = Some("db.example.com".into());
+        alias.selector = Labels::new();
+        alias.ports.clear();
+        c.services.extend([headless, alias]);
+        c.services
+            .iter_mut()
+            .filter(|s| s.name == "nginx-svc")
+            .for_each(|s| s.internal_traffic_policy = crate::cluster::TrafficPolicy::Local);
+        c.services
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        c.pods.push(Pod {
+            name: "coredns-0".into(),
+            namespace: "kube-system".into(),
+            labels: Labels::from([("k8s-app".into(), "kube-dns".into())]),
+            ip: Ipv4Addr::new(10, 10, 0, 10),
+            node: "mac-master".into(),
+            ready: true,
+            owner: None,
+            ports: vec![],
+        });
+        c
+    }
+
+    #[test]
+    fn headless_and_external_name_services_like_kubectl() {
+        let c = with_dns_objects();
+        let out = get_services(&c, &default_ns(), false, &OFFLINE);
+        assert!(
+            out.contains(
+                "\ndb               ExternalName   <none>           db.example.com                  <none>         <unknown>\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "\nnginx-headless   ClusterIP      None             <none>                          80/TCP         <unknown>\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            describe_service(&c, "default", "db").expect("db"),
+            "\
+Name:              db
+Namespace:         default
+Labels:            <none>
+Annotations:       <none>
+Selector:          <none>
+Type:              ExternalName
+IP Families:       <none>
+IP:                
+IPs:               <none>
+External Name:     db.example.com
+Session Affinity:  None
+Events:            <none>
+"
+        );
+        let d = describe_service(&c, "default", "nginx-headless").expect("headless");
+        assert!(
+            d.contains("IP:                       None\nIPs:                      None\n"),
+            "{d}"
+        );
+        // Headless Services still have endpoints (DNS answers with them).
+        assert!(
+            d.contains("Endpoints:                10.10.0.2:80,10.10.1.2:80\n"),
+            "{d}"
+        );
+        let d = describe_service(&c, "default", "nginx-svc").expect("nginx-svc");
+        assert!(
+            d.contains("Session Affinity:         None\nInternal Traffic Policy:  Local\nEvents:"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn get_namespaces_lists_kubectl_defaults_and_used_ones() {
+        let mut c = with_dns_objects();
+        c.services[0].namespace = "apps".into();
+        assert_eq!(
+            get_namespaces(&c, &OFFLINE),
+            "\
+NAME              STATUS   AGE
+apps              Active   <unknown>
+default           Active   <unknown>
+kube-node-lease   Active   <unknown>
+kube-public       Active   <unknown>
+kube-system       Active   <unknown>
+"
+        );
+        let created = BTreeMap::from([("namespace/default".to_owned(), 100)]);
+        let ages = Ages {
+            now_unix: 165,
+            created: Some(&created),
+        };
+        assert!(get_namespaces(&c, &ages).contains("\ndefault           Active   65s\n"));
+    }
+
+    #[test]
+    fn lab_pods_skips_router_hosted_pods() {
+        let c = with_dns_objects();
+        let lines = lab_pods(&c);
+        assert!(!lines.contains("coredns-0"), "{lines}");
+        assert_eq!(lines, lab_pods(&default_cluster()));
+        // kubectl still shows it.
+        assert!(get_pods(&c, &NamespaceFilter::All, false, &OFFLINE).contains("coredns-0"));
     }
 
     #[test]

@@ -43,7 +43,12 @@ fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
         .pods
         .iter()
         .map(|p| format!("pod/{}/{}", p.namespace, p.name))
-        .chain(cluster.services.iter().map(|s| format!("service/{}/{}", s.namespace, s.name)))
+        .chain(
+            cluster
+                .services
+                .iter()
+                .map(|s| format!("service/{}/{}", s.namespace, s.name)),
+        )
         .collect();
     created.retain(|k, _| keys.contains(k));
     for k in keys {
