@@ -220,7 +220,8 @@ pub fn get_endpoints(c: &Cluster, ns: &NamespaceFilter, ages: &Ages<'_>) -> Stri
     let rows: Vec<Vec<String>> = c
         .services
         .iter()
-        .filter(|s| ns.matches(&s.namespace))
+        // An ExternalName Service has no Endpoints object.
+        .filter(|s| ns.matches(&s.namespace) && s.service_type != ServiceType::ExternalName)
         .map(|s| {
             let eps = endpoint_list(c, s, None);
             let cell = if eps.is_empty() {
@@ -407,10 +408,17 @@ pub fn lab_services(c: &Cluster) -> String {
         } else {
             port_string(s)
         };
+        let cluster_ip = if s.headless {
+            "None".to_owned()
+        } else if s.service_type == ServiceType::ExternalName {
+            "-".to_owned()
+        } else {
+            s.cluster_ip.to_string()
+        };
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{external}\t{ports}",
-            s.namespace, s.name, s.service_type, s.cluster_ip
+            "{}\t{}\t{}\t{cluster_ip}\t{external}\t{ports}",
+            s.namespace, s.name, s.service_type
         );
     }
     out
@@ -715,11 +723,13 @@ nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>   10.
         assert_eq!(
             get_pods(&c, &NamespaceFilter::All, false, &OFFLINE),
             "\
-NAMESPACE   NAME                                READY   STATUS    RESTARTS   AGE
-default     client                              1/1     Running   0          <unknown>
-default     client-master                       1/1     Running   0          <unknown>
-default     nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>
-default     nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
+NAMESPACE     NAME                                READY   STATUS    RESTARTS   AGE
+default       client                              1/1     Running   0          <unknown>
+default       client-master                       1/1     Running   0          <unknown>
+default       nginx-deployment-756d6b7586-cctx5   1/1     Running   0          <unknown>
+default       nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <unknown>
+kube-system   coredns-mac-master                  1/1     Running   0          <unknown>
+kube-system   coredns-mac-worker                  1/1     Running   0          <unknown>
 "
         );
     }
@@ -732,6 +742,8 @@ default     nginx-deployment-756d6b7586-gwpsr   1/1     Running   0          <un
             "\
 NAME             TYPE           CLUSTER-IP       EXTERNAL-IP                     PORT(S)        AGE
 echo-udp         ClusterIP      10.100.97.119    <none>                          9000/UDP       <unknown>
+example          ExternalName   <none>           example.com                     <none>         <unknown>
+nginx-headless   ClusterIP      None             <none>                          80/TCP         <unknown>
 nginx-lb         LoadBalancer   10.103.242.70    192.168.200.10,192.168.200.20   80:30082/TCP   <unknown>
 nginx-local      NodePort       10.102.118.193   <none>                          80:30081/TCP   <unknown>
 nginx-nodeport   NodePort       10.106.58.49     <none>                          80:30080/TCP   <unknown>
@@ -744,6 +756,8 @@ orphan-svc       ClusterIP      10.105.152.244   <none>                         
             "\
 NAME             TYPE           CLUSTER-IP       EXTERNAL-IP                     PORT(S)        AGE         SELECTOR
 echo-udp         ClusterIP      10.100.97.119    <none>                          9000/UDP       <unknown>   app=nginx-deployment
+example          ExternalName   <none>           example.com                     <none>         <unknown>   <none>
+nginx-headless   ClusterIP      None             <none>                          80/TCP         <unknown>   app=nginx-deployment
 nginx-lb         LoadBalancer   10.103.242.70    192.168.200.10,192.168.200.20   80:30082/TCP   <unknown>   app=nginx-deployment
 nginx-local      NodePort       10.102.118.193   <none>                          80:30081/TCP   <unknown>   app=nginx-deployment
 nginx-nodeport   NodePort       10.106.58.49     <none>                          80:30080/TCP   <unknown>   app=nginx-deployment
@@ -761,6 +775,7 @@ orphan-svc       ClusterIP      10.105.152.244   <none>                         
             "\
 NAME             ENDPOINTS                       AGE
 echo-udp         10.10.0.2:9000,10.10.1.2:9000   <unknown>
+nginx-headless   10.10.0.2:80,10.10.1.2:80       <unknown>
 nginx-lb         10.10.0.2:80,10.10.1.2:80       <unknown>
 nginx-local      10.10.0.2:80,10.10.1.2:80       <unknown>
 nginx-nodeport   10.10.0.2:80,10.10.1.2:80       <unknown>
@@ -908,11 +923,14 @@ mac-worker\t192.168.191.145\t10.10.1.0/24\t0e:6b:c0:a8:bf:91
             lab_services(&c),
             "\
 default\techo-udp\tClusterIP\t10.100.97.119\t-\t9000/UDP
+default\texample\tExternalName\t-\t-\t-
+default\tnginx-headless\tClusterIP\tNone\t-\t80/TCP
 default\tnginx-lb\tLoadBalancer\t10.103.242.70\t192.168.200.10,192.168.200.20\t80:30082/TCP
 default\tnginx-local\tNodePort\t10.102.118.193\t-\t80:30081/TCP
 default\tnginx-nodeport\tNodePort\t10.106.58.49\t-\t80:30080/TCP
 default\tnginx-svc\tClusterIP\t10.101.182.177\t-\t80/TCP
 default\torphan-svc\tClusterIP\t10.105.152.244\t-\t80/TCP
+kube-system\tkube-dns\tClusterIP\t10.96.0.10\t-\t53/UDP,53/TCP
 "
         );
         assert_eq!(
@@ -1216,13 +1234,13 @@ Events:                   <none>
     #[test]
     fn no_resources_found() {
         let c = default_cluster();
-        let ns = NamespaceFilter::One("kube-system".into());
+        let ns = NamespaceFilter::One("kube-public".into());
         for out in [
             get_pods(&c, &ns, false, &OFFLINE),
             get_services(&c, &ns, true, &OFFLINE),
             get_endpoints(&c, &ns, &OFFLINE),
         ] {
-            assert_eq!(out, "No resources found in kube-system namespace.\n");
+            assert_eq!(out, "No resources found in kube-public namespace.\n");
         }
         let mut empty = c.clone();
         empty.pods.clear();
