@@ -24,6 +24,19 @@ const FLOWS: usize = 100_000;
 
 fn cluster(services: usize) -> Cluster {
     let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+    // Two web pods (the endpoints) and 200 client pods (10.10.1.32 up),
+    // all local to node n1: the data plane accepts sources only from its
+    // own pods.
+    let clients = (0..200u8).map(|i| Pod {
+        name: format!("client-{i}"),
+        namespace: "default".into(),
+        labels: BTreeMap::new(),
+        ip: client_ip(usize::from(i)),
+        node: "n1".into(),
+        ready: true,
+        owner: None,
+        ports: vec![],
+    });
     let pods = (0..2u8)
         .map(|i| Pod {
             name: format!("web-{i}"),
@@ -39,6 +52,7 @@ fn cluster(services: usize) -> Cluster {
                 protocol: Protocol::Tcp,
             }],
         })
+        .chain(clients)
         .collect();
     let services = (0..services)
         .map(|i| Service {
@@ -94,10 +108,14 @@ fn packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, syn: bool) -> Vec<u8> {
     out
 }
 
+fn client_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 10, 1, 32 + (i % 200) as u8)
+}
+
 fn client(flow: usize) -> (Ipv4Addr, u16) {
     let host = (flow / 50_000) as u8;
     (
-        Ipv4Addr::new(10, 10, 2, 1 + host),
+        client_ip(usize::from(host)),
         10_000 + (flow % 50_000) as u16,
     )
 }
@@ -173,7 +191,7 @@ fn bench(c: &mut Criterion) {
         );
 
         let mut n = 0usize;
-        let template = packet(Ipv4Addr::new(10, 10, 3, 1), vip(0), 1, true);
+        let template = packet(client_ip(100), vip(0), 1, true);
         group.bench_function(BenchmarkId::new("new_flow_first_packet", services), |b| {
             b.iter(|| {
                 n = n.wrapping_add(1);
@@ -181,9 +199,8 @@ fn bench(c: &mut Criterion) {
                 pkt.copy_from_slice(&template);
                 // A fresh tuple each time: source address and port vary,
                 // destination cycles over the Services.
-                let src = Ipv4Addr::from(
-                    u32::from(Ipv4Addr::new(10, 10, 3, 0)) + (n / 60_000) as u32 % 250 + 1,
-                );
+                // Clients 100..200: not the ones holding the established flows.
+                let src = client_ip(100 + (n / 60_000) % 100);
                 pkt[12..16].copy_from_slice(&src.octets());
                 pkt[20..22].copy_from_slice(&(1_000 + (n % 60_000) as u16).to_be_bytes());
                 pkt[16..20].copy_from_slice(&vip(n % services).octets());
@@ -192,6 +209,12 @@ fn bench(c: &mut Criterion) {
                 black_box(dp.handle_packet(t0, Ingress::Tun, black_box(&mut pb)))
             })
         });
+        assert_eq!(
+            dp.stats().dropped_total(),
+            0,
+            "the bench must measure forwarded packets, not drops: {:?}",
+            dp.stats()
+        );
     }
     group.finish();
 }

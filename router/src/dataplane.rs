@@ -221,7 +221,7 @@ impl Dataplane {
             Ingress::Tun => None,
             Ingress::Stack => {
                 let p = packet::parse(buf.data())?;
-                if !self.topology.stack_pods.contains(&p.key.src) {
+                if !self.topology.is_stack_pod(p.key.src) {
                     return Err(DropReason::SpoofedSource);
                 }
                 None

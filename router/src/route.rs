@@ -2,13 +2,19 @@
 //! device (a local pod, or the kernel's own routes), or another node over
 //! the overlay. Also what this node's addresses are.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cluster::Cluster;
 use crate::overlay;
+
+fn sorted(ips: impl Iterator<Item = Ipv4Addr>) -> Vec<Ipv4Addr> {
+    let mut v: Vec<Ipv4Addr> = ips.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
 
 /// Another node, reachable over the overlay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +67,12 @@ pub struct Topology {
     pub vni: u32,
     /// Largest IP packet that fits in the overlay (underlay MTU - 50).
     pub overlay_mtu: usize,
-    /// IPs of the pods on this node.
-    pub local_pods: HashSet<Ipv4Addr>,
+    /// IPs of the pods on this node, sorted (a binary search per packet is
+    /// cheaper than hashing for a node's few hundred pods).
+    pub local_pods: Vec<Ipv4Addr>,
     /// IPs of the pods on this node that the router serves in process
-    /// (the cluster DNS).
-    pub stack_pods: HashSet<Ipv4Addr>,
+    /// (the cluster DNS), sorted.
+    pub stack_pods: Vec<Ipv4Addr>,
 }
 
 impl Topology {
@@ -94,18 +101,14 @@ impl Topology {
             peers,
             vni: cluster.overlay.vni,
             overlay_mtu: usize::from(cluster.overlay.pod_mtu()),
-            local_pods: cluster
-                .pods
-                .iter()
-                .filter(|p| p.node == node)
-                .map(|p| p.ip)
-                .collect(),
-            stack_pods: cluster
-                .pods
-                .iter()
-                .filter(|p| p.node == node && p.is_router_hosted())
-                .map(|p| p.ip)
-                .collect(),
+            local_pods: sorted(cluster.pods.iter().filter(|p| p.node == node).map(|p| p.ip)),
+            stack_pods: sorted(
+                cluster
+                    .pods
+                    .iter()
+                    .filter(|p| p.node == node && p.is_router_hosted())
+                    .map(|p| p.ip),
+            ),
         })
     }
 
@@ -113,7 +116,7 @@ impl Topology {
     /// the overlay, everything else to the TUN device.
     #[inline]
     pub fn next_hop(&self, dst: Ipv4Addr) -> NextHop {
-        if self.stack_pods.contains(&dst) {
+        if self.is_stack_pod(dst) {
             return NextHop::Stack;
         }
         if self.pod_cidr.contains(&dst) {
@@ -133,6 +136,12 @@ impl Topology {
             .find(|(_, p)| p.underlay_ip == ip)
     }
 
+    /// Whether `ip` is a pod this router serves in process.
+    #[inline]
+    pub fn is_stack_pod(&self, ip: Ipv4Addr) -> bool {
+        !self.stack_pods.is_empty() && self.stack_pods.binary_search(&ip).is_ok()
+    }
+
     /// Whether a flow from `src` must be masqueraded to reach a Service:
     /// sources outside the cluster's pod CIDR (the node itself, anything
     /// routed to it) and the node's own gateway address, whose replies would
@@ -149,7 +158,7 @@ impl Topology {
     /// anything else is a pod lying about itself.
     pub fn is_valid_local_source(&self, src: Ipv4Addr) -> bool {
         if self.pod_cidr.contains(&src) {
-            src == self.gateway || self.local_pods.contains(&src)
+            src == self.gateway || self.local_pods.binary_search(&src).is_ok()
         } else {
             !self.cluster_pod_cidr.contains(&src)
         }
