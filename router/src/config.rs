@@ -1871,26 +1871,13 @@ fn service_ports(
     let mut out: Vec<ServicePort> = Vec::with_capacity(raw.len());
     for (j, p) in raw.iter().enumerate() {
         let key = |field: &str| format!("{label}.ports[{j}].{field}");
-        let name = match p.name.as_deref() {
-            None | Some("") => None,
-            Some(n) => {
-                if let Err(reason) = check_dns_label(n) {
-                    return Err(ConfigError::InvalidPortName {
-                        key: key("name"),
-                        value: n.to_owned(),
-                        reason,
-                    });
-                }
-                if let Some(k) = out.iter().position(|o| o.name.as_deref() == Some(n)) {
-                    return Err(ConfigError::DuplicatePortName {
-                        key: key("name"),
-                        value: n.to_owned(),
-                        first: format!("{label}.ports[{k}]"),
-                    });
-                }
-                Some(n.to_owned())
-            }
-        };
+        let name = port_name(
+            &key("name"),
+            p.name.as_deref(),
+            out.iter().map(|o| o.name.as_deref()),
+            check_dns_label,
+            label,
+        )?;
         let port = port_number(&key("port"), p.port)?;
         let protocol = protocol(&key("protocol"), p.protocol.as_deref())?;
         if let Some(k) = out
@@ -2991,6 +2978,36 @@ fn protocol(key: &str, value: Option<&str>) -> Result<Protocol, ConfigError> {
     }
 }
 
+/// A port's optional name (`""` is no name): valid by `check`, and not
+/// used by an earlier port of the same object (`taken`, in order) whose
+/// key-path prefix is `owner`.
+fn port_name<'a>(
+    key: &str,
+    name: Option<&str>,
+    taken: impl Iterator<Item = Option<&'a str>>,
+    check: fn(&str) -> Result<(), &'static str>,
+    owner: &str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(n) = name.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if let Err(reason) = check(n) {
+        return Err(ConfigError::InvalidPortName {
+            key: key.to_owned(),
+            value: n.to_owned(),
+            reason,
+        });
+    }
+    if let Some(k) = taken.into_iter().position(|o| o == Some(n)) {
+        return Err(ConfigError::DuplicatePortName {
+            key: key.to_owned(),
+            value: n.to_owned(),
+            first: format!("{owner}.ports[{k}]"),
+        });
+    }
+    Ok(Some(n.to_owned()))
+}
+
 /// Validates the container ports of `owner` (`deployments[0]`, `pods[1]`).
 fn container_ports(
     owner: &str,
@@ -2999,26 +3016,13 @@ fn container_ports(
     let mut out: Vec<ContainerPort> = Vec::with_capacity(raw.len());
     for (j, p) in raw.iter().enumerate() {
         let key = |field: &str| format!("{owner}.ports[{j}].{field}");
-        let name = match p.name.as_deref() {
-            None | Some("") => None,
-            Some(n) => {
-                if let Err(reason) = check_port_name(n) {
-                    return Err(ConfigError::InvalidPortName {
-                        key: key("name"),
-                        value: n.to_owned(),
-                        reason,
-                    });
-                }
-                if let Some(k) = out.iter().position(|o| o.name.as_deref() == Some(n)) {
-                    return Err(ConfigError::DuplicatePortName {
-                        key: key("name"),
-                        value: n.to_owned(),
-                        first: format!("{owner}.ports[{k}]"),
-                    });
-                }
-                Some(n.to_owned())
-            }
-        };
+        let name = port_name(
+            &key("name"),
+            p.name.as_deref(),
+            out.iter().map(|o| o.name.as_deref()),
+            check_port_name,
+            owner,
+        )?;
         out.push(ContainerPort {
             name,
             container_port: port_number(&key("containerPort"), p.container_port)?,
