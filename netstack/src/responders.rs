@@ -184,6 +184,65 @@ pub mod http {
         response("400 Bad Request", "bad request\n")
     }
 
+    /// Most lines one `/stream` request may ask for.
+    pub const MAX_STREAM_LINES: u32 = 100_000;
+    /// Longest pause between two `/stream` lines, in milliseconds.
+    pub const MAX_STREAM_INTERVAL_MS: u64 = 60_000;
+
+    /// A `GET /stream?lines=N&interval_ms=M` request: N lines, one every M
+    /// ms, for checking that a long-lived connection survives changes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Stream {
+        /// How many lines (default 10, at most [`MAX_STREAM_LINES`]).
+        pub lines: u32,
+        /// Pause before each line after the first, in milliseconds (default
+        /// 100, at most [`MAX_STREAM_INTERVAL_MS`]).
+        pub interval_ms: u64,
+    }
+
+    /// `None` unless `req` asks for `/stream`; then its parameters, or why
+    /// they are bad (answer [`bad_request`]).
+    pub fn stream(req: &Request) -> Option<Result<Stream, String>> {
+        let (route, query) = match req.path.split_once('?') {
+            Some((route, query)) => (route, query.split('#').next().unwrap_or("")),
+            None => (req.path.split('#').next().unwrap_or(""), ""),
+        };
+        if route != "/stream" {
+            return None;
+        }
+        let mut s = Stream {
+            lines: 10,
+            interval_ms: 100,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let bad = || format!("bad /stream parameter {pair:?}");
+            match key {
+                "lines" => match value.parse::<u32>() {
+                    Ok(n) if n <= MAX_STREAM_LINES => s.lines = n,
+                    _ => return Some(Err(bad())),
+                },
+                "interval_ms" => match value.parse::<u64>() {
+                    Ok(n) if n <= MAX_STREAM_INTERVAL_MS => s.interval_ms = n,
+                    _ => return Some(Err(bad())),
+                },
+                _ => return Some(Err(bad())),
+            }
+        }
+        Some(Ok(s))
+    }
+
+    /// The head of a `/stream` answer: no length, the body ends when the
+    /// server closes the connection.
+    pub fn stream_head() -> Vec<u8> {
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n".to_vec()
+    }
+
+    /// Line `i` (1-based) of a `/stream` answer from pod `pod_name`.
+    pub fn stream_line(i: u32, pod_name: &str) -> String {
+        format!("line {i} from {pod_name}\n")
+    }
+
     #[cfg(test)]
     #[allow(clippy::unwrap_used)]
     mod tests {
@@ -277,6 +336,56 @@ pub mod http {
             assert_eq!(b, "10.10.2.7:49152");
             let (_, b) = split(&respond(&req("/healthz", "x"), LOCAL, PEER, POD, DATE));
             assert_eq!(b, "ok");
+        }
+
+        #[test]
+        fn stream_parameters() {
+            let s = |path: &str| stream(&req(path, "x"));
+            assert_eq!(s("/"), None);
+            assert_eq!(s("/streams"), None);
+            assert_eq!(s("/hostname?lines=3"), None);
+            assert_eq!(
+                s("/stream"),
+                Some(Ok(Stream {
+                    lines: 10,
+                    interval_ms: 100
+                }))
+            );
+            assert_eq!(
+                s("/stream?lines=60&interval_ms=250"),
+                Some(Ok(Stream {
+                    lines: 60,
+                    interval_ms: 250
+                }))
+            );
+            assert_eq!(
+                s("/stream?interval_ms=0&lines=0#frag"),
+                Some(Ok(Stream {
+                    lines: 0,
+                    interval_ms: 0
+                }))
+            );
+            for bad in [
+                "/stream?lines=-1",
+                "/stream?lines=x",
+                "/stream?lines=100001",
+                "/stream?interval_ms=60001",
+                "/stream?lines",
+                "/stream?speed=3",
+            ] {
+                assert!(matches!(s(bad), Some(Err(_))), "{bad}");
+            }
+        }
+
+        #[test]
+        fn stream_answer() {
+            let head = String::from_utf8(stream_head()).unwrap();
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+            assert!(head.contains("Connection: close\r\n"));
+            assert!(!head.contains("Content-Length"));
+            assert!(head.ends_with("\r\n\r\n"));
+            assert_eq!(stream_line(1, POD), format!("line 1 from {POD}\n"));
+            assert_eq!(stream_line(60, "p"), "line 60 from p\n");
         }
 
         #[test]

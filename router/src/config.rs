@@ -902,14 +902,54 @@ pub fn load(path: &Path) -> Result<Cluster, ConfigError> {
 /// Parses, validates and completes (names, IPs, ClusterIPs, node ports) a
 /// config file's text.
 pub fn parse(text: &str) -> Result<Cluster, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(toml_error)?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, e))?;
     build(raw)
 }
 
-fn toml_error(e: toml::de::Error) -> ConfigError {
+/// A TOML error (syntax, unknown or missing key, wrong type), naming the
+/// object it is in when there is one (`services[1] "default/odd-svc":
+/// unknown field ...`), and keeping the parser's line, column and snippet.
+fn toml_error(text: &str, e: toml::de::Error) -> ConfigError {
+    let full = e.to_string().trim_end().to_owned();
+    let object = e.span().and_then(|span| object_at(text, span.start));
     ConfigError::Toml {
-        message: e.to_string().trim_end().to_owned(),
+        message: match object {
+            Some(object) => format!("{object}: {}\n{full}", e.message().trim_end()),
+            None => full,
+        },
     }
+}
+
+/// The `[[deployments]]`, `[[pods]]` or `[[services]]` entry that byte
+/// `at` of `text` lies in, as errors name it: `services[1] "default/x"`.
+fn object_at(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let mut current: Option<(&str, usize)> = None;
+    let mut counts = [0usize; 3];
+    const KINDS: [&str; 3] = ["deployments", "pods", "services"];
+    for line in before.lines() {
+        let t = line.trim();
+        if !t.starts_with('[') {
+            continue;
+        }
+        current = None;
+        for (i, kind) in KINDS.iter().enumerate() {
+            if t.starts_with(&format!("[[{kind}]]")) {
+                current = Some((kind, counts[i]));
+                counts[i] += 1;
+            }
+        }
+    }
+    let (kind, index) = current?;
+    // The entry's name, if the rest of the file parses as plain TOML.
+    let table: toml::Table = text.parse().ok()?;
+    let entry = table.get(kind)?.as_array()?.get(index)?;
+    let name = entry.get("name")?.as_str()?;
+    let namespace = entry
+        .get("namespace")
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    Some(format!("{kind}[{index}] \"{namespace}/{name}\""))
 }
 
 // ------------------------------------------------------------------ validation
@@ -2130,7 +2170,7 @@ impl fmt::Display for Change {
 /// object: Deployments, then pods, then Services, each in file order.
 pub fn apply(store: &str, file: &str) -> Result<(String, Vec<Change>), ConfigError> {
     let before = parse(store)?;
-    let applied: RawApply = toml::from_str(file).map_err(toml_error)?;
+    let applied: RawApply = toml::from_str(file).map_err(|e| toml_error(file, e))?;
     if applied.cluster.is_some() {
         return Err(ConfigError::ApplyClusterScoped {
             section: "[cluster]",
@@ -5930,5 +5970,28 @@ ports = [ { port = 80, targetPort = 8080 } ]
             "deployment.apps/x created"
         );
         assert_eq!(line("pod", ChangeAction::Deleted), "pod \"x\" deleted");
+    }
+    #[test]
+    fn unknown_fields_name_the_object() {
+        let text = format!(
+            "{}\n[[services]]\nname = \"odd-svc\"\ncolour = \"red\"\nports = [{{ port = 80 }}]\n",
+            DEFAULT
+        );
+        let e = parse(&text).expect_err("unknown field").to_string();
+        assert!(
+            e.contains("services[9] \"default/odd-svc\": unknown field `colour`"),
+            "{e}"
+        );
+        assert!(e.contains("line "), "keeps the position: {e}");
+        let e = apply(
+            &store(),
+            "[[services]]\nname = \"odd-svc\"\ncolour = \"red\"\n",
+        )
+        .expect_err("unknown field")
+        .to_string();
+        assert!(
+            e.contains("services[0] \"default/odd-svc\": unknown field `colour`"),
+            "{e}"
+        );
     }
 }

@@ -4,6 +4,14 @@
 
 RUN_DIR=/run/ksr
 NS_FILE=$RUN_DIR/namespaces
+# The live cluster: `up` copies the config here and the routers serve it;
+# `router apply/delete` change it, the kubelet follows it.
+STORE=$RUN_DIR/cluster.toml
+# One file per pod the lab has built (`IP NODE`), so the kubelet knows what
+# exists and what to remove.
+PODS_DIR=$RUN_DIR/pods
+# Per-netns files `ip netns exec` bind-mounts over /etc (resolv.conf).
+NETNS_ETC=/etc/netns
 # The underlay (a bridge joining the nodes) and the client outside the cluster.
 UNDERLAY_NS=ksr-underlay
 UNDERLAY_BR=ksr-br0
@@ -192,20 +200,31 @@ load_cluster() {
         NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
         c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out" | sort -u)
 
+    out=$("$router" lab-pods --config "$CONFIG") || die "router lab-pods --config $CONFIG failed"
+    parse_pods "$out" || die "router lab-pods --config $CONFIG: $PARSE_ERROR"
+}
+
+# parse_pods OUT: fill POD_NAMES and POD_* from `router lab-pods` output.
+# Returns 1 with PARSE_ERROR set on a bad line (the kubelet must not die).
+parse_pods() {
+    local name pns ip node cidr gw tcp udp
+    PARSE_ERROR=
     POD_NAMES=()
     declare -gA POD_IP=() POD_NODE=() POD_GW=() POD_TCP=() POD_UDP=() POD_NS=()
-    out=$("$router" lab-pods --config "$CONFIG") || die "router lab-pods --config $CONFIG failed"
-    local pns ip node gw tcp udp
     while IFS=$'\t' read -r pns name ip node cidr gw tcp udp; do
         [[ -n $name ]] || continue
         if ! is_ipv4 "$ip" || ! is_ipv4 "$gw" || [[ -z $node || -z $tcp || -z $udp ]]; then
-            die "router lab-pods: bad line '$pns $name $ip $node $cidr $gw $tcp $udp'"
+            PARSE_ERROR="bad line '$pns $name $ip $node $cidr $gw $tcp $udp'"
+        elif [[ -n ${POD_IP[$name]+x} ]]; then
+            PARSE_ERROR="pod name $name is used twice; the lab needs unique pod names"
+        elif [[ -n ${NODE_CIDR[$name]+x} ]]; then
+            PARSE_ERROR="pod $name has the name of a node"
+        elif [[ $name == underlay || $name == external ]]; then
+            PARSE_ERROR="pod $name has the name of a lab namespace (ksr-$name)"
+        elif [[ -z ${NODE_CIDR[$node]+x} ]]; then
+            PARSE_ERROR="pod $name is on unknown node $node"
         fi
-        [[ -z ${POD_IP[$name]+x} ]] || die "pod name $name is used twice; the lab needs unique pod names"
-        [[ -z ${NODE_CIDR[$name]+x} ]] || die "pod $name has the name of a node"
-        case $name in
-        underlay | external) die "pod $name has the name of a lab namespace (ksr-$name)" ;;
-        esac
+        [[ -z $PARSE_ERROR ]] || return 1
         POD_NAMES+=("$name")
         POD_NS[$name]=$pns
         POD_IP[$name]=$ip
@@ -213,7 +232,8 @@ load_cluster() {
         POD_GW[$name]=$gw
         POD_TCP[$name]=$tcp
         POD_UDP[$name]=$udp
-    done <<<"$out"
+    done <<<"$1"
+    return 0
 }
 
 # start_bg NS NAME CMD...: run CMD in NS in the background; log and pid in
@@ -240,7 +260,8 @@ proc_name() {
 }
 
 # is_lab_process PID: alive and one of the lab's own binaries (`router`,
-# `pod-server`), or a script of that name in BIN_DIR run by an interpreter.
+# `pod-server`), or a script of that name in BIN_DIR run by an interpreter,
+# or the lab's kubelet.
 is_lab_process() {
     local pid=$1 arg0='' arg1=''
     pid_alive "$pid" || return 1
@@ -248,7 +269,15 @@ is_lab_process() {
     case ${arg0##*/} in
     router | pod-server) return 0 ;;
     esac
-    [[ $arg1 == "$BIN_DIR/router" || $arg1 == "$BIN_DIR/pod-server" ]]
+    [[ $arg1 == "$BIN_DIR/router" || $arg1 == "$BIN_DIR/pod-server" ]] || is_kubelet "$pid"
+}
+
+# is_kubelet PID: alive and `bash .../scripts/lab kubelet` (this lab's).
+is_kubelet() {
+    local pid=$1 arg0='' arg1='' arg2=''
+    pid_alive "$pid" || return 1
+    { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1 && IFS= read -r -d '' arg2; } <"/proc/$pid/cmdline" 2>/dev/null || true
+    [[ $arg1 == "$ROOT/scripts/lab" && $arg2 == kubelet ]]
 }
 
 # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.

@@ -18,13 +18,22 @@
 //! - ICMP to a ClusterIP, Services without endpoints, UDP Services;
 //! - interop with a plain Linux VXLAN node (`scripts/lab kernel-node`),
 //!   captured on the underlay bridge;
+//! - the live cluster (`router apply/delete` on the store
+//!   `/run/ksr/cluster.toml`, the lab's kubelet building and removing pods):
+//!   a deleted pod replaced (new name and IP, endpoints follow), nginx-svc
+//!   re-applied as NodePort, a TCP stream surviving 100 unrelated applies
+//!   (and how long an apply takes to reach both routers, printed), a stale
+//!   UDP flow moving off a deleted pod, a deleted and re-applied Service,
+//!   refused applies changing nothing, cluster DNS with `dig` and names in
+//!   `curl`, sessionAffinity, internalTrafficPolicy Local, named
+//!   targetPorts;
 //! - last, that pod traffic fails closed when the routers die.
 //!
 //! All of it is one `#[test]` on one lab: two labs can never run at once
 //! (they share the `ksr-*` names), and every failed check is reported
 //! together at the end.
 //!
-//! Needs root and `ip`, `curl`, `ping`, `timeout`. Without them the test
+//! Needs root and `ip`, `curl`, `ping`, `timeout` (and `socat`, `dig`). Without them the test
 //! prints `SKIPPED: ...` and passes, unless `KSR_LAB_REQUIRED=1`, which turns
 //! the skip into a failure (for CI machines that are meant to run it).
 //! `tshark` (and `ethtool`, for the kernel VXLAN peer) come from
@@ -592,7 +601,10 @@ struct Cluster {
 
 impl Cluster {
     fn load() -> Cluster {
-        let pods = lab_pods();
+        Cluster::from_pods(lab_pods())
+    }
+
+    fn from_pods(pods: Vec<Pod>) -> Cluster {
         let nodes = lab_nodes();
         assert!(nodes.len() >= 2, "the lab needs two nodes: {nodes:?}");
         let client = pods
@@ -682,7 +694,24 @@ fn lab() {
     service_without_endpoints(&mut c, &k);
     udp_service(&mut c, &k);
     kernel_vxlan_peer(&mut c, &k);
-    // Last: it kills the routers.
+
+    // The live cluster: changes through `router apply/delete` on the store,
+    // followed by the routers and the lab's kubelet.
+    let initial = live_pods();
+    delete_pod_is_replaced(&mut c, &k);
+    apply_node_port(&mut c, &k);
+    stream_survives_churn(&mut c, &k);
+    stale_udp_flow(&mut c, &k);
+    deleted_service(&mut c, &k);
+    bad_apply_changes_nothing(&mut c);
+    cluster_dns(&mut c, &k);
+    session_affinity(&mut c, &k);
+    internal_traffic_policy_local(&mut c, &k);
+    named_target_ports(&mut c, &k);
+    kubelet_removed_pods(&mut c, &initial);
+
+    // Last: it kills the routers. The pods are the store's now.
+    let k = Cluster::from_pods(live_pods());
     fail_closed(&mut c, &k);
 
     drop(lab);
@@ -1527,6 +1556,814 @@ fn fail_closed(c: &mut Checks, k: &Cluster) {
                 from.name,
                 show("ping", &out)
             )
+        });
+    }
+}
+
+// ---------------------------------------------------------------- live cluster
+
+/// The store the lab's routers serve (`scripts/lab up` copies the config
+/// there); `router apply/delete` change it, the lab's kubelet follows it.
+const STORE: &str = "/run/ksr/cluster.toml";
+/// kube-dns's ClusterIP in `config.toml`.
+const KUBE_DNS_IP: &str = "10.96.0.10";
+
+/// `router ARGS` against the running routers (the first control socket).
+fn router(args: &[&str]) -> Output {
+    run(15, router_bin(), args)
+}
+
+/// `router VERB ARGS --store STORE` (apply, delete).
+fn router_change(args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--store", STORE]);
+    router(&all)
+}
+
+/// Writes `text` to `/run/ksr/NAME` and applies it; returns the output and
+/// how long `router apply` took.
+fn apply_text(name: &str, text: &str) -> (Output, Duration) {
+    let path = format!("{RUN_DIR}/{name}");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+    let start = Instant::now();
+    let out = router_change(&["apply", "-f", &path]);
+    (out, start.elapsed())
+}
+
+/// `nginx-svc` as `config.toml` has it, with `extra` lines (type,
+/// sessionAffinity...).
+fn nginx_svc(extra: &str) -> String {
+    format!(
+        "[[services]]\nname = \"nginx-svc\"\nnamespace = \"default\"\n{extra}\
+         clusterIP = \"{NGINX_SVC_IP}\"\nselector = {{ app = \"nginx-deployment\" }}\n\
+         ports = [{{ port = 80, targetPort = 80, protocol = \"TCP\" }}]\n"
+    )
+}
+
+/// The pods of the store now (new pods included).
+fn live_pods() -> Vec<Pod> {
+    let out = run(10, router_bin(), &["lab-pods", "--config", STORE]);
+    if !out.status.success() {
+        eprintln!("{}", show("router lab-pods --config STORE", &out));
+        return Vec::new();
+    }
+    stdout(&out)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 8).then(|| Pod {
+                name: f[1].to_string(),
+                ip: f[2].to_string(),
+                node: f[3].to_string(),
+                tcp: ports(f[6]),
+                udp: ports(f[7]),
+            })
+        })
+        .collect()
+}
+
+/// The nginx pods of the store now.
+fn live_nginx() -> Vec<Pod> {
+    live_pods()
+        .into_iter()
+        .filter(|p| p.name.starts_with("nginx-deployment-"))
+        .collect()
+}
+
+/// A row of `router get po -o wide`.
+#[derive(Debug, Clone)]
+struct PodRow {
+    name: String,
+    ready: String,
+    status: String,
+    ip: String,
+    node: String,
+}
+
+fn get_pods_wide() -> (Output, Vec<PodRow>) {
+    let out = router(&["get", "po", "-o", "wide"]);
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let col = |n: &str| header.iter().position(|h| *h == n);
+    let rows = match (
+        col("NAME"),
+        col("READY"),
+        col("STATUS"),
+        col("IP"),
+        col("NODE"),
+    ) {
+        (Some(n), Some(r), Some(s), Some(i), Some(d)) => lines
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                Some(PodRow {
+                    name: f.get(n)?.to_string(),
+                    ready: f.get(r)?.to_string(),
+                    status: f.get(s)?.to_string(),
+                    ip: f.get(i)?.to_string(),
+                    node: f.get(d)?.to_string(),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (out, rows)
+}
+
+/// The row of `service` in `router get svc` (live), as fields.
+fn live_service_row(service: &str) -> Option<Vec<String>> {
+    let out = router(&["get", "svc"]);
+    stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f.first().map(String::as_str) == Some(service))
+}
+
+/// `curl http://URL/hostname`-style: the body's trimmed text, if curl
+/// succeeded.
+fn hostname_via(target: &str, url: &str) -> Option<String> {
+    let out = curl(target, url, &[]);
+    out.status
+        .success()
+        .then(|| stdout(&out).trim().to_string())
+}
+
+/// One UDP `hostname` datagram from `target` to `ip:port` (optionally from
+/// a fixed source port), waiting `wait` for the answer.
+fn udp_hostname(target: &str, ip: &str, port: u16, source: Option<u16>, wait: &str) -> Output {
+    let src = source
+        .map(|p| format!(",sourceport={p}"))
+        .unwrap_or_default();
+    lab_exec(
+        target,
+        &[
+            "sh",
+            "-c",
+            &format!("printf hostname | timeout 5 socat -t {wait} - UDP4:{ip}:{port}{src}"),
+        ],
+    )
+}
+
+/// Which CLI lines say `router X applied the change: ... N us round trip`.
+fn round_trips(stderr: &str) -> Vec<(String, u64)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("router ")?;
+            let (node, rest) = rest.split_once(" applied the change:")?;
+            let us = rest
+                .strip_suffix(" us round trip")?
+                .rsplit(", ")
+                .next()?
+                .parse()
+                .ok()?;
+            Some((node.to_string(), us))
+        })
+        .collect()
+}
+
+/// Live check 1: `delete po` of the worker's nginx pod: a replacement (new name, new
+/// IP) is Running 1/1 within 10 s, the endpoints follow, the ClusterIP
+/// reaches it.
+fn delete_pod_is_replaced(c: &mut Checks, k: &Cluster) {
+    let old = live_nginx()
+        .into_iter()
+        .find(|p| p.node == k.worker.name)
+        .unwrap_or_else(|| k.near.clone());
+    let before: BTreeSet<String> = live_nginx().into_iter().map(|p| p.name).collect();
+    let start = Instant::now();
+    let out = router_change(&["delete", "po", &old.name]);
+    if !c.check(
+        out.status.success() && stdout(&out).contains(&format!("pod \"{}\" deleted", old.name)),
+        || show(&format!("router delete po {}", old.name), &out),
+    ) {
+        return;
+    }
+    let mut new = None;
+    let mut last = None;
+    while start.elapsed() < Duration::from_secs(10) {
+        let (out, rows) = get_pods_wide();
+        new = rows.into_iter().find(|r| {
+            r.name.starts_with("nginx-deployment-")
+                && !before.contains(&r.name)
+                && r.ready == "1/1"
+                && r.status == "Running"
+        });
+        last = Some(out);
+        if new.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = start.elapsed();
+    let Some(new) = new else {
+        c.check(false, || {
+            format!(
+                "delete po {}: no new nginx pod Running 1/1 within 10 s\n{}\n{}",
+                old.name,
+                last.map(|o| show("router get po -o wide", &o))
+                    .unwrap_or_default(),
+                std::fs::read_to_string(format!("{RUN_DIR}/kubelet.log")).unwrap_or_default()
+            )
+        });
+        return;
+    };
+    eprintln!(
+        "delete po {}: {} ({} on {}) Running 1/1 after {took:?}",
+        old.name, new.name, new.ip, new.node
+    );
+    c.check(new.ip != old.ip && new.name != old.name, || {
+        format!(
+            "the replacement of {} ({}) should have a new name and IP, got {} ({})",
+            old.name, old.ip, new.name, new.ip
+        )
+    });
+    let out = router(&["get", "endpoints"]);
+    let row = stdout(&out)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("nginx-svc"))
+        .unwrap_or_default()
+        .to_string();
+    c.check(
+        contains_ip(&row, &new.ip) && !contains_ip(&row, &old.ip),
+        || {
+            format!(
+                "`router get endpoints` nginx-svc should list {} and not {}\n{}",
+                new.ip,
+                old.ip,
+                show("router get endpoints", &out)
+            )
+        },
+    );
+    let url = format!("http://{NGINX_SVC_IP}/hostname");
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        let name = hostname_via(&k.client.name, &url).unwrap_or_default();
+        if name == new.name {
+            return;
+        }
+        seen.push(name);
+    }
+    c.check(false, || {
+        format!(
+            "30 requests from {} to {NGINX_SVC_IP} never reached the new pod {}: {seen:?}",
+            k.client.name, new.name
+        )
+    });
+}
+
+/// Live check 2: nginx-svc re-applied as NodePort (keeps its ClusterIP, gets a
+/// nodePort, served on every node), then back to ClusterIP.
+fn apply_node_port(c: &mut Checks, k: &Cluster) {
+    let (out, _) = apply_text("nginx-svc.toml", &nginx_svc("type = \"NodePort\"\n"));
+    c.check(
+        out.status.success() && stdout(&out).contains("service/nginx-svc configured"),
+        || show("router apply -f nginx-svc.toml (NodePort)", &out),
+    );
+    let row = live_service_row("nginx-svc").unwrap_or_default();
+    let port = row
+        .iter()
+        .find_map(|f| f.strip_prefix("80:")?.strip_suffix("/TCP"))
+        .filter(|p| p.len() == 5 && p.starts_with('3'))
+        .map(str::to_string);
+    c.check(
+        row.get(1).map(String::as_str) == Some("NodePort")
+            && row.get(2).map(String::as_str) == Some(NGINX_SVC_IP)
+            && port.is_some(),
+        || format!("`router get svc` should show nginx-svc NodePort {NGINX_SVC_IP} 80:3xxxx/TCP, got {row:?}"),
+    );
+    let out = router(&["describe", "service", "nginx-svc"]);
+    let text = stdout(&out);
+    c.check(
+        text.contains("NodePort:") && text.contains("External Traffic Policy:  Cluster"),
+        || {
+            format!(
+                "describe service nginx-svc should show NodePort: and `External Traffic Policy:  Cluster`\n{}",
+                show("router describe service nginx-svc", &out)
+            )
+        },
+    );
+    if let Some(port) = port {
+        for node in &k.nodes {
+            let url = format!("http://{}:{port}/", node.address);
+            let out = curl("external", &url, &[]);
+            c.check(is_full_answer(&out), || {
+                format!(
+                    "nginx-svc as NodePort: {url} from external should answer the 4 lines\n{}",
+                    show("curl", &out)
+                )
+            });
+        }
+    }
+    let (out, _) = apply_text("nginx-svc.toml", &nginx_svc("type = \"ClusterIP\"\n"));
+    let row = live_service_row("nginx-svc").unwrap_or_default();
+    c.check(
+        out.status.success()
+            && row.get(1).map(String::as_str) == Some("ClusterIP")
+            && row.get(4).map(String::as_str) == Some("80/TCP"),
+        || {
+            format!(
+                "nginx-svc back to ClusterIP: {row:?}\n{}",
+                show("router apply", &out)
+            )
+        },
+    );
+}
+
+/// Live check 3: A long TCP connection through the ClusterIP survives 100 unrelated
+/// changes; prints how long `router apply` takes to reach both routers.
+fn stream_survives_churn(c: &mut Checks, k: &Cluster) {
+    const LINES: usize = 60;
+    let url = format!("http://{NGINX_SVC_IP}/stream?lines={LINES}&interval_ms=250");
+    let child = command("timeout")
+        .args(["-k", "2", "40"])
+        .arg(lab_script())
+        .args([
+            "exec",
+            &k.client.name,
+            "--",
+            "curl",
+            "-sSN",
+            "--max-time",
+            "30",
+        ])
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let child = match child {
+        Ok(ch) => ch,
+        Err(e) => {
+            c.check(false, || format!("cannot start curl {url}: {e}"));
+            return;
+        }
+    };
+    // Let the connection be established (and a line or two arrive).
+    std::thread::sleep(Duration::from_millis(600));
+    let mut wall = Vec::new();
+    let mut rtts: Vec<(String, u64)> = Vec::new();
+    let mut failed = Vec::new();
+    for i in 0..100u32 {
+        let text = format!(
+            "[[services]]\nname = \"churn\"\nlabels = {{ round = \"r{i}\" }}\n\
+             selector = {{ app = \"nginx-deployment\" }}\n\
+             ports = [{{ port = {}, targetPort = 80, protocol = \"TCP\" }}]\n",
+            8000 + i % 10
+        );
+        let (out, took) = apply_text("churn.toml", &text);
+        if !out.status.success() {
+            failed.push(show("router apply -f churn.toml", &out));
+        }
+        wall.push(took);
+        rtts.extend(round_trips(&String::from_utf8_lossy(&out.stderr)));
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    c.check(failed.is_empty(), || {
+        format!(
+            "{} of 100 churn applies failed; first:\n{}",
+            failed.len(),
+            failed.first().cloned().unwrap_or_default()
+        )
+    });
+    let out = child.wait_with_output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            c.check(false, || format!("curl {url}: {e}"));
+            return;
+        }
+    };
+    let body = stdout(&out);
+    let got = body.lines().filter(|l| l.starts_with("line ")).count();
+    c.check(got == LINES && out.status.success(), || {
+        format!(
+            "a stream through {NGINX_SVC_IP} during 100 applies should receive all {LINES} lines, got {got}\n{}",
+            show("curl -N /stream", &out)
+        )
+    });
+    wall.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut us: Vec<u64> = rtts.iter().map(|(_, u)| *u).collect();
+    us.sort_unstable();
+    let pct = |v: &[u64], p: usize| {
+        v.get(v.len().saturating_sub(1) * p / 100)
+            .map_or_else(|| "-".to_string(), u64::to_string)
+    };
+    eprintln!(
+        "apply-to-applied: `router apply` wall time over 100 applies (store write + push to both routers): median {:.2} ms, p90 {:.2} ms, max {:.2} ms; per-router round trip reported by the CLI ({} reports): median {} us, p90 {} us, max {} us",
+        ms(wall[wall.len() / 2]),
+        ms(wall[wall.len() * 9 / 10]),
+        ms(wall[wall.len() - 1]),
+        us.len(),
+        pct(&us, 50),
+        pct(&us, 90),
+        pct(&us, 100)
+    );
+    let out = router_change(&["delete", "svc", "churn"]);
+    c.check(out.status.success(), || {
+        show("router delete svc churn", &out)
+    });
+}
+
+/// Live check 4: Stale UDP: a fixed source port's flow to echo-udp goes to a pod;
+/// the pod is deleted; the same source port must reach a live pod at once.
+fn stale_udp_flow(c: &mut Checks, k: &Cluster) {
+    const SPORT: u16 = 40000;
+    let echo_ip = cluster_ip("echo-udp");
+    let names: BTreeSet<String> = live_nginx().into_iter().map(|p| p.name).collect();
+    let mut victim = None;
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let out = udp_hostname(&k.client.name, &echo_ip, 9000, Some(SPORT), "1");
+        let name = stdout(&out).trim().to_string();
+        if names.contains(&name) {
+            victim = Some(name);
+            break;
+        }
+        answers.push(show("socat", &out));
+    }
+    let Some(victim) = victim else {
+        c.check(false, || {
+            format!(
+                "UDP hostname from {}:{SPORT} to echo-udp {echo_ip}:9000 got no nginx pod name: {answers:?}",
+                k.client.name
+            )
+        });
+        return;
+    };
+    let out = router_change(&["delete", "po", &victim]);
+    let start = Instant::now();
+    if !c.check(out.status.success(), || {
+        show(&format!("router delete po {victim}"), &out)
+    }) {
+        return;
+    }
+    let mut replies = Vec::new();
+    let mut took = None;
+    for _ in 0..20 {
+        let out = udp_hostname(&k.client.name, &echo_ip, 9000, Some(SPORT), "0.3");
+        let name = stdout(&out).trim().to_string();
+        if !name.is_empty() && name != victim {
+            took = Some(start.elapsed());
+            break;
+        }
+        replies.push(format!("{:?}: {name:?}", start.elapsed()));
+        if start.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    match took {
+        Some(t) => {
+            eprintln!(
+                "stale UDP: after deleting {victim}, source port {SPORT} got an answer from a live pod after {t:?}"
+            );
+            c.check(t < Duration::from_secs(2), || {
+                format!(
+                    "stale UDP: after deleting {victim}, {}:{SPORT} -> {echo_ip}:9000 was answered by a live pod only after {t:?} (want < 2 s); tries: {replies:?}",
+                    k.client.name
+                )
+            });
+        }
+        None => {
+            let ct = router_cli(&k.worker.name, &["get", "conntrack"]);
+            let st = router_cli(&k.worker.name, &["get", "stats"]);
+            c.check(false, || {
+                format!(
+                    "stale UDP: after deleting {victim}, {}:{SPORT} -> {echo_ip}:9000 got no answer from a live pod within {:?}; tries: {replies:?}\n{}\n{}",
+                    k.client.name,
+                    start.elapsed(),
+                    show("router get conntrack", &ct),
+                    show("router get stats", &st)
+                )
+            });
+        }
+    }
+}
+
+/// Live check 5: A deleted Service's VIP stops answering; re-applied, it works again.
+fn deleted_service(c: &mut Checks, k: &Cluster) {
+    let ip = cluster_ip("nginx-nodeport");
+    let url = format!("http://{ip}/hostname");
+    let out = router_change(&["delete", "svc", "nginx-nodeport"]);
+    c.check(
+        out.status.success() && stdout(&out).contains("service \"nginx-nodeport\" deleted"),
+        || show("router delete svc nginx-nodeport", &out),
+    );
+    let out = lab_exec(&k.client.name, &["curl", "-sS", "--max-time", "2", &url]);
+    c.check(!out.status.success(), || {
+        format!(
+            "after `delete svc nginx-nodeport`, {url} must not answer\n{}",
+            show("curl", &out)
+        )
+    });
+    let text = format!(
+        "[[services]]\nname = \"nginx-nodeport\"\ntype = \"NodePort\"\nclusterIP = \"{ip}\"\n\
+         selector = {{ app = \"nginx-deployment\" }}\nexternalTrafficPolicy = \"Cluster\"\n\
+         ports = [{{ port = 80, targetPort = 80, nodePort = 30080, protocol = \"TCP\" }}]\n"
+    );
+    let (out, _) = apply_text("nginx-nodeport.toml", &text);
+    c.check(
+        out.status.success() && stdout(&out).contains("service/nginx-nodeport created"),
+        || show("router apply -f nginx-nodeport.toml", &out),
+    );
+    let out = curl(&k.client.name, &url, &[]);
+    c.check(out.status.success(), || {
+        format!(
+            "nginx-nodeport re-applied: {url} should answer again\n{}",
+            show("curl", &out)
+        )
+    });
+    let url = format!("http://{}:30080/", k.worker.address);
+    let out = curl("external", &url, &[]);
+    c.check(is_full_answer(&out), || {
+        format!(
+            "nginx-nodeport re-applied: {url} from external should answer\n{}",
+            show("curl", &out)
+        )
+    });
+}
+
+/// Live check 6: A bad apply is refused, names the object and key, changes nothing.
+fn bad_apply_changes_nothing(c: &mut Checks) {
+    let store_before = std::fs::read(STORE).unwrap_or_default();
+    let file_view = || {
+        stdout(&run(
+            10,
+            router_bin(),
+            &["--config", STORE, "get", "svc", "-A"],
+        ))
+    };
+    let view_before = file_view();
+    // The live view, AGE column masked (it ticks).
+    let live_view = || {
+        stdout(&router(&["get", "svc", "-A"]))
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f[..f.len().saturating_sub(1)].join(" ")
+            })
+            .collect::<Vec<_>>()
+    };
+    let live_before = live_view();
+    let bad = [
+        (
+            "clash.toml",
+            "[[services]]\nname = \"clash-svc\"\nclusterIP = \"10.101.182.177\"\n\
+             selector = { app = \"nginx-deployment\" }\nports = [{ port = 80 }]\n",
+            ["clash-svc", "clusterIP"],
+        ),
+        (
+            "unknown-field.toml",
+            "[[services]]\nname = \"odd-svc\"\ncolour = \"red\"\n\
+             selector = { app = \"nginx-deployment\" }\nports = [{ port = 80 }]\n",
+            ["odd-svc", "colour"],
+        ),
+    ];
+    for (file, text, words) in bad {
+        let (out, _) = apply_text(file, text);
+        let err = String::from_utf8_lossy(&out.stderr);
+        c.check(
+            !out.status.success() && words.iter().all(|w| err.contains(w)),
+            || {
+                format!(
+                    "a bad apply ({file}) must fail naming {words:?}\n{}",
+                    show(&format!("router apply -f {file}"), &out)
+                )
+            },
+        );
+    }
+    c.check(
+        std::fs::read(STORE).unwrap_or_default() == store_before,
+        || format!("a refused apply changed the store {STORE}"),
+    );
+    let view_after = file_view();
+    c.check(view_after == view_before, || {
+        format!(
+            "a refused apply changed `router --config {STORE} get svc -A`:\nbefore:\n{view_before}\nafter:\n{view_after}"
+        )
+    });
+    let live_after = live_view();
+    c.check(live_after == live_before, || {
+        format!(
+            "a refused apply changed the routers' `get svc -A`:\nbefore: {live_before:#?}\nafter: {live_after:#?}"
+        )
+    });
+}
+
+/// Live check 7: Cluster DNS through kube-dns with real `dig`, and names in `curl`
+/// (resolv.conf's search path and ndots).
+fn cluster_dns(c: &mut Checks, k: &Cluster) {
+    if find_tool("dig").is_none() {
+        c.check(false, || {
+            "dig is missing (scripts/install-deps installs dnsutils): no DNS checks".to_string()
+        });
+        return;
+    }
+    let client = &k.client.name;
+    let server = format!("@{KUBE_DNS_IP}");
+    let dig = |args: &[&str]| {
+        let mut all = vec!["dig", "+time=2", "+tries=2", &server];
+        all.extend_from_slice(args);
+        lab_exec(client, &all)
+    };
+    let name = "nginx-svc.default.svc.cluster.local";
+    for transport in ["+notcp", "+tcp"] {
+        let out = dig(&["+short", transport, name]);
+        c.check(stdout(&out).trim() == NGINX_SVC_IP, || {
+            format!(
+                "dig {transport} {name} should answer {NGINX_SVC_IP}\n{}",
+                show("dig", &out)
+            )
+        });
+    }
+    for missing in [
+        "nope.default.svc.cluster.local",
+        "nginx-svc.kube-system.svc.cluster.local",
+    ] {
+        let out = dig(&[missing]);
+        c.check(stdout(&out).contains("status: NXDOMAIN"), || {
+            format!("dig {missing} should be NXDOMAIN\n{}", show("dig", &out))
+        });
+    }
+    let want: BTreeSet<String> = live_nginx().into_iter().map(|p| p.ip).collect();
+    let out = dig(&["+short", "nginx-headless.default.svc.cluster.local"]);
+    let got: BTreeSet<String> = stdout(&out).lines().map(|l| l.trim().to_string()).collect();
+    c.check(got == want, || {
+        format!(
+            "dig nginx-headless should answer the nginx pod IPs {want:?}\n{}",
+            show("dig", &out)
+        )
+    });
+    let out = dig(&["+short", "example.default.svc.cluster.local", "CNAME"]);
+    c.check(stdout(&out).trim() == "example.com.", || {
+        format!(
+            "dig example.default.svc.cluster.local CNAME should answer example.com.\n{}",
+            show("dig", &out)
+        )
+    });
+    let out = dig(&[
+        "+short",
+        "_http._tcp.nginx-headless.default.svc.cluster.local",
+        "SRV",
+    ]);
+    let srv = stdout(&out);
+    c.check(
+        srv.lines().count() == want.len()
+            && srv
+                .lines()
+                .all(|l| l.split_whitespace().nth(2) == Some("80")),
+        || {
+            format!(
+                "dig SRV _http._tcp.nginx-headless... should give one port-80 record per nginx pod ({})\n{}",
+                want.len(),
+                show("dig", &out)
+            )
+        },
+    );
+    for host in ["nginx-svc", "nginx-svc.default"] {
+        let out = curl(client, host, &["-s"]);
+        c.check(is_full_answer(&out), || {
+            format!(
+                "curl {host} inside {client} (resolv.conf search path) should answer the 4 lines\n{}\n{}",
+                show("curl", &out),
+                stdout(&lab_exec(client, &["cat", "/etc/resolv.conf"]))
+            )
+        });
+    }
+    let out = router(&["get", "ns"]);
+    let text = stdout(&out);
+    let names: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    c.check(
+        names.contains("default") && names.contains("kube-system"),
+        || show("router get ns (default and kube-system)", &out),
+    );
+}
+
+/// Live check 8: sessionAffinity ClientIP: one client, one backend.
+fn session_affinity(c: &mut Checks, k: &Cluster) {
+    let (out, _) = apply_text(
+        "nginx-svc.toml",
+        &nginx_svc("sessionAffinity = \"ClientIP\"\n"),
+    );
+    c.check(out.status.success(), || {
+        show("router apply nginx-svc sessionAffinity ClientIP", &out)
+    });
+    let url = format!("http://{NGINX_SVC_IP}/hostname");
+    let seen: Vec<String> = (0..10)
+        .map(|_| hostname_via(&k.client.name, &url).unwrap_or_default())
+        .collect();
+    let distinct: BTreeSet<&String> = seen.iter().collect();
+    c.check(distinct.len() == 1 && !seen[0].is_empty(), || {
+        format!(
+            "sessionAffinity ClientIP: 10 requests from {} should reach one pod: {seen:?}",
+            k.client.name
+        )
+    });
+    let (out, _) = apply_text("nginx-svc.toml", &nginx_svc("sessionAffinity = \"None\"\n"));
+    c.check(out.status.success(), || {
+        show("router apply nginx-svc sessionAffinity None", &out)
+    });
+}
+
+/// Live check 9: internalTrafficPolicy Local: the worker's client only reaches the
+/// worker's nginx pod.
+fn internal_traffic_policy_local(c: &mut Checks, k: &Cluster) {
+    let text = "[[services]]\nname = \"nginx-itp\"\ninternalTrafficPolicy = \"Local\"\n\
+                selector = { app = \"nginx-deployment\" }\n\
+                ports = [{ port = 80, targetPort = 80, protocol = \"TCP\" }]\n";
+    let (out, _) = apply_text("nginx-itp.toml", text);
+    c.check(out.status.success(), || {
+        show("router apply nginx-itp", &out)
+    });
+    let Some(ip) = live_service_row("nginx-itp").and_then(|r| r.get(2).cloned()) else {
+        c.check(false, || "nginx-itp is not in `router get svc`".to_string());
+        return;
+    };
+    let local: BTreeSet<String> = live_nginx()
+        .into_iter()
+        .filter(|p| p.node == k.worker.name)
+        .map(|p| p.name)
+        .collect();
+    let url = format!("http://{ip}/hostname");
+    let seen: Vec<String> = (0..10)
+        .map(|_| hostname_via(&k.client.name, &url).unwrap_or_default())
+        .collect();
+    c.check(
+        !local.is_empty() && seen.iter().all(|n| local.contains(n)),
+        || {
+            format!(
+                "internalTrafficPolicy Local: requests from {} (on {}) to nginx-itp {ip} should all reach {local:?}: {seen:?}",
+                k.client.name, k.worker.name
+            )
+        },
+    );
+    let out = router_change(&["delete", "svc", "nginx-itp"]);
+    c.check(out.status.success(), || {
+        show("router delete svc nginx-itp", &out)
+    });
+}
+
+/// Live check 10: Two ports with named targetPorts (HTTP and UDP).
+fn named_target_ports(c: &mut Checks, k: &Cluster) {
+    let text = "[[services]]\nname = \"nginx-multi\"\nselector = { app = \"nginx-deployment\" }\n\
+                ports = [\n  { name = \"http\", port = 8080, targetPort = \"http\", protocol = \"TCP\" },\n  \
+                { name = \"udp\", port = 9001, targetPort = \"udp-echo\", protocol = \"UDP\" },\n]\n";
+    let (out, _) = apply_text("nginx-multi.toml", text);
+    c.check(out.status.success(), || {
+        show("router apply nginx-multi", &out)
+    });
+    let Some(ip) = live_service_row("nginx-multi").and_then(|r| r.get(2).cloned()) else {
+        c.check(false, || {
+            "nginx-multi is not in `router get svc`".to_string()
+        });
+        return;
+    };
+    let url = format!("http://{ip}:8080/");
+    let out = curl(&k.client.name, &url, &[]);
+    c.check(is_full_answer(&out), || {
+        format!(
+            "nginx-multi: {url} (targetPort http) should answer the 4 lines\n{}",
+            show("curl", &out)
+        )
+    });
+    let names: BTreeSet<String> = live_nginx().into_iter().map(|p| p.name).collect();
+    let out = udp_hostname(&k.client.name, &ip, 9001, None, "2");
+    c.check(names.contains(stdout(&out).trim()), || {
+        format!(
+            "nginx-multi: UDP hostname to {ip}:9001 (targetPort udp-echo) should answer an nginx pod name {names:?}\n{}",
+            show("socat", &out)
+        )
+    });
+    let out = router_change(&["delete", "svc", "nginx-multi"]);
+    c.check(out.status.success(), || {
+        show("router delete svc nginx-multi", &out)
+    });
+}
+
+/// The kubelet removed the pods deleted above: no namespace, no server, no
+/// resolv.conf left behind.
+fn kubelet_removed_pods(c: &mut Checks, initial: &[Pod]) {
+    let live: BTreeSet<String> = live_pods().into_iter().map(|p| p.name).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pod in initial.iter().filter(|p| !live.contains(&p.name)) {
+        let ns = format!("/run/netns/ksr-{}", pod.name);
+        while Path::new(&ns).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c.check(!Path::new(&ns).exists(), || {
+            format!("pod {} was deleted but {ns} still exists", pod.name)
+        });
+        let etc = format!("/etc/netns/ksr-{}", pod.name);
+        c.check(!Path::new(&etc).exists(), || {
+            format!("pod {} was deleted but {etc} still exists", pod.name)
         });
     }
 }

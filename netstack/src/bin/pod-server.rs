@@ -5,6 +5,8 @@
 //!
 //! One thread per TCP listener (and one per accepted connection: read one
 //! request with a 5 s timeout, answer, close) and one thread per UDP socket.
+//! `GET /stream?lines=N&interval_ms=M` answers N lines `line I from POD`, one
+//! every M ms, then closes (a long-lived connection for the lab tests).
 //! Logs to stderr via `RUST_LOG` (default `info`), one line per request.
 
 use std::io::{Read, Write};
@@ -79,6 +81,23 @@ fn handle_connection(mut stream: TcpStream, name: &str) {
     let response = loop {
         match http::parse_request(&buf) {
             Ok(Some(req)) => {
+                match http::stream(&req) {
+                    Some(Ok(s)) => {
+                        log::info!(
+                            "tcp {peer} -> {local} {} {} host={} 200 (stream)",
+                            req.method,
+                            req.path,
+                            req.host
+                        );
+                        send_stream(&mut stream, s, name, peer);
+                        return;
+                    }
+                    Some(Err(e)) => {
+                        log::info!("tcp {peer} -> {local} {} 400 ({e})", req.path);
+                        break http::bad_request();
+                    }
+                    None => {}
+                }
                 log::info!(
                     "tcp {peer} -> {local} {} {} host={} 200",
                     req.method,
@@ -109,6 +128,28 @@ fn handle_connection(mut stream: TcpStream, name: &str) {
         log::warn!("tcp {peer}: write: {e}");
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// Answers `/stream`: the head, then `s.lines` lines one every
+/// `s.interval_ms`, then closes.
+fn send_stream(conn: &mut TcpStream, s: http::Stream, name: &str, peer: SocketAddrV4) {
+    let mut result = conn.write_all(&http::stream_head());
+    for i in 1..=s.lines {
+        if result.is_err() {
+            break;
+        }
+        if i > 1 {
+            thread::sleep(Duration::from_millis(s.interval_ms));
+        }
+        result = conn
+            .write_all(http::stream_line(i, name).as_bytes())
+            .and_then(|()| conn.flush());
+    }
+    match result {
+        Ok(()) => log::info!("tcp {peer}: streamed {} lines", s.lines),
+        Err(e) => log::warn!("tcp {peer}: stream: {e}"),
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Write);
 }
 
 fn serve_tcp(listener: TcpListener, name: String) {
