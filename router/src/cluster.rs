@@ -334,6 +334,20 @@ impl Cluster {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Every namespace: kubectl's four defaults (`default`,
+    /// `kube-node-lease`, `kube-public`, `kube-system`) and every namespace
+    /// an object is in, sorted.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<&str> {
+        let mut names: std::collections::BTreeSet<&str> =
+            ["default", "kube-node-lease", "kube-public", "kube-system"]
+                .into_iter()
+                .collect();
+        names.extend(self.deployments.iter().map(|d| d.namespace.as_str()));
+        names.extend(self.pods.iter().map(|p| p.namespace.as_str()));
+        names.extend(self.services.iter().map(|s| s.namespace.as_str()));
+        names
+    }
+
     /// The pod `namespace/name`, if it exists.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
         self.pods

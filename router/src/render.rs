@@ -6,7 +6,7 @@
 //! port of Go's `text/tabwriter` configured as kubectl configures it
 //! (`get`: min width 6, padding 3; `describe`: padding 2).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::cluster::{Cluster, Labels, Protocol, Service, ServiceType, SessionAffinity};
@@ -194,18 +194,11 @@ pub fn get_services(c: &Cluster, ns: &NamespaceFilter, wide: bool, ages: &Ages<'
     get_table(ns, &header, rows)
 }
 
-/// The namespaces kubectl lists on a fresh cluster, all `Active`.
-const DEFAULT_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-public", "kube-system"];
-
 /// `kubectl get namespaces`: kubectl's four defaults plus every namespace
 /// an object is in, sorted, all `Active`.
 pub fn get_namespaces(c: &Cluster, ages: &Ages<'_>) -> String {
-    let mut names: BTreeSet<&str> = DEFAULT_NAMESPACES.into_iter().collect();
-    names.extend(c.deployments.iter().map(|d| d.namespace.as_str()));
-    names.extend(c.pods.iter().map(|p| p.namespace.as_str()));
-    names.extend(c.services.iter().map(|s| s.namespace.as_str()));
     let mut t = String::from("NAME\tSTATUS\tAGE\n");
-    for name in names {
+    for name in c.namespaces() {
         let _ = writeln!(
             t,
             "{name}\tActive\t{}",

@@ -35,8 +35,8 @@ pub struct ControlState {
     pub config: PathBuf,
 }
 
-/// Creation times of every object, keyed `pod/<ns>/<name>` and
-/// `service/<ns>/<name>`: objects already known keep theirs, new ones get
+/// Creation times of every object, keyed `pod/<ns>/<name>`,
+/// `service/<ns>/<name>` and `namespace/<name>`: objects already known keep theirs, new ones get
 /// `now`, gone ones are forgotten.
 fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
     let keys: Vec<String> = cluster
@@ -48,6 +48,12 @@ fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
                 .services
                 .iter()
                 .map(|s| format!("service/{}/{}", s.namespace, s.name)),
+        )
+        .chain(
+            cluster
+                .namespaces()
+                .into_iter()
+                .map(|n| format!("namespace/{n}")),
         )
         .collect();
     created.retain(|k, _| keys.contains(k));
