@@ -216,11 +216,19 @@ impl ServiceTable {
             }
             for port in &svc.ports {
                 let all = cluster.endpoints(svc, port);
-                let addrs = |local_only: bool| -> Vec<SocketAddrV4> {
+                // The endpoints, or only those on node `on` (a Local policy).
+                let addrs_on = |on: Option<&str>| -> Vec<SocketAddrV4> {
                     all.iter()
-                        .filter(|e| !local_only || node.is_some_and(|n| n.node == e.node))
+                        .filter(|e| on.is_none_or(|n| n == e.node))
                         .map(|e| SocketAddrV4::new(e.ip, e.port))
                         .collect()
+                };
+                let addrs = |local_only: bool| -> Vec<SocketAddrV4> {
+                    addrs_on(if local_only {
+                        node.map(|n| n.node.as_str())
+                    } else {
+                        None
+                    })
                 };
                 let name = match &port.name {
                     Some(p) => format!("{}/{}:{p}", svc.namespace, svc.name),
@@ -261,6 +269,24 @@ impl ServiceTable {
                 if svc.service_type != ServiceType::ClusterIP {
                     if let Some(node_port) = port.node_port {
                         table.insert_node_port(external((node.underlay_ip, node_port, proto)));
+                        // A pod here reaching another node's NodePort is
+                        // served here, as that node would serve it (with a
+                        // Local policy: that node's endpoints), so the flow
+                        // never leaves the overlay with a pod source the
+                        // underlay cannot route back.
+                        for peer in &node.peers {
+                            let on = local.then_some(peer.name.as_str());
+                            table.insert_node_port(
+                                ServicePortEntry::new(
+                                    name.clone(),
+                                    (peer.underlay_ip, node_port, proto),
+                                    Frontend::External(policy),
+                                    addrs_on(on),
+                                )
+                                .with_affinity(affinity)
+                                .with_local_only(local),
+                            );
+                        }
                     }
                 }
                 for ip in svc.load_balancer_ips.iter().chain(&svc.external_ips) {

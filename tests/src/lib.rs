@@ -293,6 +293,18 @@ impl Sim {
             self.external.handle_packet(now, pkt);
             return;
         }
+        // Another node's underlay address (a NodePort there): across the
+        // underlay to that node, whose rules steer it into its router.
+        if let Some(m) = self
+            .nodes
+            .iter()
+            .position(|node| node.underlay_ip == p.key.dst)
+        {
+            if m != n {
+                self.router_input(m, Ingress::Tun, pkt);
+                return;
+            }
+        }
         match self.nodes[n].pods.iter_mut().find(|h| h.ip() == p.key.dst) {
             Some(pod) => pod.handle_packet(now, pkt),
             None => self.undeliverable += 1,

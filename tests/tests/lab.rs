@@ -995,6 +995,17 @@ fn node_ports(c: &mut Checks, k: &Cluster) {
                 )
             },
         );
+        // From a pod on either node, too.
+        for client in ["client", "client-master"] {
+            let url = format!("http://{}:{cluster_port}/", node.address);
+            let out = curl(client, &url, &[]);
+            c.check(is_full_answer(&out), || {
+                format!(
+                    "NodePort from pod {client}: {url} should answer the 4 lines\n{}",
+                    show("curl", &out)
+                )
+            });
+        }
     }
 }
 

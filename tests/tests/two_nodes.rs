@@ -214,3 +214,51 @@ fn load_balancer_and_external_ips_answer() {
     sim.advance(Duration::from_millis(200));
     assert_eq!(sim.pod(EXTERNAL).ping_replies(), 0);
 }
+
+#[test]
+fn pods_on_either_node_reach_node_ports_and_load_balancer_ips() {
+    let c = default_cluster();
+    let mut sim = Sim::new("node_port_from_pods", &c);
+    let port = node_port(&c, "nginx-nodeport");
+    let lb = c
+        .service("default", "nginx-lb")
+        .expect("nginx-lb in config.toml");
+    for client in ["client", "client-master"] {
+        for node in &c.nodes {
+            let b = body(sim.http_get(client, SocketAddrV4::new(node.underlay_ip, port), "/"));
+            assert_eq!(
+                b.lines().count(),
+                4,
+                "{client} -> {}:{port}: {b:?}",
+                node.name
+            );
+        }
+        for ip in lb.load_balancer_ips.iter().chain(&lb.external_ips) {
+            let b = body(sim.http_get(client, SocketAddrV4::new(*ip, lb.ports[0].port), "/"));
+            assert_eq!(b.lines().count(), 4, "{client} -> {ip}: {b:?}");
+        }
+    }
+    // The Local-policy NodePort of the OTHER node: that node's pod answers
+    // and sees the pod's own address.
+    let local_port = node_port(&c, "nginx-local");
+    let client_ip = sim.pod("client").ip();
+    let master = c.node("mac-master").expect("mac-master").underlay_ip;
+    let master_pod = nginx(&c)
+        .into_iter()
+        .find(|(_, _, n)| n == "mac-master")
+        .map(|(name, _, _)| name)
+        .expect("an nginx pod on mac-master");
+    for _ in 0..4 {
+        let dst = SocketAddrV4::new(master, local_port);
+        assert_eq!(
+            host_line(&body(sim.http_get("client", dst, "/"))),
+            master_pod
+        );
+        let who = body(sim.http_get("client", dst, "/clientip"));
+        assert!(
+            who.starts_with(&format!("{client_ip}:")),
+            "backend saw {who}"
+        );
+    }
+    assert_eq!(sim.undeliverable, 0);
+}
