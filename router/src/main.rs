@@ -60,6 +60,8 @@ enum Command {
     Get {
         /// po|pods, svc|services, ep|endpoints, ns|namespaces, conntrack, stats.
         resource: Resource,
+        /// Only this object (pods, services, endpoints).
+        name: Option<String>,
         /// Output format: `wide` adds columns.
         #[arg(short = 'o', long = "output")]
         output: Option<Output>,
@@ -162,7 +164,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(msg) => {
-            eprintln!("error: {msg}");
+            // kubectl's own error lines are printed as kubectl prints them.
+            if msg.starts_with("Error from server") {
+                eprintln!("{msg}");
+            } else {
+                eprintln!("error: {msg}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -259,6 +266,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
         Command::LabServices => Ok(render::lab_services(&file_cluster(cli.config.as_deref())?)),
         Command::Get {
             resource,
+            name,
             output,
             namespace,
             all_namespaces,
@@ -284,7 +292,10 @@ fn dispatch(cli: Cli) -> Result<String, String> {
                     other => Err(unexpected(&other)),
                 },
                 _ => {
-                    let (cluster, created, now_unix) = cluster_state(&cli)?;
+                    let (mut cluster, created, now_unix) = cluster_state(&cli)?;
+                    if let Some(name) = &name {
+                        only(&mut cluster, resource, &ns, name)?;
+                    }
                     let ages = Ages {
                         now_unix,
                         created: created.as_ref(),
@@ -309,6 +320,47 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             let (cluster, _, _) = cluster_state(&cli)?;
             render::describe_service(&cluster, &namespace, &name).map_err(|e| e.to_string())
         }
+    }
+}
+
+/// Keeps only the object `name` of `resource` (kubectl's `get KIND NAME`),
+/// or says it is not there in kubectl's words.
+fn only(
+    cluster: &mut Cluster,
+    resource: Resource,
+    ns: &NamespaceFilter,
+    name: &str,
+) -> Result<(), String> {
+    let in_ns = |n: &str| match ns {
+        NamespaceFilter::All => true,
+        NamespaceFilter::One(want) => n == want,
+    };
+    let (kind, found) = match resource {
+        Resource::Pods => {
+            cluster
+                .pods
+                .retain(|p| p.name == name && in_ns(&p.namespace));
+            ("pods", !cluster.pods.is_empty())
+        }
+        Resource::Services | Resource::Endpoints => {
+            cluster
+                .services
+                .retain(|s| s.name == name && in_ns(&s.namespace));
+            let kind = if resource == Resource::Services {
+                "services"
+            } else {
+                "endpoints"
+            };
+            (kind, !cluster.services.is_empty())
+        }
+        _ => return Err("a NAME is only taken for pods, services and endpoints".into()),
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "Error from server (NotFound): {kind} \"{name}\" not found"
+        ))
     }
 }
 
