@@ -431,7 +431,8 @@ fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
     let mut out = format!(
         "received      {}\nforwarded     {}\nencapsulated  {}\ndecapsulated  {}\ntranslated    {}\n\
          generated     {}\nuntracked     {}\nflows         {flows} (created {}, expired {}, evicted {})\n\
-         tun-write-dropped {}\noverlay-send-dropped {}\ndropped       {}\n",
+         tun-write-dropped {}\noverlay-send-dropped {}\ntun-queue-dropped {} (by the kernel, before the router read them)\n\
+         dropped       {}\n",
         s.received,
         s.forwarded,
         s.encapsulated,
@@ -444,6 +445,7 @@ fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
         s.flows_evicted,
         s.tun_write_dropped,
         s.overlay_send_dropped,
+        s.tun_queue_dropped,
         s.dropped_total()
     );
     for r in router::stats::DropReason::ALL {

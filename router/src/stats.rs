@@ -135,6 +135,10 @@ pub struct Stats {
     pub tun_write_dropped: u64,
     /// Overlay datagrams the shell could not send; filled in by the shell.
     pub overlay_send_dropped: u64,
+    /// Packets the kernel dropped at the TUN device's queue before the
+    /// router could read them (the device's `tx_dropped`: the router fell
+    /// behind); filled in by the shell.
+    pub tun_queue_dropped: u64,
     /// Drops, indexed like [`DropReason::ALL`].
     pub dropped: [u64; DropReason::ALL.len()],
 }

@@ -266,6 +266,7 @@ fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
 /// Counters the shell keeps (the core's are in `Stats`).
 #[derive(Debug, Default)]
 struct ShellStats {
+    tun_name: String,
     tun_write_dropped: u64,
     overlay_send_dropped: u64,
 }
@@ -288,7 +289,10 @@ fn event_loop(
 ) -> Result<(), RunError> {
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
-    let mut shell = ShellStats::default();
+    let mut shell = ShellStats {
+        tun_name: io.tun.name().to_owned(),
+        ..ShellStats::default()
+    };
     let (mut tun_pending, mut overlay_pending) = (false, false);
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
@@ -479,6 +483,15 @@ fn send(
     }
 }
 
+/// The kernel's count of packets dropped at the TUN device's transmit
+/// queue (towards the router), from sysfs; 0 if unreadable.
+fn tun_queue_dropped(tun: &str) -> u64 {
+    std::fs::read_to_string(format!("/sys/class/net/{tun}/statistics/tx_dropped"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
     match request {
         Request::Apply { cluster } => {
@@ -507,6 +520,7 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
             let mut stats = dp.stats().clone();
             stats.tun_write_dropped = shell.tun_write_dropped;
             stats.overlay_send_dropped = shell.overlay_send_dropped;
+            stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
             Response::Stats {
                 stats,
                 flows: dp.conntrack().len(),
