@@ -1,4 +1,5 @@
-//! Per-packet cost of the data plane core (no I/O): a packet of an
+//! Per-packet cost of the node core (`router::node::Node`, what the shell
+//! drives; no I/O): a packet of an
 //! established flow (conntrack hit + NAT rewrite) and a new flow's first
 //! packet (Service lookup + Maglev pick + conntrack insert), with 1, 1,000
 //! and 10,000 Services and 100,000 tracked flows.
@@ -18,7 +19,8 @@ use router::cluster::{
     Cluster, ContainerPort, Pod, Protocol, Service, ServicePort, ServiceType, SessionAffinity,
     TargetPort,
 };
-use router::dataplane::{Dataplane, DataplaneConfig, Ingress, Verdict};
+use router::dataplane::{DataplaneConfig, Ingress, Verdict};
+use router::node::Node;
 
 const FLOWS: usize = 100_000;
 
@@ -135,7 +137,7 @@ fn bench(c: &mut Criterion) {
             },
             ..DataplaneConfig::default()
         };
-        let mut dp = Dataplane::new(&config, &cl, "n1").expect("node");
+        let mut dp = Node::new(&config, &cl, "n1").expect("node");
         let t0 = Instant::now();
         // 100,000 established flows spread over the Services.
         let mut established = Vec::with_capacity(FLOWS);

@@ -548,6 +548,11 @@ impl Dataplane {
         self.stats.flows_expired += expired as u64;
     }
 
+    /// Whether generated packets wait in [`Dataplane::poll_transmit`].
+    pub fn has_transmits(&self) -> bool {
+        !self.transmits.is_empty()
+    }
+
     /// The next generated packet to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

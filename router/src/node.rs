@@ -198,6 +198,10 @@ impl Node {
         let verdict = self.dataplane.handle_packet(now, ingress, buf);
         if let Verdict::Forward(Egress::Stack { pod }) = verdict {
             self.to_hosts.push_back((pod, buf.data().to_vec()));
+        } else if !self.dataplane.has_transmits() {
+            // The common case: nothing for (or from) the in-process pods;
+            // their timers are run by `handle_timeout`.
+            return verdict;
         }
         self.settle(now);
         verdict
