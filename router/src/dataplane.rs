@@ -1094,4 +1094,57 @@ ports = [{ port = 80 }]
         let _ = handle(&mut dp, t0, &mut syn);
         assert_eq!(packet::parse(&syn).expect("parse").key.src, CLIENT);
     }
+    /// Random corruptions of valid packets, from the TUN device and from
+    /// the overlay: never a panic, and every packet is either forwarded or
+    /// a counted drop.
+    #[test]
+    fn corrupted_packets_never_panic_and_are_all_accounted_for() {
+        let (_, mut master, mut worker) = two_nodes();
+        let t0 = Instant::now();
+        let mut seeds = vec![
+            tcp(CLIENT, VIP, 40000, 80, true),
+            tcp(CLIENT, Ipv4Addr::new(10, 10, 0, 2), 40001, 80, false),
+        ];
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4(CLIENT.octets(), [10, 96, 0, 50], 64)
+            .udp(5000, 80)
+            .write(&mut udp, b"hostname")
+            .expect("build");
+        seeds.push(udp);
+        let mut err = Vec::new();
+        PacketBuilder::ipv4([10, 10, 1, 2], CLIENT.octets(), 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut err, &seeds[0])
+            .expect("build");
+        seeds.push(err);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let worker_ip = Ipv4Addr::new(192, 168, 191, 145);
+        for i in 0..20_000u32 {
+            let mut pkt = seeds[i as usize % seeds.len()].clone();
+            for _ in 0..(1 + next() % 4) {
+                let at = (next() % pkt.len() as u64) as usize;
+                pkt[at] = next() as u8;
+            }
+            if next() % 5 == 0 {
+                pkt.truncate((next() % (pkt.len() as u64 + 1)) as usize);
+            }
+            let _ = worker.handle_packet(t0, Ingress::Tun, &mut PacketBuf::from_slice(&pkt));
+            let _ = from_peer(&mut master, t0, worker_ip, 1, &pkt);
+            while worker.poll_transmit().is_some() {}
+            while master.poll_transmit().is_some() {}
+        }
+        for dp in [&worker, &master] {
+            let s = dp.stats();
+            assert_eq!(s.received, 20_000);
+            assert_eq!(s.received, s.forwarded + s.dropped_total(), "{s:?}");
+        }
+    }
 }
