@@ -840,24 +840,13 @@ impl VirtualHost {
             let Some(handle) = c.handle else { continue };
             let socket = self.sockets.get_mut::<tcp::Socket>(handle);
             let state = socket.state();
-            if !matches!(
-                state,
-                tcp::State::Closed | tcp::State::SynSent | tcp::State::SynReceived
-            ) {
-                c.established = true;
-            }
-            if c.established && c.sent < c.request.len() && socket.can_send() {
-                if let Ok(n) = socket.send_slice(&c.request[c.sent..]) {
-                    c.sent += n;
-                    progress |= n > 0;
-                }
-            }
-            while socket.can_recv() {
-                match socket.recv(|data| (data.len(), data.to_vec())) {
-                    Ok(data) => c.response.extend_from_slice(&data),
-                    Err(_) => break,
-                }
-            }
+            progress |= pump_tcp_client(
+                socket,
+                &mut c.established,
+                &mut c.sent,
+                &c.request,
+                &mut c.response,
+            );
             let outcome = if state == tcp::State::Closed {
                 if !c.established {
                     if c.rst_seen {
@@ -944,6 +933,38 @@ impl VirtualHost {
             }
         });
     }
+}
+
+/// Moves one TCP client connection on: notes when it is established, sends
+/// what is left of `request` (from `sent`), appends what arrived to
+/// `input`. Returns whether request bytes were sent.
+pub(crate) fn pump_tcp_client(
+    socket: &mut tcp::Socket<'_>,
+    established: &mut bool,
+    sent: &mut usize,
+    request: &[u8],
+    input: &mut Vec<u8>,
+) -> bool {
+    let mut progress = false;
+    if !matches!(
+        socket.state(),
+        tcp::State::Closed | tcp::State::SynSent | tcp::State::SynReceived
+    ) {
+        *established = true;
+    }
+    if *established && *sent < request.len() && socket.can_send() {
+        if let Ok(n) = socket.send_slice(&request[*sent..]) {
+            *sent += n;
+            progress = n > 0;
+        }
+    }
+    while socket.can_recv() {
+        match socket.recv(|data| (data.len(), data.to_vec())) {
+            Ok(data) if !data.is_empty() => input.extend_from_slice(&data),
+            _ => break,
+        }
+    }
+    progress
 }
 
 #[cfg(test)]

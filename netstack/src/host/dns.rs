@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{tcp, udp};
 
-use super::{tcp_socket, to_v4, udp_socket, Client, ClientId, VirtualHost, LISTEN_BACKLOG};
+use super::{
+    pump_tcp_client, tcp_socket, to_v4, udp_socket, Client, ClientId, VirtualHost, LISTEN_BACKLOG,
+};
 use crate::dns::{frame, take_frame, DnsHandler, DnsTcpOutcome, DnsTransport};
 
 /// A DNS-over-TCP connection with no query for this long is closed (as
@@ -352,24 +354,13 @@ impl VirtualHost {
             let Some(handle) = c.handle else { continue };
             let socket = self.sockets.get_mut::<tcp::Socket>(handle);
             let state = socket.state();
-            if !matches!(
-                state,
-                tcp::State::Closed | tcp::State::SynSent | tcp::State::SynReceived
-            ) {
-                c.established = true;
-            }
-            if c.established && c.sent < c.request.len() && socket.can_send() {
-                if let Ok(n) = socket.send_slice(&c.request[c.sent..]) {
-                    c.sent += n;
-                    progress |= n > 0;
-                }
-            }
-            while socket.can_recv() {
-                match socket.recv(|data| (data.len(), data.to_vec())) {
-                    Ok(data) if !data.is_empty() => c.input.extend_from_slice(&data),
-                    _ => break,
-                }
-            }
+            progress |= pump_tcp_client(
+                socket,
+                &mut c.established,
+                &mut c.sent,
+                &c.request,
+                &mut c.input,
+            );
             while let Some(m) = take_frame(&mut c.input) {
                 c.responses.push(m);
             }
