@@ -74,7 +74,7 @@ enum Command {
     },
     /// Show details of a resource, like `kubectl describe`.
     Describe {
-        /// service|svc.
+        /// service|svc or endpoints|ep.
         resource: Resource,
         /// Object name.
         name: String,
@@ -314,11 +314,13 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             name,
             namespace,
         } => {
-            if resource != Resource::Services {
-                return Err("describe supports: service (svc)".into());
-            }
             let (cluster, _, _) = cluster_state(&cli)?;
-            render::describe_service(&cluster, &namespace, &name).map_err(|e| e.to_string())
+            match resource {
+                Resource::Services => render::describe_service(&cluster, &namespace, &name),
+                Resource::Endpoints => render::describe_endpoints(&cluster, &namespace, &name),
+                _ => return Err("describe supports: service (svc), endpoints (ep)".into()),
+            }
+            .map_err(|e| e.to_string())
         }
     }
 }

@@ -58,11 +58,13 @@ impl NamespaceFilter {
     }
 }
 
-/// `describe` of a Service that does not exist.
+/// `describe` of an object that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Error from server (NotFound): services \"{name}\" not found")]
+#[error("Error from server (NotFound): {kind} \"{name}\" not found")]
 pub struct NotFound {
-    /// The Service name asked for.
+    /// The kind, as kubectl names it (`services`, `endpoints`).
+    pub kind: &'static str,
+    /// The name asked for.
     pub name: String,
 }
 
@@ -232,9 +234,90 @@ pub fn get_endpoints(c: &Cluster, ns: &NamespaceFilter, ages: &Ages<'_>) -> Stri
     get_table(ns, &["NAME", "ENDPOINTS", "AGE"], rows)
 }
 
+/// `kubectl describe endpoints NAME -n NS`: one subset with the ready
+/// addresses, the selected pods that are not ready, and the ports (target
+/// ports as resolved on the first endpoint).
+pub fn describe_endpoints(c: &Cluster, ns: &str, name: &str) -> Result<String, NotFound> {
+    let s = c
+        .service(ns, name)
+        .filter(|s| s.service_type != ServiceType::ExternalName)
+        .ok_or_else(|| NotFound {
+            kind: "endpoints",
+            name: name.to_owned(),
+        })?;
+    let mut ready: Vec<std::net::Ipv4Addr> = Vec::new();
+    let mut ports: Vec<(String, u16, String)> = Vec::new();
+    for port in &s.ports {
+        let eps = c.endpoints(s, port);
+        ready.extend(eps.iter().map(|e| e.ip));
+        if let Some(first) = eps.first() {
+            let pname = port.name.clone().unwrap_or_else(|| "<unset>".to_owned());
+            ports.push((pname, first.port, port.protocol.to_string()));
+        }
+    }
+    ready.sort();
+    ready.dedup();
+    // Selected pods that are not ready (an empty selector selects none).
+    let mut not_ready: Vec<std::net::Ipv4Addr> = c
+        .pods
+        .iter()
+        .filter(|p| !s.selector.is_empty() && !p.ready && p.namespace == s.namespace)
+        .filter(|p| s.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+        .map(|p| p.ip)
+        .collect();
+    not_ready.sort();
+    let list = |ips: &[std::net::Ipv4Addr]| {
+        if ips.is_empty() {
+            "<none>".to_owned()
+        } else {
+            ips.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
+    let labels = if s.labels.is_empty() {
+        "<none>".to_owned()
+    } else {
+        format_labels(&s.labels)
+    };
+    let head = tabwriter(
+        &format!(
+            "Name:\t{}\nNamespace:\t{}\nLabels:\t{labels}\nAnnotations:\t<none>\n",
+            s.name, s.namespace
+        ),
+        0,
+        2,
+    );
+    let mut out = format!("{head}Subsets:\n");
+    if ready.is_empty() && not_ready.is_empty() {
+        out.push('\n');
+    } else {
+        out.push_str(&tabwriter(
+            &format!(
+                "  Addresses:\t{}\n  NotReadyAddresses:\t{}\n",
+                list(&ready),
+                list(&not_ready)
+            ),
+            0,
+            2,
+        ));
+        out.push_str("  Ports:\n");
+        let mut table = String::from("    Name\tPort\tProtocol\n    ----\t----\t--------\n");
+        for (n, p, proto) in &ports {
+            table.push_str(&format!("    {n}\t{p}\t{proto}\n"));
+        }
+        out.push_str(&tabwriter(&table, 0, 2));
+        out.push('\n');
+    }
+    out.push_str("Events:  <none>\n");
+    Ok(out)
+}
+
 /// `kubectl describe service NAME -n NS`.
 pub fn describe_service(c: &Cluster, ns: &str, name: &str) -> Result<String, NotFound> {
     let s = c.service(ns, name).ok_or_else(|| NotFound {
+        kind: "services",
         name: name.to_owned(),
     })?;
     let mut t = String::new();
@@ -1620,5 +1703,40 @@ kube-system       Active   <unknown>
         );
         // Min width applies to short columns.
         assert_eq!(tabwriter("A\tB\nc\td\n", 6, 3), "A     B\nc     d\n");
+    }
+    #[test]
+    fn golden_describe_endpoints() {
+        let c = default_cluster();
+        assert_eq!(
+            describe_endpoints(&c, "default", "nginx-svc").expect("exists"),
+            "\
+Name:         nginx-svc
+Namespace:    default
+Labels:       <none>
+Annotations:  <none>
+Subsets:
+  Addresses:          10.10.0.2,10.10.1.2
+  NotReadyAddresses:  <none>
+  Ports:
+    Name     Port  Protocol
+    ----     ----  --------
+    <unset>  80    TCP
+
+Events:  <none>
+"
+        );
+        let mut not_ready = c.clone();
+        not_ready.pods.iter_mut().for_each(|p| {
+            if p.ip == std::net::Ipv4Addr::new(10, 10, 0, 2) {
+                p.ready = false;
+            }
+        });
+        let out = describe_endpoints(&not_ready, "default", "nginx-svc").expect("exists");
+        assert!(out.contains("  Addresses:          10.10.1.2\n"), "{out}");
+        assert!(out.contains("  NotReadyAddresses:  10.10.0.2\n"), "{out}");
+        assert_eq!(
+            describe_endpoints(&c, "default", "example").map_err(|e| e.to_string()),
+            Err("Error from server (NotFound): endpoints \"example\" not found".to_owned())
+        );
     }
 }
