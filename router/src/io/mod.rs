@@ -3,7 +3,7 @@
 //!
 //! One thread runs one `mio::Poll` over the TUN device, a waker (the control
 //! thread's questions) and a self-pipe for SIGINT/SIGTERM. Each TUN readiness
-//! event is drained until `WouldBlock`, at most [`BATCH`] packets at a time
+//! event is drained until `WouldBlock`, at most `BATCH` packets at a time
 //! so that control questions and timers are never starved; a packet buffer
 //! of 64 KiB is allocated once.
 
