@@ -71,6 +71,15 @@ enum Command {
         /// All namespaces.
         #[arg(short = 'A', long = "all-namespaces")]
         all_namespaces: bool,
+        /// conntrack: only this protocol (tcp, udp, icmp), like `conntrack -L -p`.
+        #[arg(short = 'p', long = "proto")]
+        proto: Option<String>,
+        /// conntrack: only flows with this source address, in either tuple (`-s`).
+        #[arg(short = 's', long = "src")]
+        src: Option<std::net::Ipv4Addr>,
+        /// conntrack: only flows with this destination address, in either tuple (`-d`).
+        #[arg(short = 'd', long = "dst")]
+        dst: Option<std::net::Ipv4Addr>,
     },
     /// Show details of a resource, like `kubectl describe`.
     Describe {
@@ -270,6 +279,9 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             output,
             namespace,
             all_namespaces,
+            proto,
+            src,
+            dst,
         } => {
             let ns = if all_namespaces {
                 NamespaceFilter::All
@@ -279,12 +291,25 @@ fn dispatch(cli: Cli) -> Result<String, String> {
             let wide = output == Some(Output::Wide);
             match resource {
                 Resource::Conntrack => match ask(&cli, &Request::Conntrack)? {
-                    Response::Conntrack { lines, capacity } => Ok(format!(
+                    Response::Conntrack {
+                        mut lines,
+                        capacity,
+                    } => {
+                        lines.retain(|l| {
+                            let words: Vec<&str> = l.split_whitespace().collect();
+                            proto.as_deref().is_none_or(|p| words.first() == Some(&p))
+                                && src
+                                    .is_none_or(|ip| words.contains(&format!("src={ip}").as_str()))
+                                && dst
+                                    .is_none_or(|ip| words.contains(&format!("dst={ip}").as_str()))
+                        });
+                        Ok(format!(
                         "{}{}conntrack v1 (router): {} flow entries have been shown (capacity {capacity}).\n",
                         lines.join("\n"),
                         if lines.is_empty() { "" } else { "\n" },
                         lines.len()
-                    )),
+                    ))
+                    }
                     other => Err(unexpected(&other)),
                 },
                 Resource::Stats => match ask(&cli, &Request::Stats)? {
