@@ -11,7 +11,8 @@
 //! Time is always an argument (`now`); nothing here reads a clock. Entries
 //! expire lazily (an expired entry found by a lookup is removed on the spot)
 //! and by a sweep that [`ConnTrack::handle_timeout`] runs once per
-//! [`SWEEP_INTERVAL`].
+//! [`SWEEP_INTERVAL`], [`SWEEP_BATCH`] slots per call so that a large table
+//! never stalls the packet loop (the next batch is due at once).
 //!
 //! The table is bounded: when it is full, the oldest entry that never saw a
 //! reply is evicted (the kernel's "early drop"); when every entry has been
@@ -27,6 +28,9 @@ use crate::packet::{FlowKey, TcpFlags, Transport, PROTO_ICMP, PROTO_TCP, PROTO_U
 
 /// How often the expiry sweep runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Slots the sweep looks at per [`ConnTrack::handle_timeout`] call.
+pub const SWEEP_BATCH: usize = 8192;
 
 /// Default capacity (kube-proxy's `conntrack.min`, 131072).
 pub const DEFAULT_CAPACITY: usize = 131_072;
@@ -234,6 +238,8 @@ pub struct ConnTrack {
     capacity: usize,
     timeouts: Timeouts,
     next_sweep: Option<Instant>,
+    /// Where the sweep goes on from.
+    sweep_cursor: usize,
 }
 
 impl ConnTrack {
@@ -256,6 +262,7 @@ impl ConnTrack {
             capacity: capacity.max(1),
             timeouts,
             next_sweep: None,
+            sweep_cursor: 0,
         }
     }
 
@@ -440,13 +447,35 @@ impl ConnTrack {
             .filter_map(|(i, s)| s.entry.as_ref().map(|e| (EntryId(i as u32), e)))
     }
 
-    /// Runs the expiry sweep if it is due; returns how many entries expired.
+    /// Runs the next batch of the expiry sweep if it is due; returns how
+    /// many entries expired. A pass over the whole table takes
+    /// `slots / SWEEP_BATCH` calls, each due at once after the previous one;
+    /// the next pass starts [`SWEEP_INTERVAL`] after a pass ends.
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
         match self.next_sweep {
             Some(t) if t <= now => {}
             _ => return 0,
         }
-        let expired = self.remove_where(|e| e.expires <= now);
+        let start = self.sweep_cursor.min(self.slots.len());
+        let end = (start + SWEEP_BATCH).min(self.slots.len());
+        let mut expired = 0;
+        for i in start..end {
+            if self.slots[i]
+                .entry
+                .as_ref()
+                .is_some_and(|e| e.expires <= now)
+                && self.remove(EntryId(i as u32)).is_some()
+            {
+                expired += 1;
+            }
+        }
+        if end < self.slots.len() {
+            self.sweep_cursor = end;
+            self.next_sweep = Some(now);
+            return expired;
+        }
+        // A pass is complete: drop the stale eviction candidates too.
+        self.sweep_cursor = 0;
         let slots = &self.slots;
         self.unreplied.retain(|(slot, generation)| {
             slots.get(*slot as usize).is_some_and(|s| {
@@ -770,5 +799,31 @@ mod tests {
              [UNREPLIED] src=10.10.1.42 dst=10.10.1.100 sport=80 dport=40000 \
              packets=1/0 bytes=60/0 mark=0 use=1"
         );
+    }
+    #[test]
+    fn a_large_table_is_swept_in_batches() {
+        let t0 = Instant::now();
+        let n = SWEEP_BATCH * 2 + 10;
+        let mut ct = ConnTrack::new(n, Timeouts::default(), 3);
+        for i in 0..n {
+            let k = FlowKey {
+                proto: PROTO_UDP,
+                src: Ipv4Addr::from(0x0a0a_0000 + i as u32),
+                ..key(1)
+            };
+            ct.insert(k, dnat_reply(&k), &Transport::Udp, t0)
+                .expect("insert");
+        }
+        let late = t0 + Timeouts::default().udp + Duration::from_secs(2);
+        assert_eq!(ct.handle_timeout(late), SWEEP_BATCH, "one batch per call");
+        assert_eq!(
+            ct.poll_timeout(),
+            Some(late),
+            "the next batch is due at once"
+        );
+        assert_eq!(ct.handle_timeout(late), SWEEP_BATCH);
+        assert_eq!(ct.handle_timeout(late), 10);
+        assert!(ct.is_empty());
+        assert_eq!(ct.poll_timeout(), None, "nothing left to sweep");
     }
 }
