@@ -128,6 +128,22 @@ fn handle_connection(mut stream: TcpStream, name: &str) {
         log::warn!("tcp {peer}: write: {e}");
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    linger(&mut stream);
+}
+
+/// A lingering close, as nginx does: after the answer, read (and discard)
+/// what the client still sends, until it closes or for at most a second, so
+/// that closing with unread data does not reset the connection and destroy
+/// the answer in flight (an early `400` to a request still arriving).
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut sink = [0u8; 4096];
+    for _ in 0..64 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
 }
 
 /// Answers `/stream`: the head, then `s.lines` lines one every
