@@ -39,7 +39,7 @@ use crate::affinity::AffinityTable;
 use crate::buf::PacketBuf;
 use crate::cluster::Cluster;
 use crate::cluster::TrafficPolicy;
-use crate::conntrack::{ConnTrack, Direction, InsertError, Timeouts, DEFAULT_CAPACITY};
+use crate::conntrack::{ConnTrack, Direction, InsertError, TcpState, Timeouts, DEFAULT_CAPACITY};
 use crate::overlay::{self, OVERLAY_HEADER_LEN};
 use crate::packet::{self, FlowKey, Parsed, Transport, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::reject;
@@ -364,6 +364,21 @@ impl Dataplane {
             }
         }
         if let Some((id, dir)) = self.conntrack.lookup(&p.key, now) {
+            // A new connection reusing the tuple of one that has closed (a
+            // SYN on TIME_WAIT or CLOSE, as the kernel's conntrack treats
+            // it): forget the old flow and decide afresh, so it does not
+            // inherit an endpoint that may be gone.
+            let syn =
+                matches!(p.transport, Transport::Tcp { flags, .. } if flags.syn && !flags.ack);
+            let closed = self
+                .conntrack
+                .get(id)
+                .and_then(|e| e.tcp)
+                .is_some_and(|s| matches!(s, TcpState::TimeWait | TcpState::Close));
+            if syn && closed && dir == Direction::Original {
+                self.conntrack.remove(id);
+                return self.new_flow(now, buf, p);
+            }
             self.conntrack.update(id, dir, &p.transport, p.len, now);
             if let Some(entry) = self.conntrack.get(id) {
                 let to = entry.translated(dir);
@@ -1146,5 +1161,36 @@ ports = [{ port = 80 }]
             assert_eq!(s.received, 20_000);
             assert_eq!(s.received, s.forwarded + s.dropped_total(), "{s:?}");
         }
+    }
+    #[test]
+    fn a_new_connection_on_a_closed_tuple_picks_a_live_endpoint() {
+        let mut c = cluster();
+        let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+        let t0 = Instant::now();
+        let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
+        let _ = handle(&mut dp, t0, &mut syn);
+        let first = packet::parse(&syn).expect("parse").key.dst;
+        // The connection closes with a RST (state CLOSE, kept for 10 s).
+        let mut rst = Vec::new();
+        PacketBuilder::ipv4(first.octets(), CLIENT.octets(), 64)
+            .tcp(80, 40000, 1, 0)
+            .rst()
+            .write(&mut rst, &[])
+            .expect("build");
+        let _ = handle(&mut dp, t0, &mut rst);
+        // Its endpoint goes away; the client reuses the same source port.
+        c.pods.retain(|p| p.ip != first);
+        dp.apply(&c).expect("apply");
+        let mut again = tcp(CLIENT, VIP, 40000, 80, true);
+        assert!(matches!(
+            handle(&mut dp, t0, &mut again),
+            Verdict::Forward(_)
+        ));
+        let second = packet::parse(&again).expect("parse").key.dst;
+        assert_ne!(
+            second, first,
+            "the reused tuple went to the removed endpoint"
+        );
+        assert_eq!(dp.conntrack().len(), 1);
     }
 }
