@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -47,7 +47,10 @@ const NAMES: [&str; 4] = ["tun-in", "tun-out", "overlay-in", "overlay-out"];
 
 /// An open capture.
 pub struct Capture {
-    writer: PcapNgWriter<BufWriter<File>>,
+    /// Blocks are encoded into memory and written to `file` whole, so a
+    /// reader (tshark on a capture in progress) never sees half a block.
+    writer: PcapNgWriter<Vec<u8>>,
+    file: File,
     filter: Option<HashSet<Ipv4Addr>>,
     scratch: Vec<u8>,
 }
@@ -85,7 +88,7 @@ impl Capture {
             message,
         };
         let file = File::create(path).map_err(|e| err(e.to_string()))?;
-        let mut writer = PcapNgWriter::new(BufWriter::new(file)).map_err(|e| err(e.to_string()))?;
+        let mut writer = PcapNgWriter::new(Vec::new()).map_err(|e| err(e.to_string()))?;
         for name in NAMES {
             writer
                 .write_pcapng_block(InterfaceDescriptionBlock {
@@ -98,11 +101,14 @@ impl Capture {
                 })
                 .map_err(|e| err(e.to_string()))?;
         }
-        Ok(Self {
+        let mut capture = Self {
             writer,
+            file,
             filter,
             scratch: Vec::new(),
-        })
+        };
+        capture.flush();
+        Ok(capture)
     }
 
     /// Records a packet seen at `point`. For overlay points, `packet` is the
@@ -150,11 +156,16 @@ impl Capture {
         }
     }
 
-    /// Writes buffered packets to the file.
+    /// Writes the blocks recorded so far to the file.
     pub fn flush(&mut self) {
-        if let Err(e) = self.writer.get_mut().flush() {
+        let pending = self.writer.get_mut();
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(e) = self.file.write_all(pending) {
             log::warn!("capture: {e}");
         }
+        pending.clear();
     }
 }
 
