@@ -14,7 +14,7 @@
 //! the node whose underlay address they are for (NodePorts), or to the first
 //! node (LoadBalancer and external IPs, as if routed there). Packets nobody
 //! owns are counted in [`Sim::undeliverable`]. Router-hosted pods (the
-//! `kube-dns` pods, see [`with_cluster_dns`]) get no host of their own here:
+//! `kube-dns` pods, as config.toml has them) get no host of their own here:
 //! their node's router serves them.
 //!
 //! Every packet that crosses a TUN device or the overlay is kept; when a test
@@ -22,7 +22,6 @@
 //! overlay packets with their outer IPv4/UDP headers, so `tshark -d
 //! udp.port==8472,vxlan` decodes the VXLAN inside).
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,10 +31,7 @@ use netstack::DnsTcpOutcome;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
 use router::buf::PacketBuf;
-use router::cluster::{
-    Cluster, ContainerPort, Pod, Protocol, Service, ServicePort, ServiceType, SessionAffinity,
-    TargetPort,
-};
+use router::cluster::{Cluster, Protocol};
 use router::dataplane::{DataplaneConfig, Egress, Ingress, Verdict};
 use router::node::Node;
 
@@ -447,68 +443,6 @@ impl Drop for Sim {
 
 /// The cluster DNS Service's ClusterIP, as kubeadm allocates it.
 pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
-
-/// Adds the cluster DNS to `cluster` as Kubernetes has it, unless it is
-/// there already: Service `kube-system/kube-dns` (ClusterIP
-/// [`CLUSTER_DNS_IP`], ports 53/UDP `dns` and 53/TCP `dns-tcp`, selector
-/// `k8s-app=kube-dns`) and one router-hosted pod per node,
-/// `coredns-<node>` at `.53` of the node's pod CIDR, labelled
-/// `k8s-app: kube-dns`.
-pub fn with_cluster_dns(cluster: &mut Cluster) {
-    let labels = BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]);
-    if cluster.service("kube-system", "kube-dns").is_none() {
-        let port = |name: &str, protocol| ServicePort {
-            name: Some(name.to_owned()),
-            protocol,
-            port: 53,
-            target_port: TargetPort::Number(53),
-            node_port: None,
-        };
-        cluster.services.push(Service {
-            name: "kube-dns".into(),
-            namespace: "kube-system".into(),
-            labels: labels.clone(),
-            selector: labels.clone(),
-            service_type: ServiceType::ClusterIP,
-            cluster_ip: CLUSTER_DNS_IP,
-            headless: false,
-            external_name: None,
-            ports: vec![port("dns", Protocol::Udp), port("dns-tcp", Protocol::Tcp)],
-            session_affinity: SessionAffinity::None,
-            external_traffic_policy: Default::default(),
-            internal_traffic_policy: Default::default(),
-            external_ips: vec![],
-            load_balancer_ips: vec![],
-        });
-    }
-    if cluster.pods.iter().any(|p| p.is_router_hosted()) {
-        return;
-    }
-    for node in cluster.nodes.clone() {
-        let [a, b, c, _] = node.pod_cidr.network().octets();
-        cluster.pods.push(Pod {
-            name: format!("coredns-{}", node.name),
-            namespace: "kube-system".into(),
-            labels: labels.clone(),
-            ip: Ipv4Addr::new(a, b, c, 53),
-            node: node.name.clone(),
-            ready: true,
-            owner: None,
-            ports: vec![
-                ContainerPort {
-                    name: Some("dns".into()),
-                    container_port: 53,
-                    protocol: Protocol::Udp,
-                },
-                ContainerPort {
-                    name: Some("dns-tcp".into()),
-                    container_port: 53,
-                    protocol: Protocol::Tcp,
-                },
-            ],
-        });
-    }
-}
 
 /// The default lab cluster (`config.toml` at the repository root).
 ///

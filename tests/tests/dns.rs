@@ -1,44 +1,36 @@
 //! In-process scenarios for the cluster DNS: pods resolve names through the
 //! `kube-dns` ClusterIP (10.96.0.10:53, UDP and TCP), answered by the
 //! router-hosted CoreDNS pod of either node (over the overlay when Maglev
-//! picks the other node's). The default lab cluster plus the cluster DNS
-//! (see `tests::with_cluster_dns`), a headless and an ExternalName Service.
+//! picks the other node's). The default lab cluster (`config.toml`: kube-dns
+//! with one CoreDNS pod per node, `nginx-headless`, `example`) plus one more
+//! ExternalName Service.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netstack::DnsTcpOutcome;
-use router::cluster::{Cluster, Protocol, Service, ServicePort, ServiceType, TargetPort};
+use router::cluster::{Cluster, Service, ServiceType};
 use router::dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use router::dns::proto::rr::rdata::{A, CNAME};
 use router::dns::proto::rr::{Name, RData, RecordType};
-use tests::{default_cluster, with_cluster_dns, Sim, Tap, CLUSTER_DNS_IP};
+use tests::{default_cluster, Sim, Tap, CLUSTER_DNS_IP};
 
 const NGINX_VIP: Ipv4Addr = Ipv4Addr::new(10, 101, 182, 177);
 const DNS: SocketAddrV4 = SocketAddrV4::new(CLUSTER_DNS_IP, 53);
 
-/// The lab cluster with the cluster DNS, a headless Service over the nginx
-/// pods and an ExternalName Service.
+/// The lab cluster (with the cluster DNS and the headless `nginx-headless`
+/// from config.toml) and an ExternalName Service `search`.
 fn cluster() -> Cluster {
     let mut c = default_cluster();
-    with_cluster_dns(&mut c);
+    assert!(
+        c.service("kube-system", "kube-dns").is_some()
+            && c.service("default", "nginx-headless").is_some(),
+        "config.toml must define kube-dns and nginx-headless"
+    );
     let nginx = c
         .service("default", "nginx-svc")
         .expect("nginx-svc in config.toml")
         .clone();
-    c.services.push(Service {
-        name: "nginx-headless".into(),
-        cluster_ip: Ipv4Addr::UNSPECIFIED,
-        headless: true,
-        ports: vec![ServicePort {
-            name: Some("http".into()),
-            protocol: Protocol::Tcp,
-            port: 80,
-            target_port: TargetPort::Number(80),
-            node_port: None,
-        }],
-        ..nginx.clone()
-    });
     c.services.push(Service {
         name: "search".into(),
         service_type: ServiceType::ExternalName,
