@@ -358,9 +358,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{
-        ContainerPort, Pod, Service, ServicePort, ServiceType, SessionAffinity, TargetPort,
-    };
     use crate::dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
     use crate::dns::proto::rr::rdata::A;
     use crate::dns::proto::rr::{Name, RData, RecordType};
@@ -373,50 +370,20 @@ mod tests {
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 100);
     const NODE: &str = "mac-worker";
 
-    /// config.toml with one router-hosted DNS pod, on mac-worker.
+    /// config.toml with only mac-worker's router-hosted DNS pod, so every
+    /// query to the kube-dns ClusterIP lands on this node.
     fn cluster() -> Cluster {
         let mut c =
             crate::config::parse(include_str!("../../config.toml")).expect("default config");
-        c.services.retain(|s| s.namespace != "kube-system");
-        c.pods.retain(|p| !p.is_router_hosted());
-        let labels = BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]);
-        let port = |name: &str, protocol| ServicePort {
-            name: Some(name.to_owned()),
-            protocol,
-            port: 53,
-            target_port: TargetPort::Number(53),
-            node_port: None,
-        };
-        c.services.push(Service {
-            name: "kube-dns".into(),
-            namespace: "kube-system".into(),
-            labels: labels.clone(),
-            selector: labels.clone(),
-            service_type: ServiceType::ClusterIP,
-            cluster_ip: DNS_VIP,
-            headless: false,
-            external_name: None,
-            ports: vec![port("dns", Protocol::Udp), port("dns-tcp", Protocol::Tcp)],
-            session_affinity: SessionAffinity::None,
-            external_traffic_policy: Default::default(),
-            internal_traffic_policy: Default::default(),
-            external_ips: vec![],
-            load_balancer_ips: vec![],
-        });
-        c.pods.push(Pod {
-            name: "coredns-mac-worker".into(),
-            namespace: "kube-system".into(),
-            labels,
-            ip: DNS_POD,
-            node: NODE.into(),
-            ready: true,
-            owner: None,
-            ports: vec![ContainerPort {
-                name: Some("dns".into()),
-                container_port: 53,
-                protocol: Protocol::Udp,
-            }],
-        });
+        c.pods.retain(|p| !p.is_router_hosted() || p.node == NODE);
+        let dns = c
+            .service("kube-system", "kube-dns")
+            .expect("kube-dns in config.toml");
+        assert_eq!(dns.cluster_ip, DNS_VIP);
+        assert!(c
+            .pods
+            .iter()
+            .any(|p| p.ip == DNS_POD && p.is_router_hosted()));
         c
     }
 
