@@ -444,17 +444,34 @@ impl VirtualHost {
             deadline: now + CLIENT_TIMEOUT,
             outcome: HttpOutcome::Pending,
         };
-        let mut socket = tcp_socket(64 * 1024, 4096);
-        let local = SocketAddrV4::new(self.config.ip, local_port);
-        match socket.connect(self.iface.context(), dst, local) {
-            Ok(()) => {
-                log::debug!("{}: http_get {local} -> {dst} {path}", self.config.name);
-                client.handle = Some(self.sockets.add(socket));
+        match self.connect_tcp(local_port, dst, (64 * 1024, 4096)) {
+            Ok(handle) => {
+                log::debug!(
+                    "{}: http_get {local_port} -> {dst} {path}",
+                    self.config.name
+                );
+                client.handle = Some(handle);
             }
-            Err(e) => client.outcome = HttpOutcome::Failed(format!("connect: {e}")),
+            Err(e) => client.outcome = HttpOutcome::Failed(e),
         }
         self.clients.push(Client::Http(client));
         id
+    }
+
+    /// Opens a client TCP socket from `local_port` to `dst` with `(rx, tx)`
+    /// buffer sizes; the error says why the connect was refused.
+    pub(crate) fn connect_tcp(
+        &mut self,
+        local_port: u16,
+        dst: SocketAddrV4,
+        (rx, tx): (usize, usize),
+    ) -> Result<SocketHandle, String> {
+        let mut socket = tcp_socket(rx, tx);
+        let local = SocketAddrV4::new(self.config.ip, local_port);
+        socket
+            .connect(self.iface.context(), dst, local)
+            .map_err(|e| format!("connect: {e}"))?;
+        Ok(self.sockets.add(socket))
     }
 
     /// The state of an HTTP request ([`HttpOutcome::Failed`] for an id that is not one).

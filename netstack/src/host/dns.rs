@@ -169,18 +169,16 @@ impl VirtualHost {
             outcome,
         };
         if client.outcome == DnsTcpOutcome::Pending {
-            let mut socket = tcp_socket(128 * 1024, 16 * 1024);
-            let local = SocketAddrV4::new(self.config.ip, local_port);
-            match socket.connect(self.iface.context(), dst, local) {
-                Ok(()) => {
+            match self.connect_tcp(local_port, dst, (128 * 1024, 16 * 1024)) {
+                Ok(handle) => {
                     log::debug!(
-                        "{}: dns over tcp {local} -> {dst}, {} queries",
+                        "{}: dns over tcp {local_port} -> {dst}, {} queries",
                         self.config.name,
                         queries.len()
                     );
-                    client.handle = Some(self.sockets.add(socket));
+                    client.handle = Some(handle);
                 }
-                Err(e) => client.outcome = DnsTcpOutcome::Failed(format!("connect: {e}")),
+                Err(e) => client.outcome = DnsTcpOutcome::Failed(e),
             }
         }
         self.clients.push(Client::DnsTcp(client));
