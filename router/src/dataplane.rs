@@ -218,14 +218,7 @@ impl Dataplane {
         buf: &mut PacketBuf,
     ) -> Result<Egress, DropReason> {
         let from_peer = match ingress {
-            Ingress::Tun => None,
-            Ingress::Stack => {
-                let p = packet::parse(buf.data())?;
-                if !self.topology.is_stack_pod(p.key.src) {
-                    return Err(DropReason::SpoofedSource);
-                }
-                None
-            }
+            Ingress::Tun | Ingress::Stack => None,
             Ingress::Overlay { from } => {
                 let (i, _) = self
                     .topology
@@ -241,10 +234,18 @@ impl Dataplane {
         let p = packet::parse(buf.data())?;
         buf.truncate(p.len);
         match from_peer {
-            None if !self.topology.is_valid_local_source(p.key.src) => {
-                return Err(DropReason::SpoofedSource);
+            // An in-process pod sends only as itself; the kernel's packets
+            // only with a source that may be there.
+            None if ingress == Ingress::Stack => {
+                if !self.topology.is_stack_pod(p.key.src) {
+                    return Err(DropReason::SpoofedSource);
+                }
             }
-            None => {}
+            None => {
+                if !self.topology.is_valid_local_source(p.key.src) {
+                    return Err(DropReason::SpoofedSource);
+                }
+            }
             Some(i) => {
                 if !self.topology.pod_cidr.contains(&p.key.dst) {
                     return Err(DropReason::OverlayNotForUs);
