@@ -7,12 +7,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use router::cluster::Cluster;
-use router::config;
-use router::control::{self, Request, Response};
-use router::dataplane::DataplaneConfig;
-use router::io::{self, store, RunOptions};
-use router::render::{self, Ages, NamespaceFilter};
+mod cli;
+mod protocol;
+mod shell;
+
+use cli::render::{self, Ages, NamespaceFilter};
+use cluster::Cluster;
+use control::config;
+use dataplane::DataplaneConfig;
+use protocol::{Request, Response};
+use shell::{store, RunOptions};
 
 /// A userspace Kubernetes-Service router on a TUN device, and its CLI.
 #[derive(Parser, Debug)]
@@ -46,7 +50,7 @@ enum Command {
         #[arg(long)]
         control: Option<PathBuf>,
         /// Conntrack table capacity.
-        #[arg(long, default_value_t = router::conntrack::DEFAULT_CAPACITY)]
+        #[arg(long, default_value_t = dataplane::conntrack::DEFAULT_CAPACITY)]
         conntrack_max: usize,
         /// Capture packets to this pcapng file (tun-in, tun-out, overlay-in,
         /// overlay-out; read overlay with `tshark -d udp.port==8472,vxlan`).
@@ -214,7 +218,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
         } => {
             let config = cli.config.ok_or("router run needs --config FILE")?;
             let node = cli.node.ok_or("router run needs --node NAME")?;
-            let control = control.unwrap_or_else(|| control::default_socket(&node));
+            let control = control.unwrap_or_else(|| protocol::default_socket(&node));
             let opts = RunOptions {
                 config,
                 node,
@@ -228,7 +232,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
                 capture,
                 capture_service,
             };
-            io::run(&opts).map_err(|e| e.to_string())?;
+            shell::run(&opts).map_err(|e| e.to_string())?;
             Ok(String::new())
         }
         Command::Apply { file, store } => {
@@ -441,10 +445,10 @@ fn cluster_state(cli: &Target) -> Result<State, String> {
 fn ask(cli: &Target, request: &Request) -> Result<Response, String> {
     let path = match (&cli.server, &cli.node) {
         (Some(p), _) => p.clone(),
-        (None, Some(node)) => control::default_socket(node),
-        (None, None) => control::find_socket().map_err(|e| e.to_string())?,
+        (None, Some(node)) => protocol::default_socket(node),
+        (None, None) => protocol::find_socket().map_err(|e| e.to_string())?,
     };
-    match control::request(&path, request).map_err(|e| e.to_string())? {
+    match protocol::request(&path, request).map_err(|e| e.to_string())? {
         Response::Error(e) => Err(format!("the router says: {e}")),
         r => Ok(r),
     }
@@ -454,7 +458,7 @@ fn unexpected(r: &Response) -> String {
     format!("unexpected answer from the router: {r:?}")
 }
 
-fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
+fn render_stats(s: &dataplane::stats::Stats, flows: usize) -> String {
     let mut out = format!(
         "received      {}\nforwarded     {}\nencapsulated  {}\ndecapsulated  {}\ntranslated    {}\n\
          generated     {}\nuntracked     {}\nflows         {flows} (created {}, expired {}, evicted {})\n\
@@ -475,7 +479,7 @@ fn render_stats(s: &router::stats::Stats, flows: usize) -> String {
         s.tun_queue_dropped,
         s.dropped_total()
     );
-    for r in router::stats::DropReason::ALL {
+    for r in dataplane::stats::DropReason::ALL {
         let n = s.dropped(r);
         if n > 0 {
             out.push_str(&format!("  {:<26} {n}\n", r.as_str()));

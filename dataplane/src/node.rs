@@ -1,0 +1,524 @@
+//! [`Node`]: everything one node's router does without I/O: the
+//! [`Dataplane`] plus the pods the router hosts in process (the cluster
+//! DNS, see [`crate::dns`]).
+//!
+//! # Contract
+//!
+//! The same as [`Dataplane`]'s (see [`crate::engine`]), with the same
+//! verbs and signatures: [`Node::handle_packet`], [`Node::handle_timeout`],
+//! [`Node::apply`]; after any of them drain [`Node::poll_transmit`], then
+//! re-read [`Node::poll_timeout`]. Still sans-IO: no clock, no sockets.
+//!
+//! # Router-hosted pods
+//!
+//! A pod labelled [`ROUTER_HOSTED_LABEL`](cluster::ROUTER_HOSTED_LABEL)
+//! on this node has no network namespace: the node keeps a smoltcp
+//! [`VirtualHost`] for it, serving DNS on UDP and TCP port 53 (and on the
+//! pod's declared container ports) from the current cluster. The data plane
+//! routes packets for such a pod, after the usual Service DNAT, to
+//! [`Egress::Stack`]; the node hands them to the pod's host at once and
+//! feeds what the host sends back through the data plane as
+//! [`Ingress::Stack`] (un-NAT of replies, encapsulation to other nodes),
+//! queueing the results for [`Node::poll_transmit`]. So outside the node a
+//! [`Transmit`] never has [`Egress::Stack`], and a verdict
+//! `Forward(Egress::Stack { .. })` only says "delivered in process, nothing
+//! to send".
+//!
+//! A host is created on its pod's first packet (that is when the node first
+//! learns the time); [`Node::apply`] keeps the hosts of pods that remain
+//! (their TCP connections go on), drops those of pods that are gone, and
+//! gives every host a handler answering from the new cluster.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{debug, trace};
+use netstack::{DnsHandler, DnsTransport, HostConfig, VirtualHost};
+
+use crate::buf::PacketBuf;
+use crate::conntrack::ConnTrack;
+use crate::dns;
+use crate::engine::{Dataplane, DataplaneConfig, Egress, Ingress, Transmit, UnknownNode, Verdict};
+use crate::service::ServiceTable;
+use crate::stats::Stats;
+use cluster::{Cluster, Protocol};
+
+/// The port a router-hosted pod always serves DNS on.
+pub const DNS_PORT: u16 = 53;
+
+/// Upper bound on data plane / host exchanges settled within one call (a
+/// host answering itself through a Service could otherwise loop).
+const MAX_SETTLE_ROUNDS: usize = 64;
+
+/// A router-hosted pod as the cluster describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostedPod {
+    name: String,
+    /// DNS is served on these ports (UDP and TCP).
+    ports: Vec<u16>,
+}
+
+/// A router-hosted pod's host, once created.
+struct Host {
+    pod: HostedPod,
+    host: VirtualHost,
+    /// When the host next needs [`VirtualHost::poll`].
+    deadline: Option<Instant>,
+}
+
+/// One node's router core: the data plane and its in-process pods. See the
+/// module documentation.
+pub struct Node {
+    dataplane: Dataplane,
+    node: String,
+    cluster: Arc<Cluster>,
+    /// This node's pods' gateway and MTU, for new hosts.
+    gateway: Ipv4Addr,
+    pod_mtu: usize,
+    /// Router-hosted pods of this node, by IP.
+    hosted: BTreeMap<Ipv4Addr, HostedPod>,
+    /// Their hosts, created on first use.
+    hosts: BTreeMap<Ipv4Addr, Host>,
+    /// Packets for hosts, not yet handed over.
+    to_hosts: VecDeque<(Ipv4Addr, Vec<u8>)>,
+    transmits: VecDeque<Transmit>,
+    scratch: PacketBuf,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("node", &self.node)
+            .field("hosted", &self.hosted)
+            .field("hosts", &self.hosts.keys().collect::<Vec<_>>())
+            .field("transmits", &self.transmits.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The DNS handler of a router-hosted pod: answers from `cluster`.
+fn dns_handler(cluster: Arc<Cluster>) -> DnsHandler {
+    Box::new(move |query, transport| match transport {
+        DnsTransport::Udp => dns::answer_udp(query, &cluster),
+        DnsTransport::Tcp => dns::answer(query, &cluster),
+    })
+}
+
+/// The router-hosted pods of `node` in `cluster`.
+fn hosted_pods(cluster: &Cluster, node: &str) -> BTreeMap<Ipv4Addr, HostedPod> {
+    cluster
+        .pods
+        .iter()
+        .filter(|p| p.node == node && p.is_router_hosted())
+        .map(|p| {
+            let mut ports: Vec<u16> = std::iter::once(DNS_PORT)
+                .chain(
+                    p.ports
+                        .iter()
+                        .filter(|cp| matches!(cp.protocol, Protocol::Udp | Protocol::Tcp))
+                        .map(|cp| cp.container_port),
+                )
+                .collect();
+            ports.sort_unstable();
+            ports.dedup();
+            (
+                p.ip,
+                HostedPod {
+                    name: p.name.clone(),
+                    ports,
+                },
+            )
+        })
+        .collect()
+}
+
+impl Node {
+    /// Node `node` of `cluster`: its data plane, and hosts for its
+    /// router-hosted pods.
+    pub fn new(
+        config: &DataplaneConfig,
+        cluster: &Cluster,
+        node: &str,
+    ) -> Result<Self, UnknownNode> {
+        let dataplane = Dataplane::new(config, cluster, node)?;
+        let me = cluster
+            .node(node)
+            .ok_or_else(|| UnknownNode(node.to_owned()))?;
+        Ok(Self {
+            dataplane,
+            node: node.to_owned(),
+            cluster: Arc::new(cluster.clone()),
+            gateway: me.pod_cidr.hosts().next().unwrap_or(me.pod_cidr.addr()),
+            pod_mtu: usize::from(cluster.overlay.pod_mtu()),
+            hosted: hosted_pods(cluster, node),
+            hosts: BTreeMap::new(),
+            to_hosts: VecDeque::new(),
+            transmits: VecDeque::new(),
+            scratch: PacketBuf::new(),
+        })
+    }
+
+    /// Applies a new cluster state: the data plane's (see
+    /// [`Dataplane::apply`]), the set of router-hosted pods, and what the
+    /// DNS answers.
+    pub fn apply(&mut self, cluster: &Cluster) -> Result<(), UnknownNode> {
+        self.dataplane.apply(cluster)?;
+        self.cluster = Arc::new(cluster.clone());
+        self.hosted = hosted_pods(cluster, &self.node);
+        let hosted = &self.hosted;
+        self.hosts.retain(|ip, h| {
+            let keep = hosted.get(ip) == Some(&h.pod);
+            if !keep {
+                debug!("dropping the in-process host of {} ({ip})", h.pod.name);
+            }
+            keep
+        });
+        for h in self.hosts.values_mut() {
+            h.host
+                .set_dns_handler(dns_handler(Arc::clone(&self.cluster)));
+        }
+        self.to_hosts.retain(|(ip, _)| hosted.contains_key(ip));
+        Ok(())
+    }
+
+    /// Handles one packet, like [`Dataplane::handle_packet`]. A packet for
+    /// a router-hosted pod is delivered to it here (the verdict is then
+    /// `Forward(Egress::Stack { pod })`: nothing for the caller to send);
+    /// what the pod answers is in [`Node::poll_transmit`].
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        ingress: Ingress,
+        buf: &mut PacketBuf,
+    ) -> Verdict {
+        let verdict = self.dataplane.handle_packet(now, ingress, buf);
+        if let Verdict::Forward(Egress::Stack { pod }) = verdict {
+            self.to_hosts.push_back((pod, buf.data().to_vec()));
+        } else if !self.dataplane.has_transmits() {
+            // The common case: nothing for (or from) the in-process pods;
+            // their timers are run by `handle_timeout`.
+            return verdict;
+        }
+        self.settle(now);
+        verdict
+    }
+
+    /// Expires conntrack entries and runs the hosts' timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.dataplane.handle_timeout(now);
+        for h in self.hosts.values_mut() {
+            if h.deadline.is_some_and(|d| d <= now) {
+                h.host.poll(now);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The next packet to send (never to [`Egress::Stack`]).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When to call [`Node::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.hosts
+            .values()
+            .filter_map(|h| h.deadline)
+            .chain(self.dataplane.poll_timeout())
+            .min()
+    }
+
+    /// Moves packets between the data plane and the hosts until neither has
+    /// anything left for the other, queueing what leaves the node.
+    fn settle(&mut self, now: Instant) {
+        for _ in 0..MAX_SETTLE_ROUNDS {
+            while let Some(t) = self.dataplane.poll_transmit() {
+                match t.egress {
+                    Egress::Stack { pod } => self.to_hosts.push_back((pod, t.packet)),
+                    _ => self.transmits.push_back(t),
+                }
+            }
+            let mut moved = !self.to_hosts.is_empty();
+            while let Some((ip, packet)) = self.to_hosts.pop_front() {
+                self.host(now, ip).handle_packet(now, &packet);
+            }
+            for (ip, h) in &mut self.hosts {
+                while let Some(packet) = h.host.poll_transmit() {
+                    moved = true;
+                    let area = self.scratch.recv_area();
+                    let n = packet.len().min(area.len());
+                    area[..n].copy_from_slice(&packet[..n]);
+                    self.scratch.set_len(n);
+                    match self
+                        .dataplane
+                        .handle_packet(now, Ingress::Stack, &mut self.scratch)
+                    {
+                        Verdict::Forward(Egress::Stack { pod }) => {
+                            self.to_hosts.push_back((pod, self.scratch.data().to_vec()));
+                        }
+                        Verdict::Forward(egress) => self.transmits.push_back(Transmit {
+                            egress,
+                            packet: self.scratch.data().to_vec(),
+                        }),
+                        Verdict::Drop(reason) => {
+                            trace!("{ip}: packet from the in-process pod dropped: {reason}");
+                        }
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        for h in self.hosts.values_mut() {
+            h.deadline = h.host.poll_timeout(now);
+        }
+    }
+
+    /// The host of router-hosted pod `ip`, created if need be.
+    fn host(&mut self, now: Instant, ip: Ipv4Addr) -> &mut VirtualHost {
+        let hosted = &self.hosted;
+        let cluster = &self.cluster;
+        let (gateway, mtu) = (self.gateway, self.pod_mtu);
+        &mut self
+            .hosts
+            .entry(ip)
+            .or_insert_with(|| {
+                let pod = hosted.get(&ip).cloned().unwrap_or_else(|| HostedPod {
+                    name: ip.to_string(),
+                    ports: vec![DNS_PORT],
+                });
+                debug!(
+                    "in-process host for {} ({ip}): DNS on ports {:?}",
+                    pod.name, pod.ports
+                );
+                let mut config = HostConfig::new(pod.name.clone(), ip, gateway);
+                config.mtu = mtu;
+                let mut host = VirtualHost::new(config, now);
+                for &port in &pod.ports {
+                    host.serve_dns(port, dns_handler(Arc::clone(cluster)));
+                }
+                Host {
+                    pod,
+                    host,
+                    deadline: None,
+                }
+            })
+            .host
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Counters (the data plane's).
+    pub fn stats(&self) -> &Stats {
+        self.dataplane.stats()
+    }
+
+    /// The conntrack table (read-only).
+    pub fn conntrack(&self) -> &ConnTrack {
+        self.dataplane.conntrack()
+    }
+
+    /// The conntrack table like `conntrack -L`; see
+    /// [`Dataplane::conntrack_listing`].
+    pub fn conntrack_listing(&self, now: Instant) -> Vec<String> {
+        self.dataplane.conntrack_listing(now)
+    }
+
+    /// The Service table.
+    pub fn services(&self) -> &ServiceTable {
+        self.dataplane.services()
+    }
+
+    /// The data plane.
+    pub fn dataplane(&self) -> &Dataplane {
+        &self.dataplane
+    }
+
+    /// The in-process host of router-hosted pod `ip`, if it has been
+    /// created (on the pod's first packet).
+    pub fn host_of(&self, ip: Ipv4Addr) -> Option<&VirtualHost> {
+        self.hosts.get(&ip).map(|h| &h.host)
+    }
+
+    /// DNS queries answered by this node's router-hosted pods (over the
+    /// lifetime of their current hosts).
+    pub fn dns_answered(&self) -> u64 {
+        self.hosts.values().map(|h| h.host.dns_answered()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use crate::dns::proto::rr::rdata::A;
+    use crate::dns::proto::rr::{Name, RData, RecordType};
+    use crate::packet::{self, Transport};
+    use etherparse::PacketBuilder;
+    use std::time::Duration;
+
+    const DNS_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+    const DNS_POD: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 53);
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 100);
+    const NODE: &str = "mac-worker";
+
+    /// config.toml with only mac-worker's router-hosted DNS pod, so every
+    /// query to the kube-dns ClusterIP lands on this node.
+    fn cluster() -> Cluster {
+        let mut c =
+            control::config::parse(include_str!("../../config.toml")).expect("default config");
+        c.pods.retain(|p| !p.is_router_hosted() || p.node == NODE);
+        let dns = c
+            .service("kube-system", "kube-dns")
+            .expect("kube-dns in config.toml");
+        assert_eq!(dns.cluster_ip, DNS_VIP);
+        assert!(c
+            .pods
+            .iter()
+            .any(|p| p.ip == DNS_POD && p.is_router_hosted()));
+        c
+    }
+
+    fn dns_query(id: u16, name: &str) -> Vec<u8> {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(
+            Name::from_ascii(name).expect("name"),
+            RecordType::A,
+        ));
+        m.to_vec().expect("encode")
+    }
+
+    fn udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = Vec::new();
+        PacketBuilder::ipv4(src.octets(), dst.octets(), 64)
+            .udp(sport, 53)
+            .write(&mut p, payload)
+            .expect("build");
+        p
+    }
+
+    fn drain(node: &mut Node) -> Vec<Transmit> {
+        std::iter::from_fn(|| node.poll_transmit()).collect()
+    }
+
+    #[test]
+    fn node_is_send() {
+        fn send<T: Send>() {}
+        send::<Node>();
+    }
+
+    #[test]
+    fn a_query_to_the_cluster_ip_is_answered_in_process() {
+        let c = cluster();
+        let mut node = Node::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+        let t0 = Instant::now();
+        let mut buf = PacketBuf::from_slice(&udp(
+            CLIENT,
+            DNS_VIP,
+            40000,
+            &dns_query(42, "nginx-svc.default.svc.cluster.local"),
+        ));
+        assert_eq!(
+            node.handle_packet(t0, Ingress::Tun, &mut buf),
+            Verdict::Forward(Egress::Stack { pod: DNS_POD })
+        );
+        let out = drain(&mut node);
+        let [answer] = out.as_slice() else {
+            panic!("{out:?}");
+        };
+        assert_eq!(answer.egress, Egress::Tun);
+        let p = packet::parse(&answer.packet).expect("parse");
+        assert_eq!(
+            (p.key.src, p.key.sport, p.key.dst, p.key.dport),
+            (DNS_VIP, 53, CLIENT, 40000),
+            "un-DNATed to the ClusterIP"
+        );
+        let m = Message::from_vec(&answer.packet[28..]).expect("a DNS response");
+        assert_eq!(m.metadata.id, 42);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(
+            m.answers[0].data,
+            RData::A(A(Ipv4Addr::new(10, 101, 182, 177)))
+        );
+        assert_eq!(node.dns_answered(), 1);
+        assert!(node.host_of(DNS_POD).is_some());
+        assert_eq!(node.stats().dropped_total(), 0);
+    }
+
+    #[test]
+    fn host_timers_show_in_poll_timeout_and_run_in_handle_timeout() {
+        let c = cluster();
+        let mut node = Node::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+        let t0 = Instant::now();
+        let mut syn = Vec::new();
+        PacketBuilder::ipv4(CLIENT.octets(), DNS_VIP.octets(), 64)
+            .tcp(40000, 53, 1000, 64240)
+            .syn()
+            .write(&mut syn, &[])
+            .expect("build");
+        let _ = node.handle_packet(t0, Ingress::Tun, &mut PacketBuf::from_slice(&syn));
+        let synack = drain(&mut node);
+        assert_eq!(synack.len(), 1);
+        let p = packet::parse(&synack[0].packet).expect("parse");
+        assert!(matches!(p.transport, Transport::Tcp { flags, .. } if flags.syn && flags.ack));
+        assert_eq!((p.key.src, p.key.sport), (DNS_VIP, 53));
+        // Nobody ACKs: the host retransmits its SYN-ACK when its timer fires.
+        let due = node.poll_timeout().expect("a retransmission timer");
+        assert!(due > t0 && due < t0 + Duration::from_secs(10), "{due:?}");
+        node.handle_timeout(due);
+        let again = drain(&mut node);
+        assert_eq!(again.len(), 1, "SYN-ACK retransmitted");
+        assert_eq!(again[0].packet, synack[0].packet);
+    }
+
+    #[test]
+    fn apply_drops_hosts_of_removed_pods_and_answers_from_the_new_cluster() {
+        let mut c = cluster();
+        let mut node = Node::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+        let t0 = Instant::now();
+        let ask = |node: &mut Node, sport: u16| {
+            let mut buf = PacketBuf::from_slice(&udp(
+                CLIENT,
+                DNS_POD,
+                sport,
+                &dns_query(1, "late.default.svc.cluster.local"),
+            ));
+            let _ = node.handle_packet(t0, Ingress::Tun, &mut buf);
+            drain(node)
+                .into_iter()
+                .map(|t| Message::from_vec(&t.packet[28..]).expect("dns"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ask(&mut node, 1)[0].metadata.response_code,
+            ResponseCode::NXDomain
+        );
+        let mut late = c
+            .service("default", "nginx-svc")
+            .expect("nginx-svc")
+            .clone();
+        late.name = "late".into();
+        late.cluster_ip = Ipv4Addr::new(10, 96, 7, 7);
+        c.services.push(late);
+        node.apply(&c).expect("apply");
+        assert!(node.host_of(DNS_POD).is_some(), "kept across apply");
+        let m = ask(&mut node, 2);
+        assert_eq!(
+            m[0].answers[0].data,
+            RData::A(A(Ipv4Addr::new(10, 96, 7, 7)))
+        );
+        c.pods.retain(|p| !p.is_router_hosted());
+        node.apply(&c).expect("apply");
+        assert!(node.host_of(DNS_POD).is_none());
+        assert!(
+            ask(&mut node, 3).is_empty(),
+            "no pod answers at that IP any more"
+        );
+    }
+}

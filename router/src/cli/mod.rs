@@ -1,0 +1,3 @@
+//! The CLI's output: kubectl's verbs and columns.
+
+pub mod render;

@@ -1,0 +1,531 @@
+//! The shell around the sans-IO core: the only code that makes syscalls or
+//! reads the clock.
+//!
+//! One thread runs one `mio::Poll` over the TUN device, a waker (the control
+//! thread's questions) and a self-pipe for SIGINT/SIGTERM. Each TUN readiness
+//! event is drained until `WouldBlock`, at most `BATCH` packets at a time
+//! so that control questions and timers are never starved; a packet buffer
+//! of 64 KiB is allocated once.
+
+mod capture;
+mod control_server;
+pub mod store;
+mod tun;
+
+use std::io::{ErrorKind, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use mio::net::UdpSocket;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use crate::protocol::{Request, Response};
+use capture::{Capture, Point};
+use control::config::{self, ConfigError};
+use control_server::{ControlState, Query};
+use dataplane::buf::PacketBuf;
+use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
+use dataplane::node::Node;
+use tun::Tun;
+
+const TUN: Token = Token(0);
+const WAKER: Token = Token(1);
+const SIGNAL: Token = Token(2);
+const OVERLAY: Token = Token(3);
+
+/// Packets handled per TUN readiness before other events get a turn.
+const BATCH: usize = 256;
+/// How often counters are logged (at debug level).
+const STATS_EVERY: Duration = Duration::from_secs(60);
+
+/// What `router run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The cluster file.
+    pub config: PathBuf,
+    /// This node's name in the cluster file.
+    pub node: String,
+    /// TUN device name.
+    pub tun: String,
+    /// TUN MTU.
+    pub mtu: u16,
+    /// Control socket path.
+    pub control: PathBuf,
+    /// Data plane settings.
+    pub dataplane: DataplaneConfig,
+    /// Write a pcapng capture here.
+    pub capture: Option<PathBuf>,
+    /// Capture only this Service (`ns/name` or `name`).
+    pub capture_service: Option<String>,
+}
+
+/// Why the router could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The cluster file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The node is not in the cluster file.
+    #[error("node {node:?} is not in {config} (nodes there: {known})")]
+    UnknownNode {
+        /// The name asked for.
+        node: String,
+        /// The file.
+        config: String,
+        /// The names present.
+        known: String,
+    },
+    /// The TUN device could not be created.
+    #[error(
+        "creating TUN device {name:?}: {source} (needs root or CAP_NET_ADMIN, and /dev/net/tun)"
+    )]
+    Tun {
+        /// Device name.
+        name: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The overlay's UDP socket could not be bound.
+    #[error("binding the overlay socket {addr}: {source} (is another router or a vxlan device using the port?)")]
+    Overlay {
+        /// The address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The capture could not be started.
+    #[error(transparent)]
+    Capture(#[from] capture::CaptureError),
+    /// The control socket could not be set up.
+    #[error("control socket {path}: {source}")]
+    Control {
+        /// Socket path.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The event loop failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
+    move |source| RunError::Io { what, source }
+}
+
+/// Runs the router until SIGINT or SIGTERM.
+pub fn run(opts: &RunOptions) -> Result<(), RunError> {
+    let cluster = config::load(&opts.config)?;
+    if cluster.node(&opts.node).is_none() {
+        return Err(RunError::UnknownNode {
+            node: opts.node.clone(),
+            config: opts.config.display().to_string(),
+            known: cluster
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let tun = Tun::open(&opts.tun, opts.mtu).map_err(|source| RunError::Tun {
+        name: opts.tun.clone(),
+        source,
+    })?;
+
+    let mut poll = Poll::new().map_err(io_err("creating the poller"))?;
+    poll.registry()
+        .register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE)
+        .map_err(io_err("registering the TUN device"))?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("creating the waker"))?);
+    let (signal_rx, signal_tx) =
+        std::os::unix::net::UnixStream::pair().map_err(io_err("creating the signal pipe"))?;
+    signal_rx
+        .set_nonblocking(true)
+        .map_err(io_err("creating the signal pipe"))?;
+    signal_tx
+        .set_nonblocking(true)
+        .map_err(io_err("creating the signal pipe"))?;
+    let mut signal_rx = mio::net::UnixStream::from_std(signal_rx);
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let tx = signal_tx
+            .try_clone()
+            .map_err(io_err("cloning the signal pipe"))?;
+        signal_hook::low_level::pipe::register(sig, tx)
+            .map_err(io_err("installing signal handlers"))?;
+    }
+    poll.registry()
+        .register(&mut signal_rx, SIGNAL, Interest::READABLE)
+        .map_err(io_err("registering the signal pipe"))?;
+
+    let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(16);
+    let state = ControlState {
+        node: opts.node.clone(),
+        cluster: cluster.clone(),
+        config: opts.config.clone(),
+    };
+    control_server::spawn(&opts.control, state, query_tx, Arc::clone(&waker)).map_err(
+        |source| RunError::Control {
+            path: opts.control.display().to_string(),
+            source,
+        },
+    )?;
+    let socket_identity = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&opts.control)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+
+    let mut dp =
+        Node::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| RunError::UnknownNode {
+            node: e.0,
+            config: opts.config.display().to_string(),
+            known: String::new(),
+        })?;
+    let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
+    let mut overlay = UdpSocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
+        addr: overlay_addr,
+        source,
+    })?;
+    poll.registry()
+        .register(&mut overlay, OVERLAY, Interest::READABLE)
+        .map_err(io_err("registering the overlay socket"))?;
+    let underlay_ip = cluster
+        .node(&opts.node)
+        .map_or(Ipv4Addr::UNSPECIFIED, |n| n.underlay_ip);
+    let mut capture = match &opts.capture {
+        Some(path) => {
+            info!("capturing to {}", path.display());
+            Some(Capture::create(
+                path,
+                opts.capture_service.as_deref(),
+                &cluster,
+            )?)
+        }
+        None => None,
+    };
+    let io = Io {
+        tun: &tun,
+        overlay: &overlay,
+        overlay_port: cluster.overlay.port,
+        underlay_ip,
+    };
+    info!(
+        "router for node {} on {} (MTU {}), {} services, control socket {}",
+        opts.node,
+        tun.name(),
+        opts.mtu,
+        cluster.services.len(),
+        opts.control.display()
+    );
+    let result = event_loop(
+        &mut poll,
+        &io,
+        &mut dp,
+        &query_rx,
+        &mut signal_rx,
+        &mut capture,
+    );
+    if let Some(c) = capture.as_mut() {
+        c.flush();
+    }
+    remove_socket(&opts.control, socket_identity);
+    result
+}
+
+/// Removes the control socket, but only if it is still the one this router
+/// created (another router, or a lab rebuilt meanwhile, may own the path now).
+fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
+    use std::os::unix::fs::MetadataExt;
+    let now = std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+    if now.is_none() || now != created {
+        debug!(
+            "not removing {}: it is not our socket any more",
+            path.display()
+        );
+        return;
+    }
+    if let Err(e) = std::fs::remove_file(path) {
+        debug!("removing {}: {e}", path.display());
+    }
+}
+
+/// Counters the shell keeps (the core's are in `Stats`).
+#[derive(Debug, Default)]
+struct ShellStats {
+    tun_name: String,
+    tun_write_dropped: u64,
+    overlay_send_dropped: u64,
+}
+
+/// The data plane's file descriptors.
+struct Io<'a> {
+    tun: &'a Tun,
+    overlay: &'a UdpSocket,
+    overlay_port: u16,
+    underlay_ip: Ipv4Addr,
+}
+
+fn event_loop(
+    poll: &mut Poll,
+    io: &Io<'_>,
+    dp: &mut Node,
+    queries: &crossbeam_channel::Receiver<Query>,
+    signal_rx: &mut mio::net::UnixStream,
+    capture: &mut Option<Capture>,
+) -> Result<(), RunError> {
+    let mut events = Events::with_capacity(64);
+    let mut buf = PacketBuf::new();
+    let mut shell = ShellStats {
+        tun_name: io.tun.name().to_owned(),
+        ..ShellStats::default()
+    };
+    let (mut tun_pending, mut overlay_pending) = (false, false);
+    let mut next_stats = Instant::now() + STATS_EVERY;
+    loop {
+        let now = Instant::now();
+        let timeout = if tun_pending || overlay_pending {
+            Some(Duration::ZERO)
+        } else {
+            let deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+            Some(deadline.saturating_duration_since(now))
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(RunError::Io {
+                    what: "polling",
+                    source: e,
+                })
+            }
+        }
+        let (mut tun_ready, mut overlay_ready) = (tun_pending, overlay_pending);
+        for event in &events {
+            match event.token() {
+                TUN => tun_ready = true,
+                OVERLAY => overlay_ready = true,
+                WAKER => {}
+                SIGNAL => {
+                    let mut b = [0u8; 16];
+                    let _ = signal_rx.read(&mut b);
+                    info!("signal received, stopping");
+                    return Ok(());
+                }
+                other => warn!("event for unknown token {other:?}"),
+            }
+        }
+        if tun_ready {
+            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut shell, capture)?;
+        }
+        if overlay_ready {
+            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut shell, capture)?;
+        }
+        if let Some(c) = capture.as_mut() {
+            c.flush();
+        }
+        while let Ok(q) = queries.try_recv() {
+            let _ = q.reply.send(answer(dp, &q.request, &shell));
+        }
+        let now = Instant::now();
+        dp.handle_timeout(now);
+        if now >= next_stats {
+            next_stats = now + STATS_EVERY;
+            debug!(
+                "stats: {:?}; {} flows; {:?}",
+                dp.stats(),
+                dp.conntrack().len(),
+                shell
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Tun,
+    Overlay,
+}
+
+/// Reads and handles up to [`BATCH`] packets from one source. Returns
+/// whether packets may be left (the budget ran out before `WouldBlock`).
+fn drain(
+    source: Source,
+    io: &Io<'_>,
+    dp: &mut Node,
+    buf: &mut PacketBuf,
+    shell: &mut ShellStats,
+    capture: &mut Option<Capture>,
+) -> Result<bool, RunError> {
+    let now = Instant::now();
+    for _ in 0..BATCH {
+        let area = buf.recv_area();
+        let read = match source {
+            Source::Tun => io.tun.recv(area).map(|n| (n, Ingress::Tun)),
+            Source::Overlay => io.overlay.recv_from(area).map(|(n, from)| match from {
+                SocketAddr::V4(from) => (n, Ingress::Overlay { from: *from.ip() }),
+                SocketAddr::V6(_) => (
+                    0,
+                    Ingress::Overlay {
+                        from: Ipv4Addr::UNSPECIFIED,
+                    },
+                ),
+            }),
+        };
+        let (n, ingress) = match read {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let what = match source {
+                    Source::Tun => "reading the TUN device",
+                    Source::Overlay => "reading the overlay socket",
+                };
+                return Err(RunError::Io { what, source: e });
+            }
+        };
+        buf.set_len(n);
+        if let Some(c) = capture.as_mut() {
+            match ingress {
+                Ingress::Tun => c.record(Point::TunIn, buf.data(), None),
+                Ingress::Overlay { from } => {
+                    c.record(
+                        Point::OverlayIn,
+                        buf.data(),
+                        Some((from, io.underlay_ip, io.overlay_port)),
+                    );
+                }
+                Ingress::Stack => {}
+            }
+        }
+        if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
+            send(io, egress, buf.data(), shell, capture)?;
+        }
+        while let Some(t) = dp.poll_transmit() {
+            send(io, t.egress, &t.packet, shell, capture)?;
+        }
+    }
+    Ok(true)
+}
+
+fn send(
+    io: &Io<'_>,
+    egress: Egress,
+    packet: &[u8],
+    shell: &mut ShellStats,
+    capture: &mut Option<Capture>,
+) -> Result<(), RunError> {
+    if let Some(c) = capture.as_mut() {
+        match egress {
+            Egress::Tun => c.record(Point::TunOut, packet, None),
+            Egress::Overlay { to } => {
+                c.record(
+                    Point::OverlayOut,
+                    packet,
+                    Some((io.underlay_ip, to, io.overlay_port)),
+                );
+            }
+            Egress::Stack { .. } => {}
+        }
+    }
+    let (result, dropped, what) = match egress {
+        // Delivered to an in-process pod by the `Node`: nothing to send.
+        Egress::Stack { .. } => return Ok(()),
+        Egress::Tun => (
+            io.tun.send(packet),
+            &mut shell.tun_write_dropped,
+            "writing to the TUN device",
+        ),
+        Egress::Overlay { to } => (
+            io.overlay.send_to(
+                packet,
+                SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
+            ),
+            &mut shell.overlay_send_dropped,
+            "sending on the overlay socket",
+        ),
+    };
+    match result {
+        Ok(_) => Ok(()),
+        // The kernel queue is full, the peer unreachable for now, or the
+        // packet refused: count it and go on.
+        Err(e)
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
+                || matches!(
+                    e.raw_os_error(),
+                    Some(
+                        libc::ENOBUFS
+                            | libc::EINVAL
+                            | libc::EHOSTUNREACH
+                            | libc::ENETUNREACH
+                            | libc::ECONNREFUSED
+                            | libc::EMSGSIZE
+                    )
+                ) =>
+        {
+            *dropped += 1;
+            Ok(())
+        }
+        Err(e) => Err(RunError::Io { what, source: e }),
+    }
+}
+
+/// The kernel's count of packets dropped at the TUN device's transmit
+/// queue (towards the router), from sysfs; 0 if unreadable.
+fn tun_queue_dropped(tun: &str) -> u64 {
+    std::fs::read_to_string(format!("/sys/class/net/{tun}/statistics/tx_dropped"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
+    match request {
+        Request::Apply { cluster } => {
+            let start = Instant::now();
+            match dp.apply(cluster) {
+                Ok(()) => {
+                    let micros = start.elapsed().as_micros() as u64;
+                    info!(
+                        "applied a new cluster state: {} services, {} pods ({micros} us)",
+                        cluster.services.len(),
+                        cluster.pods.len()
+                    );
+                    Response::Applied {
+                        node: dp.node().to_owned(),
+                        micros,
+                    }
+                }
+                Err(e) => Response::Error(format!("not applied: {e}")),
+            }
+        }
+        Request::Conntrack => Response::Conntrack {
+            lines: dp.conntrack_listing(Instant::now()),
+            capacity: dp.conntrack().capacity(),
+        },
+        Request::Stats => {
+            let mut stats = dp.stats().clone();
+            stats.tun_write_dropped = shell.tun_write_dropped;
+            stats.overlay_send_dropped = shell.overlay_send_dropped;
+            stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
+            Response::Stats {
+                stats,
+                flows: dp.conntrack().len(),
+            }
+        }
+        Request::State => Response::Error("state is answered by the control thread".into()),
+    }
+}
