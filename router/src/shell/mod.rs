@@ -9,6 +9,7 @@
 
 mod capture;
 mod control_server;
+mod errors;
 pub mod store;
 mod tun;
 
@@ -31,6 +32,7 @@ use control_server::{ControlState, Query};
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
+use errors::{ErrorAction, RateLimitedLog};
 use tun::Tun;
 
 const TUN: Token = Token(0);
@@ -264,11 +266,33 @@ fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
 }
 
 /// Counters the shell keeps (the core's are in `Stats`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ShellStats {
     tun_name: String,
     tun_write_dropped: u64,
     overlay_send_dropped: u64,
+    tun_read_errors: u64,
+    overlay_recv_errors: u64,
+    tun_write_log: RateLimitedLog,
+    overlay_send_log: RateLimitedLog,
+    tun_read_log: RateLimitedLog,
+    overlay_recv_log: RateLimitedLog,
+}
+
+impl ShellStats {
+    fn new(tun_name: &str) -> Self {
+        ShellStats {
+            tun_name: tun_name.to_owned(),
+            tun_write_dropped: 0,
+            overlay_send_dropped: 0,
+            tun_read_errors: 0,
+            overlay_recv_errors: 0,
+            tun_write_log: RateLimitedLog::new("writing to the TUN device"),
+            overlay_send_log: RateLimitedLog::new("sending on the overlay socket"),
+            tun_read_log: RateLimitedLog::new("reading the TUN device"),
+            overlay_recv_log: RateLimitedLog::new("reading the overlay socket"),
+        }
+    }
 }
 
 /// The data plane's file descriptors.
@@ -289,10 +313,7 @@ fn event_loop(
 ) -> Result<(), RunError> {
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
-    let mut shell = ShellStats {
-        tun_name: io.tun.name().to_owned(),
-        ..ShellStats::default()
-    };
+    let mut shell = ShellStats::new(io.tun.name());
     let (mut tun_pending, mut overlay_pending) = (false, false);
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
@@ -387,15 +408,30 @@ fn drain(
         };
         let (n, ingress) = match read {
             Ok(r) => r,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let what = match source {
-                    Source::Tun => "reading the TUN device",
-                    Source::Overlay => "reading the overlay socket",
-                };
-                return Err(RunError::Io { what, source: e });
-            }
+            Err(e) => match errors::classify(&e) {
+                ErrorAction::Retry if e.kind() == ErrorKind::Interrupted => continue,
+                ErrorAction::Retry => return Ok(false),
+                // The overlay socket reports ICMP errors about earlier sends
+                // (ECONNREFUSED from a peer without a router) on receive.
+                ErrorAction::Count => {
+                    let (count, log) = match source {
+                        Source::Tun => (&mut shell.tun_read_errors, &mut shell.tun_read_log),
+                        Source::Overlay => {
+                            (&mut shell.overlay_recv_errors, &mut shell.overlay_recv_log)
+                        }
+                    };
+                    *count += 1;
+                    log.record(now, &e);
+                    continue;
+                }
+                ErrorAction::Fatal => {
+                    let what = match source {
+                        Source::Tun => "reading the TUN device",
+                        Source::Overlay => "reading the overlay socket",
+                    };
+                    return Err(RunError::Io { what, source: e });
+                }
+            },
         };
         buf.set_len(n);
         if let Some(c) = capture.as_mut() {
@@ -441,12 +477,13 @@ fn send(
             Egress::Stack { .. } => {}
         }
     }
-    let (result, dropped, what) = match egress {
+    let (result, dropped, log, what) = match egress {
         // Delivered to an in-process pod by the `Node`: nothing to send.
         Egress::Stack { .. } => return Ok(()),
         Egress::Tun => (
             io.tun.send(packet),
             &mut shell.tun_write_dropped,
+            &mut shell.tun_write_log,
             "writing to the TUN device",
         ),
         Egress::Overlay { to } => (
@@ -455,31 +492,28 @@ fn send(
                 SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
             ),
             &mut shell.overlay_send_dropped,
+            &mut shell.overlay_send_log,
             "sending on the overlay socket",
         ),
     };
     match result {
         Ok(_) => Ok(()),
-        // The kernel queue is full, the peer unreachable for now, or the
-        // packet refused: count it and go on.
-        Err(e)
-            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
-                || matches!(
-                    e.raw_os_error(),
-                    Some(
-                        libc::ENOBUFS
-                            | libc::EINVAL
-                            | libc::EHOSTUNREACH
-                            | libc::ENETUNREACH
-                            | libc::ECONNREFUSED
-                            | libc::EMSGSIZE
-                    )
-                ) =>
-        {
-            *dropped += 1;
-            Ok(())
-        }
-        Err(e) => Err(RunError::Io { what, source: e }),
+        Err(e) => match errors::classify(&e) {
+            // The kernel queue is full for now: the packet is dropped, as a
+            // full NIC queue would drop it; counted, not logged.
+            ErrorAction::Retry => {
+                *dropped += 1;
+                Ok(())
+            }
+            // The peer unreachable, the packet refused by a firewall rule or
+            // too big: count it, log it at a bounded rate, go on.
+            ErrorAction::Count => {
+                *dropped += 1;
+                log.record(Instant::now(), &e);
+                Ok(())
+            }
+            ErrorAction::Fatal => Err(RunError::Io { what, source: e }),
+        },
     }
 }
 
