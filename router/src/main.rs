@@ -231,6 +231,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
                 },
                 capture,
                 capture_service,
+                manage_routing: true,
             };
             shell::run(&opts).map_err(|e| e.to_string())?;
             Ok(String::new())

@@ -10,6 +10,7 @@
 mod capture;
 mod control_server;
 mod errors;
+pub mod plumbing;
 pub mod store;
 mod tun;
 
@@ -39,6 +40,7 @@ const TUN: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNAL: Token = Token(2);
 const OVERLAY: Token = Token(3);
+const PLUMBING: Token = Token(4);
 
 /// Packets handled per TUN readiness before other events get a turn.
 const BATCH: usize = 256;
@@ -64,6 +66,9 @@ pub struct RunOptions {
     pub capture: Option<PathBuf>,
     /// Capture only this Service (`ns/name` or `name`).
     pub capture_service: Option<String>,
+    /// Install and keep the node's routing rules and routes
+    /// ([`plumbing`]); off when something else manages them.
+    pub manage_routing: bool,
 }
 
 /// Why the router could not start or had to stop.
@@ -217,6 +222,35 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         }
         None => None,
     };
+    let mut plumbing = if opts.manage_routing {
+        let net = plumbing::plan::NodeNetwork {
+            tun: tun.name().to_owned(),
+            node_ip: underlay_ip,
+            underlay_dev: None,
+            cluster_cidr: cluster.pod_cidr,
+            service_cidr: cluster.service_cidr,
+        };
+        match plumbing::Plumbing::open(net, Instant::now()) {
+            Ok(mut p) => {
+                // Before the first packet: a restarted router serves at once.
+                p.poll(Instant::now());
+                poll.registry()
+                    .register(
+                        &mut SourceFd(&p.watch().as_raw_fd()),
+                        PLUMBING,
+                        Interest::READABLE,
+                    )
+                    .map_err(io_err("registering the netlink watch"))?;
+                Some(p)
+            }
+            Err(e) => {
+                warn!("cannot manage routing (netlink: {e}); the node's rules and routes are left as they are");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let io = Io {
         tun: &tun,
         overlay: &overlay,
@@ -238,6 +272,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         &query_rx,
         &mut signal_rx,
         &mut capture,
+        &mut plumbing,
     );
     if let Some(c) = capture.as_mut() {
         c.flush();
@@ -310,6 +345,7 @@ fn event_loop(
     queries: &crossbeam_channel::Receiver<Query>,
     signal_rx: &mut mio::net::UnixStream,
     capture: &mut Option<Capture>,
+    plumbing: &mut Option<plumbing::Plumbing>,
 ) -> Result<(), RunError> {
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
@@ -321,7 +357,10 @@ fn event_loop(
         let timeout = if tun_pending || overlay_pending {
             Some(Duration::ZERO)
         } else {
-            let deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+            let mut deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+            if let Some(p) = plumbing.as_ref() {
+                deadline = deadline.min(p.poll_timeout());
+            }
             Some(deadline.saturating_duration_since(now))
         };
         match poll.poll(&mut events, timeout) {
@@ -340,6 +379,11 @@ fn event_loop(
                 TUN => tun_ready = true,
                 OVERLAY => overlay_ready = true,
                 WAKER => {}
+                PLUMBING => {
+                    if let Some(p) = plumbing.as_mut() {
+                        p.handle_notifications(Instant::now());
+                    }
+                }
                 SIGNAL => {
                     let mut b = [0u8; 16];
                     let _ = signal_rx.read(&mut b);
@@ -363,13 +407,17 @@ fn event_loop(
         }
         let now = Instant::now();
         dp.handle_timeout(now);
+        if let Some(p) = plumbing.as_mut() {
+            p.poll(now);
+        }
         if now >= next_stats {
             next_stats = now + STATS_EVERY;
             debug!(
-                "stats: {:?}; {} flows; {:?}",
+                "stats: {:?}; {} flows; {:?}; routing restored {} times",
                 dp.stats(),
                 dp.conntrack().len(),
-                shell
+                shell,
+                plumbing.as_ref().map_or(0, |p| p.restored())
             );
         }
     }
