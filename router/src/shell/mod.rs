@@ -10,6 +10,8 @@
 mod capture;
 mod control_server;
 mod errors;
+#[allow(dead_code)] // wired to conntrack in the next step
+mod journal;
 pub mod plumbing;
 pub mod store;
 mod tun;
