@@ -16,11 +16,6 @@ NETNS_ETC=/etc/netns
 UNDERLAY_NS=ksr-underlay
 UNDERLAY_BR=ksr-br0
 EXTERNAL_NS=ksr-external
-# NodePorts (Kubernetes' default range).
-NODEPORT_RANGE=30000-32767
-# Policy routing tables in the node namespaces.
-ROUTER_TABLE=100   # everything that must pass the router: default dev kube0
-RPF_TABLE=101      # reverse-path lookups only: the node's pod CIDR over all pod veths
 BIN_DIR=${KSR_LAB_BIN:-$ROOT/target/release}
 CONFIG=$ROOT/config.toml
 CONFIG_SET=
@@ -116,14 +111,6 @@ is_cidr() {
     [[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]]
 }
 
-# mac_of_ip IP: the VXLAN endpoint MAC the router gives a node, 0e:6b: and
-# the address' bytes (used when `router lab-nodes` prints no MAC column).
-mac_of_ip() {
-    local a b c d
-    IFS=. read -r a b c d <<<"$1"
-    printf '0e:6b:%02x:%02x:%02x:%02x\n' "$a" "$b" "$c" "$d"
-}
-
 is_uint() {
     [[ $1 =~ ^[0-9]{1,8}$ ]]
 }
@@ -136,17 +123,12 @@ load_cluster() {
     local out
     local router=$BIN_DIR/router
     out=$("$router" lab-cluster --config "$CONFIG") || die "router lab-cluster --config $CONFIG failed"
-    # POD_CIDR SERVICE_CIDR [VNI PORT UNDERLAY_MTU POD_MTU]
-    local vni port umtu pmtu _rest
-    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR vni port umtu pmtu _rest <<<"$out"
+    # POD_CIDR SERVICE_CIDR VNI PORT UNDERLAY_MTU POD_MTU
+    local _rest v
+    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR VXLAN_VNI VXLAN_PORT UNDERLAY_MTU POD_MTU _rest <<<"$out"
     if ! is_cidr "${POD_CIDR:-}" || ! is_cidr "${SERVICE_CIDR:-}"; then
-        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR[<TAB>VNI<TAB>PORT<TAB>UNDERLAY_MTU<TAB>POD_MTU]'"
+        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR<TAB>VNI<TAB>PORT<TAB>UNDERLAY_MTU<TAB>POD_MTU'"
     fi
-    VXLAN_VNI=${vni:-1}
-    VXLAN_PORT=${port:-8472}
-    UNDERLAY_MTU=${umtu:-1500}
-    POD_MTU=${pmtu:-$((UNDERLAY_MTU - 50))}
-    local v
     for v in "$VXLAN_VNI" "$VXLAN_PORT" "$UNDERLAY_MTU" "$POD_MTU"; do
         is_uint "$v" || die "router lab-cluster printed '$out': '$v' is not a number"
     done
@@ -157,10 +139,9 @@ load_cluster() {
     local name addr cidr mac
     while IFS=$'\t' read -r name addr cidr mac _rest; do
         [[ -n $name ]] || continue
-        if ! is_cidr "$cidr" || ! is_ipv4 "$addr"; then
+        if ! is_cidr "$cidr" || ! is_ipv4 "$addr" || [[ ! $mac =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]]; then
             die "router lab-nodes: bad line '$name $addr $cidr $mac'"
         fi
-        [[ -n $mac ]] || mac=$(mac_of_ip "$addr")
         NODE_INDEX[$name]=${#NODE_NAMES[@]}
         NODE_NAMES+=("$name")
         NODE_CIDR[$name]=$cidr
@@ -260,24 +241,17 @@ proc_name() {
 }
 
 # is_lab_process PID: alive and one of the lab's own binaries (`router`,
-# `pod-server`), or a script of that name in BIN_DIR run by an interpreter,
-# or the lab's kubelet.
+# `pod-server`), or this lab's kubelet or a router's supervisor (`bash
+# .../scripts/lab kubelet|supervise`).
 is_lab_process() {
-    local pid=$1 arg0='' arg1=''
-    pid_alive "$pid" || return 1
-    { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1; } <"/proc/$pid/cmdline" 2>/dev/null || true
-    case ${arg0##*/} in
-    router | pod-server) return 0 ;;
-    esac
-    [[ $arg1 == "$BIN_DIR/router" || $arg1 == "$BIN_DIR/pod-server" ]] || is_kubelet "$pid"
-}
-
-# is_kubelet PID: alive and `bash .../scripts/lab kubelet` (this lab's).
-is_kubelet() {
     local pid=$1 arg0='' arg1='' arg2=''
     pid_alive "$pid" || return 1
     { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1 && IFS= read -r -d '' arg2; } <"/proc/$pid/cmdline" 2>/dev/null || true
-    [[ $arg1 == "$ROOT/scripts/lab" && $arg2 == kubelet ]]
+    case ${arg0##*/} in
+    router | pod-server) return 0 ;;
+    *) ;;
+    esac
+    [[ $arg1 == "$ROOT/scripts/lab" && ($arg2 == kubelet || $arg2 == supervise) ]]
 }
 
 # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.
