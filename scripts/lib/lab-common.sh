@@ -1,5 +1,6 @@
-# shellcheck shell=bash disable=SC2034
-# (SC2034: the globals set here are used by scripts/lab.)
+# shellcheck shell=bash disable=SC2034,SC2250
+# (SC2034: the globals set here are used by scripts/lab. SC2250, with -o all:
+# braces around every variable are style only.)
 # Helpers for scripts/lab. Sourced, not run; expects ROOT to be set.
 
 RUN_DIR=/run/ksr
@@ -29,7 +30,7 @@ die() {
 }
 
 need_root() {
-    [[ $(id -u) == 0 ]] || die "the lab needs root (network namespaces); try: sudo $0 ..."
+    ((EUID == 0)) || die "the lab needs root (network namespaces); try: sudo $0 ..."
 }
 
 need_tools() {
@@ -74,7 +75,9 @@ ns_add() {
 
 # lab_namespaces: every existing netns named ksr-*.
 lab_namespaces() {
-    ip netns list 2>/dev/null | awk '$1 ~ /^ksr-/ { print $1 }'
+    local list
+    list=$(ip netns list 2>/dev/null) || return 1
+    awk '$1 ~ /^ksr-/ { print $1 }' <<<"$list"
 }
 
 ip_to_int() {
@@ -92,8 +95,8 @@ int_to_ip() {
 first_host() {
     local net=${1%/*} len=${1#*/} n mask
     mask=$(((0xffffffff << (32 - len)) & 0xffffffff))
-    n=$((($(ip_to_int "$net") & mask) + 1))
-    int_to_ip "$n"
+    n=$(ip_to_int "$net")
+    int_to_ip $(((n & mask) + 1))
 }
 
 # veth_name IP: 10.10.1.42 -> ksr0a0a012a
@@ -151,18 +154,22 @@ load_cluster() {
     ((${#NODE_NAMES[@]})) || die "no nodes in $CONFIG"
 
     # The underlay: the /24 of the first node's address; every node in it.
-    local first=${NODE_ADDR[${NODE_NAMES[0]}]} node
+    local first=${NODE_ADDR[${NODE_NAMES[0]}]} node n net
     UNDERLAY_LEN=24
-    UNDERLAY_NET=$(int_to_ip $(($(ip_to_int "$first") & 0xffffff00)))
+    n=$(ip_to_int "$first")
+    UNDERLAY_NET=$(int_to_ip $((n & 0xffffff00)))
     for node in "${NODE_NAMES[@]}"; do
-        [[ $(int_to_ip $(($(ip_to_int "${NODE_ADDR[$node]}") & 0xffffff00))) == "$UNDERLAY_NET" ]] ||
+        n=$(ip_to_int "${NODE_ADDR[$node]}")
+        net=$(int_to_ip $((n & 0xffffff00)))
+        [[ $net == "$UNDERLAY_NET" ]] ||
             die "node $node's address ${NODE_ADDR[$node]} is not in $UNDERLAY_NET/$UNDERLAY_LEN (the lab puts all nodes on one /24)"
     done
     # The external client: .200 of the underlay, or the next free address.
-    local host taken
+    local host taken base
     EXTERNAL_ADDR=
+    base=$(ip_to_int "$UNDERLAY_NET")
     for host in $(seq 200 254) $(seq 199 -1 2); do
-        addr=$(int_to_ip $(($(ip_to_int "$UNDERLAY_NET") + host)))
+        addr=$(int_to_ip $((base + host)))
         taken=
         for node in "${NODE_NAMES[@]}"; do
             if [[ ${NODE_ADDR[$node]} == "$addr" ]]; then taken=1; fi
@@ -174,12 +181,15 @@ load_cluster() {
     # LoadBalancer and external IPs: the EXTERNAL-IP column of `get svc -A`.
     EXTERNAL_IPS=()
     out=$("$router" --config "$CONFIG" get svc -A) || die "router --config $CONFIG get svc -A failed"
-    local ip
+    local ip ips
+    ips=$(awk '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
+        c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out") ||
+        die "cannot read the external IPs from router get svc -A"
+    ips=$(sort -u <<<"$ips") || die "sort failed"
     while IFS= read -r ip; do
         if is_ipv4 "$ip"; then EXTERNAL_IPS+=("$ip"); fi
-    done < <(awk '
-        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
-        c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out" | sort -u)
+    done <<<"$ips"
 
     out=$("$router" lab-pods --config "$CONFIG") || die "router lab-pods --config $CONFIG failed"
     parse_pods "$out" || die "router lab-pods --config $CONFIG: $PARSE_ERROR"
@@ -234,9 +244,11 @@ pid_alive() {
     [[ -n $state && $state != Z ]]
 }
 
+# proc_name PID: the base name of its argv[0]; 1 when it is gone.
 proc_name() {
     local arg0=''
-    { IFS= read -r -d '' arg0 || true; } <"/proc/$1/cmdline" 2>/dev/null
+    [[ -r /proc/$1/cmdline ]] || return 1
+    { IFS= read -r -d '' arg0 || true; } <"/proc/$1/cmdline" 2>/dev/null || return 1
     printf '%s\n' "${arg0##*/}"
 }
 
@@ -291,8 +303,9 @@ now_ms() {
 wait_until() {
     local secs=$1 what=$2 name=$3
     shift 3
-    local deadline pid
-    deadline=$(($(now_ms) + secs * 1000))
+    local deadline pid now
+    now=$(now_ms)
+    deadline=$((now + secs * 1000))
     pid=$(<"$RUN_DIR/$name.pid")
     while true; do
         if "$@" >/dev/null 2>&1; then
@@ -301,7 +314,8 @@ wait_until() {
         if ! pid_alive "$pid"; then
             wait_failed "$name" "$name (pid $pid) exited while waiting for $what"
         fi
-        if (($(now_ms) >= deadline)); then
+        now=$(now_ms)
+        if ((now >= deadline)); then
             wait_failed "$name" "timed out after ${secs}s waiting for $what"
         fi
         sleep 0.1
@@ -313,7 +327,7 @@ wait_failed() {
     printf '[lab] error: %s\n' "$msg" >&2
     if [[ -s $RUN_DIR/$name.log ]]; then
         printf '[lab] last lines of %s:\n' "$RUN_DIR/$name.log" >&2
-        tail -n 20 "$RUN_DIR/$name.log" | sed 's/^/    /' >&2
+        tail -n 20 "$RUN_DIR/$name.log" | sed 's/^/    /' >&2 || true
     fi
     printf '[lab] the lab is left as it is for inspection; remove it with: scripts/lab down\n' >&2
     exit 1

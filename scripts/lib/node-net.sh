@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2250
+# (SC2250, with -o all: braces around every variable are style only.)
 # scripts/lib/node-net.sh: how a node's kernel routes traffic through its
 # router. The one copy of the recipe, sourced by scripts/lab (a node netns
 # per node), scripts/bench-e2e (its one node netns) and vm/node-up (the root
@@ -14,6 +15,9 @@
 #                        `JOURNAL KIND ARGS...` (route-del, rule-del,
 #                        rule-add, link, sysctl KEY OLD), so it can be undone.
 # The caller defines die and warn. Nothing here runs commands when sourced.
+# Every function returns non-zero as soon as a step fails, so that a failure
+# counts also where the caller runs it in a condition (`f || ...`), where
+# bash turns set -e off.
 #
 # The recipe (README.md, "How traffic reaches the router"):
 #
@@ -95,7 +99,7 @@ nn_sysctls() {
     local t=$1 kv key value old
     shift
     if [[ $t != - ]]; then
-        nn_run "$t" sysctl -q -w "$@"
+        nn_run "$t" sysctl -q -w "$@" || return
         return
     fi
     nn_target -
@@ -103,8 +107,8 @@ nn_sysctls() {
         key=${kv%%=*} value=${kv#*=}
         old=$(sysctl -n "$key" 2>/dev/null) || die "no sysctl $key"
         [[ $old != "$value" ]] || continue
-        nn_journal - sysctl "$key" "$old"
-        sysctl -q -w "$key=$value"
+        nn_journal - sysctl "$key" "$old" || return
+        sysctl -q -w "$key=$value" || return
     done
 }
 
@@ -112,7 +116,7 @@ nn_sysctls() {
 nn_route() {
     local t=$1
     shift
-    nn_ip "$t" route add "$@"
+    nn_ip "$t" route add "$@" || return
     nn_journal "$t" route-del "$@"
 }
 
@@ -120,7 +124,7 @@ nn_route() {
 nn_rule() {
     local t=$1
     shift
-    nn_ip "$t" rule add "$@"
+    nn_ip "$t" rule add "$@" || return
     nn_journal "$t" rule-del "$@"
 }
 
@@ -154,13 +158,13 @@ node_net_sysctls() {
 node_net_gateway() {
     local t=$1 dev=$2 ip=$3
     if nn_ip "$t" link add "$dev" type dummy 2>/dev/null; then
-        nn_journal "$t" link "$dev"
+        nn_journal "$t" link "$dev" || return
     else
-        nn_ip "$t" link add "$dev" type veth peer name "$dev-peer"
-        nn_journal "$t" link "$dev"
-        nn_ip "$t" link set "$dev-peer" up
+        nn_ip "$t" link add "$dev" type veth peer name "$dev-peer" || return
+        nn_journal "$t" link "$dev" || return
+        nn_ip "$t" link set "$dev-peer" up || return
     fi
-    nn_ip "$t" link set "$dev" up
+    nn_ip "$t" link set "$dev" up || return
     nn_ip "$t" addr add "$ip/32" dev "$dev"
 }
 
@@ -175,9 +179,9 @@ node_net_rpf_table() {
         nexthops+=(nexthop dev "$dev")
     done
     if (($# == 1)); then
-        nn_ip "$t" route replace "$cidr" dev "$1" table "$NODE_NET_RPF_TABLE"
+        nn_ip "$t" route replace "$cidr" dev "$1" table "$NODE_NET_RPF_TABLE" || return
     elif (($#)); then
-        nn_ip "$t" route replace "$cidr" table "$NODE_NET_RPF_TABLE" "${nexthops[@]}"
+        nn_ip "$t" route replace "$cidr" table "$NODE_NET_RPF_TABLE" "${nexthops[@]}" || return
     else
         nn_ip "$t" route del "$cidr" table "$NODE_NET_RPF_TABLE" 2>/dev/null || true
         return 0
@@ -214,9 +218,9 @@ node_net_kube0_restarted() {
 node_net_kube0() {
     local t=$1
     nn_run "$t" sysctl -q -w "net.ipv4.conf.$NODE_NET_TUN.rp_filter=0" \
-        "net.ipv4.conf.$NODE_NET_TUN.accept_local=1"
-    node_net_kube0_route "$t"
-    nn_journal "$t" route-del default dev "$NODE_NET_TUN" table "$NODE_NET_ROUTER_TABLE"
+        "net.ipv4.conf.$NODE_NET_TUN.accept_local=1" || return
+    node_net_kube0_route "$t" || return
+    nn_journal "$t" route-del default dev "$NODE_NET_TUN" table "$NODE_NET_ROUTER_TABLE" || return
     # When the router dies kube0 goes away and this takes over: fail closed.
     nn_route "$t" unreachable default metric 9999 table "$NODE_NET_ROUTER_TABLE"
 }
@@ -226,8 +230,8 @@ node_net_kube0() {
 # what the router writes back to main.
 node_net_router_rules() {
     local t=$1 pod_cidr=$2 service_cidr=$3
-    nn_rule "$t" pref 100 iif "$NODE_NET_TUN" lookup main
-    nn_rule "$t" pref 110 from "$pod_cidr" lookup "$NODE_NET_ROUTER_TABLE"
+    nn_rule "$t" pref 100 iif "$NODE_NET_TUN" lookup main || return
+    nn_rule "$t" pref 110 from "$pod_cidr" lookup "$NODE_NET_ROUTER_TABLE" || return
     nn_rule "$t" pref 120 to "$service_cidr" lookup "$NODE_NET_ROUTER_TABLE"
 }
 
@@ -236,26 +240,26 @@ node_net_router_rules() {
 # node_net_rpf_table's).
 node_net_route_through_router() {
     local t=$1 addr=$2 cidr=$3 pod_cidr=$4 service_cidr=$5 dev=$6 proto out
-    node_net_kube0 "$t"
-    nn_route "$t" unreachable "$service_cidr"
+    node_net_kube0 "$t" || return
+    nn_route "$t" unreachable "$service_cidr" || return
     # The local table moves from pref 0 to pref 10; the new one goes in
     # before the old one goes: never without a local lookup.
     out=$(nn_ip "$t" rule show pref 10 lookup local) || die "node-net: ip rule show failed in $t"
-    [[ -n $out ]] || nn_rule "$t" pref 10 lookup local
+    [[ -n $out ]] || nn_rule "$t" pref 10 lookup local || return
     while true; do
         out=$(nn_ip "$t" rule show pref 0 lookup local) || die "node-net: ip rule show failed in $t"
         [[ -n $out ]] || break
-        nn_ip "$t" rule del pref 0 lookup local
-        nn_journal "$t" rule-add pref 0 lookup local
+        nn_ip "$t" rule del pref 0 lookup local || return
+        nn_journal "$t" rule-add pref 0 lookup local || return
     done
-    nn_rule "$t" pref 4 iif "$NODE_NET_TUN" lookup local
+    nn_rule "$t" pref 4 iif "$NODE_NET_TUN" lookup local || return
     for proto in tcp udp; do
-        nn_rule "$t" pref 5 to "$addr/32" ipproto "$proto" dport "$NODE_NET_NODEPORTS" lookup "$NODE_NET_ROUTER_TABLE"
+        nn_rule "$t" pref 5 to "$addr/32" ipproto "$proto" dport "$NODE_NET_NODEPORTS" lookup "$NODE_NET_ROUTER_TABLE" || return
     done
-    nn_rule "$t" pref 101 iif "$NODE_NET_TUN" to "$cidr" lookup "$NODE_NET_RPF_TABLE"
-    nn_rule "$t" pref 105 iif lo to "$cidr" lookup main
-    nn_rule "$t" pref 106 iif lo to "$cidr" lookup "$NODE_NET_RPF_TABLE"
-    nn_rule "$t" pref 115 iif "$dev" lookup "$NODE_NET_ROUTER_TABLE"
+    nn_rule "$t" pref 101 iif "$NODE_NET_TUN" to "$cidr" lookup "$NODE_NET_RPF_TABLE" || return
+    nn_rule "$t" pref 105 iif lo to "$cidr" lookup main || return
+    nn_rule "$t" pref 106 iif lo to "$cidr" lookup "$NODE_NET_RPF_TABLE" || return
+    nn_rule "$t" pref 115 iif "$dev" lookup "$NODE_NET_ROUTER_TABLE" || return
     node_net_router_rules "$t" "$pod_cidr" "$service_cidr"
 }
 
