@@ -1,5 +1,6 @@
-# shellcheck shell=bash disable=SC2034
-# (SC2034: the globals set here are used by scripts/lab.)
+# shellcheck shell=bash disable=SC2034,SC2250
+# (SC2034: the globals set here are used by scripts/lab. SC2250, with -o all:
+# braces around every variable are style only.)
 # Helpers for scripts/lab. Sourced, not run; expects ROOT to be set.
 
 RUN_DIR=/run/ksr
@@ -16,11 +17,6 @@ NETNS_ETC=/etc/netns
 UNDERLAY_NS=ksr-underlay
 UNDERLAY_BR=ksr-br0
 EXTERNAL_NS=ksr-external
-# NodePorts (Kubernetes' default range).
-NODEPORT_RANGE=30000-32767
-# Policy routing tables in the node namespaces.
-ROUTER_TABLE=100   # everything that must pass the router: default dev kube0
-RPF_TABLE=101      # reverse-path lookups only: the node's pod CIDR over all pod veths
 BIN_DIR=${KSR_LAB_BIN:-$ROOT/target/release}
 CONFIG=$ROOT/config.toml
 CONFIG_SET=
@@ -34,7 +30,7 @@ die() {
 }
 
 need_root() {
-    [[ $(id -u) == 0 ]] || die "the lab needs root (network namespaces); try: sudo $0 ..."
+    ((EUID == 0)) || die "the lab needs root (network namespaces); try: sudo $0 ..."
 }
 
 need_tools() {
@@ -79,7 +75,9 @@ ns_add() {
 
 # lab_namespaces: every existing netns named ksr-*.
 lab_namespaces() {
-    ip netns list 2>/dev/null | awk '$1 ~ /^ksr-/ { print $1 }'
+    local list
+    list=$(ip netns list 2>/dev/null) || return 1
+    awk '$1 ~ /^ksr-/ { print $1 }' <<<"$list"
 }
 
 ip_to_int() {
@@ -97,8 +95,8 @@ int_to_ip() {
 first_host() {
     local net=${1%/*} len=${1#*/} n mask
     mask=$(((0xffffffff << (32 - len)) & 0xffffffff))
-    n=$((($(ip_to_int "$net") & mask) + 1))
-    int_to_ip "$n"
+    n=$(ip_to_int "$net")
+    int_to_ip $(((n & mask) + 1))
 }
 
 # veth_name IP: 10.10.1.42 -> ksr0a0a012a
@@ -116,14 +114,6 @@ is_cidr() {
     [[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]]
 }
 
-# mac_of_ip IP: the VXLAN endpoint MAC the router gives a node, 0e:6b: and
-# the address' bytes (used when `router lab-nodes` prints no MAC column).
-mac_of_ip() {
-    local a b c d
-    IFS=. read -r a b c d <<<"$1"
-    printf '0e:6b:%02x:%02x:%02x:%02x\n' "$a" "$b" "$c" "$d"
-}
-
 is_uint() {
     [[ $1 =~ ^[0-9]{1,8}$ ]]
 }
@@ -136,17 +126,12 @@ load_cluster() {
     local out
     local router=$BIN_DIR/router
     out=$("$router" lab-cluster --config "$CONFIG") || die "router lab-cluster --config $CONFIG failed"
-    # POD_CIDR SERVICE_CIDR [VNI PORT UNDERLAY_MTU POD_MTU]
-    local vni port umtu pmtu _rest
-    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR vni port umtu pmtu _rest <<<"$out"
+    # POD_CIDR SERVICE_CIDR VNI PORT UNDERLAY_MTU POD_MTU
+    local _rest v
+    IFS=$'\t' read -r POD_CIDR SERVICE_CIDR VXLAN_VNI VXLAN_PORT UNDERLAY_MTU POD_MTU _rest <<<"$out"
     if ! is_cidr "${POD_CIDR:-}" || ! is_cidr "${SERVICE_CIDR:-}"; then
-        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR[<TAB>VNI<TAB>PORT<TAB>UNDERLAY_MTU<TAB>POD_MTU]'"
+        die "router lab-cluster printed '$out', expected 'POD_CIDR<TAB>SERVICE_CIDR<TAB>VNI<TAB>PORT<TAB>UNDERLAY_MTU<TAB>POD_MTU'"
     fi
-    VXLAN_VNI=${vni:-1}
-    VXLAN_PORT=${port:-8472}
-    UNDERLAY_MTU=${umtu:-1500}
-    POD_MTU=${pmtu:-$((UNDERLAY_MTU - 50))}
-    local v
     for v in "$VXLAN_VNI" "$VXLAN_PORT" "$UNDERLAY_MTU" "$POD_MTU"; do
         is_uint "$v" || die "router lab-cluster printed '$out': '$v' is not a number"
     done
@@ -157,10 +142,9 @@ load_cluster() {
     local name addr cidr mac
     while IFS=$'\t' read -r name addr cidr mac _rest; do
         [[ -n $name ]] || continue
-        if ! is_cidr "$cidr" || ! is_ipv4 "$addr"; then
+        if ! is_cidr "$cidr" || ! is_ipv4 "$addr" || [[ ! $mac =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]]; then
             die "router lab-nodes: bad line '$name $addr $cidr $mac'"
         fi
-        [[ -n $mac ]] || mac=$(mac_of_ip "$addr")
         NODE_INDEX[$name]=${#NODE_NAMES[@]}
         NODE_NAMES+=("$name")
         NODE_CIDR[$name]=$cidr
@@ -170,18 +154,22 @@ load_cluster() {
     ((${#NODE_NAMES[@]})) || die "no nodes in $CONFIG"
 
     # The underlay: the /24 of the first node's address; every node in it.
-    local first=${NODE_ADDR[${NODE_NAMES[0]}]} node
+    local first=${NODE_ADDR[${NODE_NAMES[0]}]} node n net
     UNDERLAY_LEN=24
-    UNDERLAY_NET=$(int_to_ip $(($(ip_to_int "$first") & 0xffffff00)))
+    n=$(ip_to_int "$first")
+    UNDERLAY_NET=$(int_to_ip $((n & 0xffffff00)))
     for node in "${NODE_NAMES[@]}"; do
-        [[ $(int_to_ip $(($(ip_to_int "${NODE_ADDR[$node]}") & 0xffffff00))) == "$UNDERLAY_NET" ]] ||
+        n=$(ip_to_int "${NODE_ADDR[$node]}")
+        net=$(int_to_ip $((n & 0xffffff00)))
+        [[ $net == "$UNDERLAY_NET" ]] ||
             die "node $node's address ${NODE_ADDR[$node]} is not in $UNDERLAY_NET/$UNDERLAY_LEN (the lab puts all nodes on one /24)"
     done
     # The external client: .200 of the underlay, or the next free address.
-    local host taken
+    local host taken base
     EXTERNAL_ADDR=
+    base=$(ip_to_int "$UNDERLAY_NET")
     for host in $(seq 200 254) $(seq 199 -1 2); do
-        addr=$(int_to_ip $(($(ip_to_int "$UNDERLAY_NET") + host)))
+        addr=$(int_to_ip $((base + host)))
         taken=
         for node in "${NODE_NAMES[@]}"; do
             if [[ ${NODE_ADDR[$node]} == "$addr" ]]; then taken=1; fi
@@ -193,12 +181,15 @@ load_cluster() {
     # LoadBalancer and external IPs: the EXTERNAL-IP column of `get svc -A`.
     EXTERNAL_IPS=()
     out=$("$router" --config "$CONFIG" get svc -A) || die "router --config $CONFIG get svc -A failed"
-    local ip
+    local ip ips
+    ips=$(awk '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
+        c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out") ||
+        die "cannot read the external IPs from router get svc -A"
+    ips=$(sort -u <<<"$ips") || die "sort failed"
     while IFS= read -r ip; do
         if is_ipv4 "$ip"; then EXTERNAL_IPS+=("$ip"); fi
-    done < <(awk '
-        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
-        c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out" | sort -u)
+    done <<<"$ips"
 
     out=$("$router" lab-pods --config "$CONFIG") || die "router lab-pods --config $CONFIG failed"
     parse_pods "$out" || die "router lab-pods --config $CONFIG: $PARSE_ERROR"
@@ -253,31 +244,26 @@ pid_alive() {
     [[ -n $state && $state != Z ]]
 }
 
+# proc_name PID: the base name of its argv[0]; 1 when it is gone.
 proc_name() {
     local arg0=''
-    { IFS= read -r -d '' arg0 || true; } <"/proc/$1/cmdline" 2>/dev/null
+    [[ -r /proc/$1/cmdline ]] || return 1
+    { IFS= read -r -d '' arg0 || true; } <"/proc/$1/cmdline" 2>/dev/null || return 1
     printf '%s\n' "${arg0##*/}"
 }
 
 # is_lab_process PID: alive and one of the lab's own binaries (`router`,
-# `pod-server`), or a script of that name in BIN_DIR run by an interpreter,
-# or the lab's kubelet.
+# `pod-server`), or this lab's kubelet or a router's supervisor (`bash
+# .../scripts/lab kubelet|supervise`).
 is_lab_process() {
-    local pid=$1 arg0='' arg1=''
-    pid_alive "$pid" || return 1
-    { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1; } <"/proc/$pid/cmdline" 2>/dev/null || true
-    case ${arg0##*/} in
-    router | pod-server) return 0 ;;
-    esac
-    [[ $arg1 == "$BIN_DIR/router" || $arg1 == "$BIN_DIR/pod-server" ]] || is_kubelet "$pid"
-}
-
-# is_kubelet PID: alive and `bash .../scripts/lab kubelet` (this lab's).
-is_kubelet() {
     local pid=$1 arg0='' arg1='' arg2=''
     pid_alive "$pid" || return 1
     { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1 && IFS= read -r -d '' arg2; } <"/proc/$pid/cmdline" 2>/dev/null || true
-    [[ $arg1 == "$ROOT/scripts/lab" && $arg2 == kubelet ]]
+    case ${arg0##*/} in
+    router | pod-server) return 0 ;;
+    *) ;;
+    esac
+    [[ $arg1 == "$ROOT/scripts/lab" && ($arg2 == kubelet || $arg2 == supervise) ]]
 }
 
 # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.
@@ -317,8 +303,9 @@ now_ms() {
 wait_until() {
     local secs=$1 what=$2 name=$3
     shift 3
-    local deadline pid
-    deadline=$(($(now_ms) + secs * 1000))
+    local deadline pid now
+    now=$(now_ms)
+    deadline=$((now + secs * 1000))
     pid=$(<"$RUN_DIR/$name.pid")
     while true; do
         if "$@" >/dev/null 2>&1; then
@@ -327,7 +314,8 @@ wait_until() {
         if ! pid_alive "$pid"; then
             wait_failed "$name" "$name (pid $pid) exited while waiting for $what"
         fi
-        if (($(now_ms) >= deadline)); then
+        now=$(now_ms)
+        if ((now >= deadline)); then
             wait_failed "$name" "timed out after ${secs}s waiting for $what"
         fi
         sleep 0.1
@@ -339,7 +327,7 @@ wait_failed() {
     printf '[lab] error: %s\n' "$msg" >&2
     if [[ -s $RUN_DIR/$name.log ]]; then
         printf '[lab] last lines of %s:\n' "$RUN_DIR/$name.log" >&2
-        tail -n 20 "$RUN_DIR/$name.log" | sed 's/^/    /' >&2
+        tail -n 20 "$RUN_DIR/$name.log" | sed 's/^/    /' >&2 || true
     fi
     printf '[lab] the lab is left as it is for inspection; remove it with: scripts/lab down\n' >&2
     exit 1
