@@ -114,17 +114,23 @@ nn_sysctls() {
 
 # nn_route TARGET ARGS...: ip route add ARGS, journaled.
 nn_route() {
-    local t=$1
+    local t=$1 out
     shift
-    nn_ip "$t" route add "$@" || return
+    # The router installs its own rules and routes too (router/src/shell/
+    # plumbing): one that is already there is what we wanted.
+    if ! out=$(nn_ip "$t" route add "$@" 2>&1); then
+        [[ $out == *"File exists"* ]] || { printf '%s\n' "$out" >&2; return 1; }
+    fi
     nn_journal "$t" route-del "$@"
 }
 
 # nn_rule TARGET ARGS...: ip rule add ARGS, journaled.
 nn_rule() {
-    local t=$1
+    local t=$1 out
     shift
-    nn_ip "$t" rule add "$@" || return
+    if ! out=$(nn_ip "$t" rule add "$@" 2>&1); then
+        [[ $out == *"File exists"* ]] || { printf '%s\n' "$out" >&2; return 1; }
+    fi
     nn_journal "$t" rule-del "$@"
 }
 
