@@ -11,8 +11,9 @@ use xxhash_rust::xxh3::xxh3_64;
 use cluster::{ContainerPort, Deployment, Labels, Node};
 
 use crate::error::ConfigError;
+use crate::key::{describe, Keyed, ObjectKey};
 use crate::schema::{origin, RawDeployment, RawPod, DEFAULT_NAMESPACE};
-use crate::validate::{check_name, container_ports, find_node, parse_ip};
+use crate::validate::{check_labels, check_name, container_ports, find_node, parse_ip, NameSyntax};
 
 /// Kubernetes' `SafeEncodeString` alphabet (no vowels, no confusable digits),
 /// used for pod-template-hashes and pod name suffixes.
@@ -61,13 +62,16 @@ pub(crate) fn build_deployments(
     for (i, d) in raw.iter().enumerate() {
         let label = origin(&d.origin, "deployments", i);
         let namespace = d.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-        let obj = format!("{label} \"{namespace}/{}\"", d.name);
-        check_name(&format!("{label}.name"), &d.name)?;
-        check_name(&format!("{obj}: namespace"), namespace)?;
-        if let Some(j) = out
-            .iter()
-            .position(|o| o.deployment.namespace == namespace && o.deployment.name == d.name)
-        {
+        let key = d.key();
+        let obj = describe(&label, &key);
+        check_name(&format!("{label}.name"), &d.name, NameSyntax::Dns1123Label)?;
+        check_name(
+            &format!("{obj}: namespace"),
+            namespace,
+            NameSyntax::Dns1123Label,
+        )?;
+        check_labels(&format!("{obj}: labels"), &d.labels)?;
+        if let Some(j) = out.iter().position(|o| o.deployment.has_key(&key)) {
             return Err(ConfigError::DuplicateName {
                 key: format!("{label}.name"),
                 value: (&d.name).into(),
@@ -144,13 +148,18 @@ pub(crate) fn build_pods(
     for (i, p) in raw.iter().enumerate() {
         let label = origin(&p.origin, "pods", i);
         let namespace = p.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-        let obj = format!("{label} \"{namespace}/{}\"", p.name);
-        check_name(&format!("{label}.name"), &p.name)?;
-        check_name(&format!("{obj}: namespace"), namespace)?;
-        if let Some(j) = out
-            .iter()
-            .position(|o| o.namespace == namespace && o.name == p.name)
-        {
+        let key = p.key();
+        let obj = describe(&label, &key);
+        check_name(&format!("{label}.name"), &p.name, NameSyntax::Dns1123Label)?;
+        check_name(
+            &format!("{obj}: namespace"),
+            namespace,
+            NameSyntax::Dns1123Label,
+        )?;
+        if let Some(labels) = &p.labels {
+            check_labels(&format!("{obj}: labels"), labels)?;
+        }
+        if let Some(j) = out.iter().position(|o| o.has_key(&key)) {
             return Err(ConfigError::DuplicateName {
                 key: format!("{label}.name"),
                 value: (&p.name).into(),
@@ -163,7 +172,7 @@ pub(crate) fn build_pods(
             Some(name) => Some(
                 deployments
                     .iter()
-                    .find(|d| d.deployment.namespace == namespace && d.deployment.name == *name)
+                    .find(|d| d.deployment.has_key(&ObjectKey::new(namespace, name)))
                     .ok_or_else(|| ConfigError::UnknownOwner {
                         key: format!("{obj}: owner"),
                         value: name.into(),
@@ -251,10 +260,7 @@ pub(crate) fn run_deployment_controller(
     mut explicit: Vec<PodPlan>,
     nodes: &[Node],
 ) -> Vec<PodPlan> {
-    let mut taken: HashSet<(String, String)> = explicit
-        .iter()
-        .map(|p| (p.namespace.clone(), p.name.clone()))
-        .collect();
+    let mut taken: HashSet<ObjectKey> = explicit.iter().map(Keyed::key).collect();
     let mut keep = vec![true; explicit.len()];
     let mut generated = Vec::new();
     for d in deployments.iter_mut() {
@@ -305,7 +311,7 @@ pub(crate) fn run_deployment_controller(
                     xxh3_64(format!("{seed}#{counter}").as_bytes())
                 };
                 let name = format!("{prefix}{}", safe_encode_u64(h, POD_SUFFIX_LEN));
-                if taken.insert((dep.namespace.clone(), name.clone())) {
+                if taken.insert(ObjectKey::new(dep.namespace.clone(), name.clone())) {
                     break name;
                 }
                 counter += 1;

@@ -37,15 +37,55 @@ pub enum ConfigError {
         /// Key path.
         key: String,
     },
-    /// A name is not a DNS-1123 label.
-    #[error("{key} {value:?} is not a valid DNS-1123 label: {reason}")]
+    /// A name is not in its kind's syntax (a DNS-1123 or DNS-1035 label).
+    #[error("{key} {value:?} is not a valid {syntax}: {reason}")]
     InvalidName {
         /// Key path.
         key: String,
         /// The name.
         value: Shown,
+        /// The syntax it must follow (`DNS-1123 label`).
+        syntax: &'static str,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A label or selector key is not a qualified name.
+    #[error("{key}: key {value:?} is not a valid label key: {reason}")]
+    InvalidLabelKey {
+        /// Key path of the labels or selector.
+        key: String,
+        /// The label key.
+        value: Shown,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A label or selector value is not a valid label value.
+    #[error("{key} {value:?} is not a valid label value: {reason}")]
+    InvalidLabelValue {
+        /// Key path of the value (`...: labels.app`).
+        key: String,
+        /// The value.
+        value: Shown,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A node's address is not a unicast address another node can reach.
+    #[error("{key} \"{value}\" is not a unicast address: it is {what}")]
+    NodeAddressNotUnicast {
+        /// Key path.
+        key: String,
+        /// The address.
+        value: Ipv4Addr,
+        /// What kind of address it is.
+        what: &'static str,
+    },
+    /// `cluster.vxlanPort` lies in the NodePort range.
+    #[error("{key} {value} is inside the NodePort range 30000-32767: every node serves those ports for Services, so overlay packets and NodePort traffic would collide")]
+    VxlanPortInNodePortRange {
+        /// Key path.
+        key: String,
+        /// The port.
+        value: u16,
     },
     /// `cluster.dnsDomain` is not a DNS-1123 subdomain.
     #[error("{key} {value:?} is not a valid DNS domain: {reason}")]

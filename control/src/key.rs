@@ -5,6 +5,8 @@ use std::fmt;
 
 use cluster::{Deployment, Pod, Service};
 
+use crate::deployments::PodPlan;
+use crate::error::cut;
 use crate::schema::{RawDeployment, RawPod, RawService, DEFAULT_NAMESPACE};
 
 /// An object's namespace and name, shown as `namespace/name`.
@@ -30,6 +32,13 @@ impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
     }
+}
+
+/// How errors name the object with `key` whose key-path prefix is
+/// `label`: `services[1] "default/web"`, long parts cut (see
+/// [`crate::error::Shown`]).
+pub(crate) fn describe(label: &str, key: &ObjectKey) -> String {
+    format!("{label} \"{}/{}\"", cut(&key.namespace), cut(&key.name))
 }
 
 /// A namespaced object, raw or validated.
@@ -67,6 +76,15 @@ impl Keyed for Pod {
 }
 
 impl Keyed for Service {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Keyed for PodPlan {
     fn namespace(&self) -> &str {
         &self.namespace
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cluster::{Cluster, Overlay};
 
-use crate::allocate::assign_pod_ips;
+use crate::allocate::{assign_pod_ips, NODE_PORT_MAX, NODE_PORT_MIN};
 use crate::deployments::{build_deployments, build_pods, run_deployment_controller};
 use crate::emit::to_toml;
 use crate::error::ConfigError;
@@ -169,7 +169,18 @@ pub(crate) fn build_overlay(raw: &RawCluster) -> Result<Overlay, ConfigError> {
     };
     let port = match raw.vxlan_port {
         None => defaults.port,
-        Some(p) => port_number("cluster.vxlanPort", p)?,
+        Some(p) => {
+            let port = port_number("cluster.vxlanPort", p)?;
+            // Every node serves the NodePorts on its own address, the
+            // overlay's outer destination too.
+            if (NODE_PORT_MIN..=NODE_PORT_MAX).contains(&i64::from(port)) {
+                return Err(ConfigError::VxlanPortInNodePortRange {
+                    key: "cluster.vxlanPort".to_owned(),
+                    value: port,
+                });
+            }
+            port
+        }
     };
     let underlay_mtu = match raw.underlay_mtu {
         None => defaults.underlay_mtu,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use cluster::Labels;
 
-use crate::error::ConfigError;
+use crate::error::{cut, ConfigError};
 
 /// Namespace of objects that do not name one.
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
@@ -219,12 +219,36 @@ impl<'de> Deserialize<'de> for RawIntOrString {
 pub(crate) fn toml_error(text: &str, e: toml::de::Error) -> ConfigError {
     let full = e.to_string().trim_end().to_owned();
     let object = e.span().and_then(|span| object_at(text, span.start));
+    let message = match object {
+        Some(object) => format!("{object}: {}\n{full}", e.message().trim_end()),
+        None => full,
+    };
     ConfigError::Toml {
-        message: match object {
-            Some(object) => format!("{object}: {}\n{full}", e.message().trim_end()),
-            None => full,
-        },
+        message: cut_lines(&message),
     }
+}
+
+/// Longest line of a TOML error kept in full: the parser quotes the
+/// offending line and value, which may be megabytes long.
+const TOML_LINE_MAX: usize = 200;
+
+/// `message` with every line longer than [`TOML_LINE_MAX`] bytes cut to
+/// that and its length.
+fn cut_lines(message: &str) -> String {
+    message
+        .lines()
+        .map(|line| {
+            if line.len() <= TOML_LINE_MAX {
+                return line.to_owned();
+            }
+            let mut end = TOML_LINE_MAX;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}... ({} bytes)", &line[..end], line.len())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The `[[deployments]]`, `[[pods]]` or `[[services]]` entry that byte
@@ -256,5 +280,9 @@ pub(crate) fn object_at(text: &str, at: usize) -> Option<String> {
         .get("namespace")
         .and_then(|v| v.as_str())
         .unwrap_or("default");
-    Some(format!("{kind}[{index}] \"{namespace}/{name}\""))
+    Some(format!(
+        "{kind}[{index}] \"{}/{}\"",
+        cut(namespace),
+        cut(name)
+    ))
 }

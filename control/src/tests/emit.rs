@@ -51,7 +51,7 @@ replicas = 0
 name = "web-custom"
 namespace = "apps"
 owner = "web"
-labels = { app = "web", "quote\"d" = "back\\slash" }
+labels = { app = "web", "example.com/tier_1" = "Front.end-2" }
 ready = false
 
 [[pods]]
@@ -170,7 +170,7 @@ fn to_toml_round_trips_every_kind_of_object() {
         "clusterIP = \"None\"",
         "type = \"ExternalName\"\nexternalName = \"db.example.com.\"\nselector = {}\n",
         "labels = { app = \"web\", \"app.kubernetes.io/name\" = \"web\" }",
-        "labels = { app = \"web\", \"quote\\\"d\" = \"back\\\\slash\" }",
+        "labels = { app = \"web\", \"example.com/tier_1\" = \"Front.end-2\" }",
         "sessionAffinity = \"ClientIP\"\nsessionAffinityTimeoutSeconds = 60\nexternalTrafficPolicy = \"Local\"\ninternalTrafficPolicy = \"Local\"\n",
         "{ name = \"http\", port = 80, targetPort = \"http\", nodePort = ",
         "node = \"n2\"\npodsCreated = 13\n",

@@ -17,6 +17,7 @@ use cluster::{Labels, Protocol, Service, ServicePort};
 
 use crate::deployments::{safe_encode_u64, SAFE_ALPHABET};
 use crate::emit::{quote, toml_key};
+use crate::error::SHOWN_MAX;
 use crate::*;
 
 mod allocation;
@@ -31,6 +32,7 @@ mod overlay;
 mod owned_pods;
 mod refusals;
 mod service_kinds;
+mod validation;
 
 const DEFAULT: &str = include_str!("../../../config.toml");
 

@@ -7,7 +7,7 @@ use cluster::Node;
 use crate::allocate::check_pod_ip;
 use crate::error::ConfigError;
 use crate::schema::RawNode;
-use crate::validate::{check_name, overlaps, parse_cidr, parse_ip};
+use crate::validate::{check_name, overlaps, parse_cidr, parse_ip, special_address, NameSyntax};
 
 pub(crate) fn build_nodes(
     raw: &[RawNode],
@@ -20,7 +20,11 @@ pub(crate) fn build_nodes(
     let mut nodes: Vec<Node> = Vec::with_capacity(raw.len());
     for (i, n) in raw.iter().enumerate() {
         let obj = format!("nodes[{i}] {:?}", n.name);
-        check_name(&format!("nodes[{i}].name"), &n.name)?;
+        check_name(
+            &format!("nodes[{i}].name"),
+            &n.name,
+            NameSyntax::Dns1123Label,
+        )?;
         if let Some(j) = nodes.iter().position(|m| m.name == n.name) {
             return Err(ConfigError::DuplicateNode {
                 key: format!("nodes[{i}].name"),
@@ -29,6 +33,14 @@ pub(crate) fn build_nodes(
             });
         }
         let address = parse_ip(&format!("{obj}: address"), &n.address)?;
+        // The overlay's outer destination: a peer must be able to send to it.
+        if let Some(what) = special_address(address) {
+            return Err(ConfigError::NodeAddressNotUnicast {
+                key: format!("{obj}: address"),
+                value: address,
+                what,
+            });
+        }
         for (range_key, range) in [
             ("cluster.podCIDR", pod_cidr),
             ("cluster.serviceCIDR", service_cidr),

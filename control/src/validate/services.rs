@@ -12,10 +12,11 @@ use cluster::{
 
 use crate::allocate::{allocate_cluster_ips, allocate_node_ports, NODE_PORT_MAX, NODE_PORT_MIN};
 use crate::error::ConfigError;
+use crate::key::{describe, Keyed};
 use crate::schema::{origin, RawIntOrString, RawService, RawServicePort, DEFAULT_NAMESPACE};
 use crate::validate::{
-    check_dns_label, check_dns_subdomain, check_name, check_port_name, parse_ip, port_name,
-    port_number, protocol,
+    check_dns_label, check_dns_subdomain, check_labels, check_name, check_port_name, parse_ip,
+    port_name, port_number, protocol, special_address, NameSyntax,
 };
 
 /// Kubernetes' default ClientIP affinity timeout.
@@ -47,13 +48,17 @@ pub(crate) fn build_services(
     for (i, s) in raw.iter().enumerate() {
         let label = origin(&s.origin, "services", i);
         let namespace = s.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-        let obj = format!("{label} \"{namespace}/{}\"", s.name);
-        check_name(&format!("{label}.name"), &s.name)?;
-        check_name(&format!("{obj}: namespace"), namespace)?;
-        if let Some(j) = plans
-            .iter()
-            .position(|o| o.service.namespace == namespace && o.service.name == s.name)
-        {
+        let key = s.key();
+        let obj = describe(&label, &key);
+        check_name(&format!("{label}.name"), &s.name, NameSyntax::Dns1035Label)?;
+        check_name(
+            &format!("{obj}: namespace"),
+            namespace,
+            NameSyntax::Dns1123Label,
+        )?;
+        check_labels(&format!("{obj}: labels"), &s.labels)?;
+        check_labels(&format!("{obj}: selector"), &s.selector)?;
+        if let Some(j) = plans.iter().position(|o| o.service.has_key(&key)) {
             return Err(ConfigError::DuplicateName {
                 key: format!("{label}.name"),
                 value: (&s.name).into(),
@@ -326,20 +331,7 @@ impl ExternalRanges<'_> {
     /// address, outside the pod and Service CIDRs, not a node's address.
     fn check(&self, key: &str, text: &str) -> Result<Ipv4Addr, ConfigError> {
         let ip = parse_ip(key, text)?;
-        let special = if ip.is_unspecified() {
-            Some("the unspecified address")
-        } else if ip.is_loopback() {
-            Some("a loopback address")
-        } else if ip.is_link_local() {
-            Some("a link-local address")
-        } else if ip.is_multicast() {
-            Some("a multicast address")
-        } else if ip.is_broadcast() {
-            Some("the broadcast address")
-        } else {
-            None
-        };
-        if let Some(what) = special {
+        if let Some(what) = special_address(ip) {
             return Err(ConfigError::ExternalIpSpecial {
                 key: key.to_owned(),
                 value: ip,
