@@ -26,12 +26,12 @@ pub(crate) const STORE_HEADER: &str = "\
 /// template's), every Service's ClusterIP (`"None"` when headless), node
 /// ports, policies and IP lists.
 ///
-/// `parse(&to_toml(&c))` gives `c` back for any `c` that [`parse`] made.
+/// `parse(&to_toml(&c))` gives `c` back for any `c` that [`parse`](fn@crate::parse) made.
 pub fn to_toml(c: &Cluster) -> String {
     emit(&to_raw(c))
 }
 
-/// `c` as the raw objects [`build`] would turn back into `c`.
+/// `c` as the raw objects [`build`](crate::parse::build) would turn back into `c`.
 pub(crate) fn to_raw(c: &Cluster) -> RawConfig {
     let raw_ports = |ports: &[ContainerPort]| -> Vec<RawContainerPort> {
         ports

@@ -9,7 +9,7 @@
 //! into raw structs that mirror the TOML exactly (`deny_unknown_fields`, so a
 //! misspelt key is an error, and integers are read as `i64` so that an out of
 //! range value gets a message from us rather than from serde); then those are
-//! validated and turned into a [`Cluster`], allocating what the file leaves
+//! validated and turned into a [`Cluster`](cluster::Cluster), allocating what the file leaves
 //! out the way the control plane would:
 //!
 //! * The deployment controller: explicit `[[pods]]` with an `owner` count
@@ -40,8 +40,17 @@
 //! External and LoadBalancer IPs are never allocated: a Service has exactly
 //! the `externalIPs` and `loadBalancerIPs` the file gives it.
 //!
+//! What Kubernetes refuses is refused here too: names outside their kind's
+//! syntax (Services DNS-1035 labels; namespaces, nodes, Deployments and
+//! pods DNS-1123 labels), label and selector keys and values outside the
+//! label syntax; and what the data path cannot serve: node addresses that
+//! are not unicast, a `vxlanPort` inside the NodePort range.
+//! A [`Cluster`](cluster::Cluster) that arrives whole (over the control
+//! socket) is checked as strictly by [`validate`](fn@validate).
+//!
 //! Every error names the key path and the offending value, e.g.
-//! `services[1] "default/nginx-svc": clusterIP "10.200.0.1" is outside serviceCIDR 10.96.0.0/12`.
+//! `services[1] "default/nginx-svc": clusterIP "10.200.0.1" is outside serviceCIDR 10.96.0.0/12`;
+//! a value longer than 64 bytes is shown cut, with its length.
 //!
 //! The rooms: [`error`] (why a file is refused), `schema` (the raw serde
 //! layer), `parse` (entry points and the overall build), `validate`

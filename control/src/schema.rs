@@ -30,7 +30,7 @@ pub(crate) struct RawConfig {
     pub(crate) services: Vec<RawService>,
 }
 
-/// A file passed to [`apply`]: objects only. `cluster` and `nodes` are
+/// A file passed to [`apply`](crate::apply): objects only. `cluster` and `nodes` are
 /// read only to be refused with our own message.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,7 +172,7 @@ pub(crate) struct RawServicePort {
 }
 
 /// The key-path prefix errors use for the `i`-th object of `kind`
-/// (`services[2]`), unless the object says where it came from: [`apply`]
+/// (`services[2]`), unless the object says where it came from: [`apply`](crate::apply)
 /// names objects of the applied file by their index in that file and the
 /// store's as `store services[2]`.
 pub(crate) fn origin(given: &Option<String>, kind: &str, i: usize) -> String {
