@@ -676,12 +676,8 @@ impl Shown {
 
 impl From<&str> for Shown {
     fn from(s: &str) -> Self {
-        let mut end = s.len().min(SHOWN_MAX);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
         Self {
-            start: s[..end].to_owned(),
+            start: prefix(s, SHOWN_MAX).to_owned(),
             len: s.len(),
         }
     }
@@ -722,4 +718,14 @@ impl fmt::Display for Shown {
 /// `s` as an error shows it inside a key path or a message (see [`Shown`]).
 pub(crate) fn cut(s: &str) -> String {
     Shown::from(s).to_string()
+}
+
+/// The longest start of `s` of at most `max` bytes that ends at a
+/// character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

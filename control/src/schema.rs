@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use cluster::Labels;
 
-use crate::error::{cut, ConfigError};
+use crate::error::{cut, prefix, ConfigError};
 
 /// Namespace of objects that do not name one.
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
@@ -241,11 +241,7 @@ fn cut_lines(message: &str) -> String {
             if line.len() <= TOML_LINE_MAX {
                 return line.to_owned();
             }
-            let mut end = TOML_LINE_MAX;
-            while !line.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}... ({} bytes)", &line[..end], line.len())
+            format!("{}... ({} bytes)", prefix(line, TOML_LINE_MAX), line.len())
         })
         .collect::<Vec<_>>()
         .join("\n")
