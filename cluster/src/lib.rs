@@ -43,28 +43,39 @@ pub struct Cluster {
 /// The VXLAN overlay's settings (flannel's `vxlan` backend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overlay {
-    /// VXLAN network identifier (flannel's default: 1).
+    /// VXLAN network identifier (default [`Overlay::DEFAULT_VNI`]).
     pub vni: u32,
-    /// UDP port (flannel's and Linux's default: 8472).
+    /// UDP port (default [`Overlay::DEFAULT_PORT`]).
     pub port: u16,
-    /// MTU of the underlay network; pods get this minus 50.
+    /// MTU of the underlay network; pods get this minus [`Overlay::OVERHEAD`].
     pub underlay_mtu: u16,
+}
+
+impl Overlay {
+    /// flannel's default VNI.
+    pub const DEFAULT_VNI: u32 = 1;
+    /// flannel's and Linux's default VXLAN port (IANA's is 4789).
+    pub const DEFAULT_PORT: u16 = 8472;
+    /// The usual Ethernet underlay MTU.
+    pub const DEFAULT_UNDERLAY_MTU: u16 = 1500;
+    /// What the overlay costs on the underlay: outer IPv4 (20) + UDP (8) +
+    /// VXLAN (8) + inner Ethernet (14) bytes. The one definition; the data
+    /// plane's framing must add up to it.
+    pub const OVERHEAD: u16 = 20 + 8 + 8 + 14;
+
+    /// The MTU pods get: the underlay's minus the VXLAN overhead.
+    pub fn pod_mtu(&self) -> u16 {
+        self.underlay_mtu.saturating_sub(Self::OVERHEAD)
+    }
 }
 
 impl Default for Overlay {
     fn default() -> Self {
         Self {
-            vni: 1,
-            port: 8472,
-            underlay_mtu: 1500,
+            vni: Self::DEFAULT_VNI,
+            port: Self::DEFAULT_PORT,
+            underlay_mtu: Self::DEFAULT_UNDERLAY_MTU,
         }
-    }
-}
-
-impl Overlay {
-    /// The MTU pods get: the underlay's minus the VXLAN overhead (50 bytes).
-    pub fn pod_mtu(&self) -> u16 {
-        self.underlay_mtu.saturating_sub(50)
     }
 }
 

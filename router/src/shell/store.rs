@@ -8,6 +8,7 @@
 //! the file and every router exactly as they were.
 
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,12 +57,39 @@ pub fn update<T>(
     let current = std::fs::read_to_string(path).map_err(io)?;
     let (text, report) = change(&current)?;
     let cluster = config::parse(&text)?;
-    let tmp = path.with_extension("toml.new");
-    std::fs::write(&tmp, &text).map_err(io)?;
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    write_atomically(path, &text).map_err(io)?;
     drop(lock);
     Ok((cluster, report))
+}
+
+/// Replaces the file at `path` with `text` all at once: writes
+/// `path.toml.new`, fsyncs it, renames it over `path`, then fsyncs the
+/// directory so the rename survives a crash too. When writing or renaming
+/// fails (a full disk, say) the temporary file is removed, so nothing is
+/// left behind and `path` is as it was.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("toml.new");
+    let replaced = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = replaced {
+        if let Err(cleanup) = std::fs::remove_file(&tmp) {
+            // Nothing was created (or it is gone already): only a leftover
+            // is worth a line.
+            if cleanup.kind() != std::io::ErrorKind::NotFound {
+                log::warn!("cannot remove {}: {cleanup}", tmp.display());
+            }
+        }
+        return Err(e);
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
 }
 
 /// What one router said to a pushed state.
@@ -130,6 +158,56 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).expect("read"), original);
         let (cluster, ()) = update(&path, |text| Ok((text.to_owned(), ()))).expect("valid");
         assert!(!cluster.services.is_empty());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    /// A fresh directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ksr-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = scratch("write");
+        let path = dir.join("cluster.toml");
+        std::fs::write(&path, "old").expect("write");
+        write_atomically(&path, "new").expect("replaced");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        assert!(!path.with_extension("toml.new").exists());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary_and_the_old_state() {
+        let dir = scratch("rename");
+        // The rename fails: the target is a directory that is not empty.
+        let path = dir.join("cluster.toml");
+        std::fs::create_dir_all(&path).expect("dir");
+        let old = path.join("kept");
+        std::fs::write(&old, "old").expect("write");
+        let e = write_atomically(&path, "new").expect_err("rename over a directory");
+        assert!(
+            !path.with_extension("toml.new").exists(),
+            "{e}: .new left behind"
+        );
+        assert_eq!(std::fs::read_to_string(&old).expect("read"), "old");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_and_the_old_file() {
+        let dir = scratch("full");
+        let path = dir.join("cluster.toml");
+        std::fs::write(&path, "old").expect("write");
+        // The temporary's name is taken by a directory: creating it fails.
+        let tmp = path.with_extension("toml.new");
+        std::fs::create_dir_all(&tmp).expect("dir");
+        write_atomically(&path, "new").expect_err("cannot create the temporary");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old");
+        assert!(tmp.is_dir(), "a directory in the way is not ours to remove");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
