@@ -31,10 +31,10 @@ use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
 use netstack::HostConfig;
-pub use pod::{ClientId, DnsTcpOutcome, HttpOutcome, Pod};
-// The simulation's pods are `Pod`s: a netstack host plus the clients.
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
+pub use pod::{ClientId, DnsTcpOutcome, HttpOutcome, Pod};
+// The simulation's pods: a netstack host plus the clients (see `pod`).
 use pod::Pod as VirtualHost;
 
 pub mod pod;

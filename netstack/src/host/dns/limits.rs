@@ -66,6 +66,29 @@ pub struct DnsTcpStats {
     pub expired_idle: u64,
 }
 
+impl std::ops::Add for DnsTcpStats {
+    type Output = DnsTcpStats;
+
+    fn add(self, other: DnsTcpStats) -> DnsTcpStats {
+        DnsTcpStats {
+            listening: self.listening + other.listening,
+            half_open: self.half_open + other.half_open,
+            open: self.open + other.open,
+            refused: self.refused + other.refused,
+            evicted: self.evicted + other.evicted,
+            expired_half_open: self.expired_half_open + other.expired_half_open,
+            expired_idle: self.expired_idle + other.expired_idle,
+        }
+    }
+}
+
+/// A router's figures are the sum over its hosted DNS pods.
+impl std::iter::Sum for DnsTcpStats {
+    fn sum<I: Iterator<Item = DnsTcpStats>>(iter: I) -> DnsTcpStats {
+        iter.fold(DnsTcpStats::default(), |a, b| a + b)
+    }
+}
+
 impl DnsServer {
     /// The connection counts and counters.
     pub(super) fn stats(&self) -> DnsTcpStats {

@@ -173,6 +173,13 @@ fn a_syn_flood_is_bounded_freed_and_queries_still_answered() {
         vec![b"Tafter".to_vec(), b"Tagain".to_vec()]
     );
     assert_eq!(link.b.dns_answered(), 3);
+
+    // Summed over several hosts, as a router's figures are.
+    let total: super::DnsTcpStats = [link.b.dns_tcp_stats(), link.a.dns_tcp_stats()]
+        .into_iter()
+        .sum();
+    assert_eq!(total, link.b.dns_tcp_stats());
+    assert_eq!((total + total).evicted, 2 * total.evicted);
 }
 
 #[test]
