@@ -3,8 +3,7 @@
 //!
 //! The messages themselves are opaque bytes here: whoever supplies the
 //! [`DnsHandler`] parses and builds them (the router's cluster DNS uses
-//! hickory-proto). See [`crate::VirtualHost::serve_dns`] for the server and
-//! [`crate::VirtualHost::dns_tcp_query`] for a client.
+//! hickory-proto). See [`crate::VirtualHost::serve_dns`] for the server.
 
 /// How a DNS query arrived: the answer's size limit depends on it (a UDP
 /// answer too large for the client is sent truncated).
@@ -19,20 +18,6 @@ pub enum DnsTransport {
 /// Answers one DNS message: `Some(response)`, or `None` to send nothing
 /// (over TCP, `None` also closes the connection).
 pub type DnsHandler = Box<dyn FnMut(&[u8], DnsTransport) -> Option<Vec<u8>> + Send>;
-
-/// The state of a DNS-over-TCP exchange started with
-/// [`crate::VirtualHost::dns_tcp_query`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DnsTcpOutcome {
-    /// Still connecting, sending or receiving.
-    Pending,
-    /// Every query was answered; the responses in the order they came.
-    Done(Vec<Vec<u8>>),
-    /// The connection was refused (TCP RST or ICMP port unreachable).
-    Refused,
-    /// Anything else (timeout, reset, too few responses, unknown id).
-    Failed(String),
-}
 
 /// `message` with its two-byte length prefix; `None` if it is longer than
 /// 65535 bytes.

@@ -124,8 +124,31 @@ pub mod http {
 
     /// Formats unix seconds as ISO-8601 in UTC, e.g. `2022-06-24T06:22:10+00:00`.
     pub fn format_date(unix_secs: i64) -> String {
-        let dt = chrono::DateTime::from_timestamp(unix_secs, 0).unwrap_or_default();
-        dt.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+        let days = unix_secs.div_euclid(86_400);
+        let secs = unix_secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    }
+
+    /// The proleptic Gregorian date of a day count since 1970-01-01
+    /// (Howard Hinnant's `civil_from_days`): a few lines of arithmetic
+    /// instead of a date crate (whose clock would pull libc into the core).
+    fn civil_from_days(days: i64) -> (i64, i64, i64) {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097); // day of the 400-year era, [0, 146096]
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1st
+        let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, month, day)
     }
 
     fn response(status: &str, body: &str) -> Vec<u8> {
@@ -398,6 +421,10 @@ pub mod http {
         fn date_format() {
             assert_eq!(format_date(1_656_051_730), DATE);
             assert_eq!(format_date(0), "1970-01-01T00:00:00+00:00");
+            assert_eq!(format_date(-1), "1969-12-31T23:59:59+00:00");
+            assert_eq!(format_date(951_782_400), "2000-02-29T00:00:00+00:00");
+            assert_eq!(format_date(1_735_689_599), "2024-12-31T23:59:59+00:00");
+            assert_eq!(format_date(4_107_542_400), "2100-03-01T00:00:00+00:00");
         }
     }
 }

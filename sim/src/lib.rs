@@ -30,10 +30,14 @@ use cluster::{Cluster, Protocol};
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
-use netstack::host::{ClientId, HostConfig, HttpOutcome, VirtualHost};
-use netstack::DnsTcpOutcome;
+use netstack::HostConfig;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
+pub use pod::{ClientId, DnsTcpOutcome, HttpOutcome, Pod};
+// The simulation's pods: a netstack host plus the clients (see `pod`).
+use pod::Pod as VirtualHost;
+
+pub mod pod;
 
 /// The external client's address on the underlay.
 pub const EXTERNAL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 191, 200);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cluster::Cluster;
 use dataplane::stats::DropReason;
-use netstack::host::HttpOutcome;
+use sim::HttpOutcome;
 use sim::{default_cluster, Sim};
 
 const NODE: &str = "mac-worker";

@@ -12,7 +12,7 @@ use cluster::{Cluster, Service, ServiceType};
 use dataplane::dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use dataplane::dns::proto::rr::rdata::{A, CNAME};
 use dataplane::dns::proto::rr::{Name, RData, RecordType};
-use netstack::DnsTcpOutcome;
+use sim::DnsTcpOutcome;
 use sim::{default_cluster, Sim, Tap, CLUSTER_DNS_IP};
 
 const NGINX_VIP: Ipv4Addr = Ipv4Addr::new(10, 101, 182, 177);

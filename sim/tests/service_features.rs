@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use cluster::SessionAffinity;
-use netstack::host::HttpOutcome;
+use sim::HttpOutcome;
 use sim::{default_cluster, Sim};
 
 #[track_caller]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cluster::Cluster;
 use dataplane::stats::DropReason;
-use netstack::host::HttpOutcome;
+use sim::HttpOutcome;
 use sim::{default_cluster, Sim, Tap, EXTERNAL, EXTERNAL_IP};
 
 fn nginx(c: &Cluster) -> Vec<(String, Ipv4Addr, String)> {
