@@ -18,18 +18,19 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod affinity;
-pub mod buf;
-pub mod checksum;
 pub mod conntrack;
 pub mod dns;
 pub mod engine;
 pub mod node;
 pub mod overlay;
-pub mod packet;
-pub mod reject;
 pub mod route;
 pub mod service;
 pub mod stats;
+pub mod wire;
+
+// The wire modules most code names, at their short paths
+// (`dataplane::packet::parse`, `crate::packet::FlowKey`).
+pub use wire::{buf, checksum, packet};
 
 // hickory-proto's no-std RNG slot needs a critical-section implementation
 // linked in; std's is the one (see the workspace Cargo.toml).
