@@ -475,7 +475,7 @@ fn traffic_from_the_node_itself_is_masqueraded() {
     let mut dp = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
     let t0 = Instant::now();
     let node = c.node(NODE).expect("node");
-    let gateway = node.pod_cidr.hosts().next().expect("gateway");
+    let gateway = node.gateway();
     for src in [node.underlay_ip, gateway] {
         let mut syn = tcp(src, VIP, 40000, 80, true);
         let _ = handle(&mut dp, t0, &mut syn);

@@ -150,7 +150,7 @@ impl Node {
             dataplane,
             node: node.to_owned(),
             cluster: Arc::new(cluster.clone()),
-            gateway: me.pod_cidr.hosts().next().unwrap_or(me.pod_cidr.addr()),
+            gateway: me.gateway(),
             pod_mtu: usize::from(cluster.overlay.pod_mtu()),
             hosted: hosted_pods(cluster, node),
             hosts: BTreeMap::new(),

@@ -13,5 +13,6 @@
 
 pub mod buf;
 pub mod checksum;
+pub mod ip;
 pub mod packet;
 pub mod reject;

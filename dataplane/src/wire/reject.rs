@@ -5,26 +5,13 @@
 
 use std::net::Ipv4Addr;
 
-use crate::wire::checksum::{checksum, pseudo_header_sum};
-use crate::wire::packet::{Parsed, Transport, PROTO_ICMP, PROTO_TCP};
+use super::checksum::{checksum, pseudo_header_sum};
+use super::ip::{push_ipv4_header, IPV4_HEADER_LEN};
+use super::packet::{Parsed, Transport, PROTO_ICMP, PROTO_TCP};
 
-/// TTL of generated packets.
-const TTL: u8 = 64;
 /// How much of the offending packet an ICMP error quotes: Linux quotes as much
 /// as fits in 576 bytes (RFC 1812 4.3.2.3); we do the same.
-const ICMP_QUOTE_MAX: usize = 576 - 20 - 8;
-
-fn ipv4_header(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize) {
-    let total = (20 + payload_len) as u16;
-    out.extend_from_slice(&[0x45, 0]);
-    out.extend_from_slice(&total.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0x40, 0, TTL, proto, 0, 0]); // id 0, DF
-    out.extend_from_slice(&src.octets());
-    out.extend_from_slice(&dst.octets());
-    let c = checksum(0, &out[out.len() - 20..]);
-    let at = out.len() - 10;
-    out[at..at + 2].copy_from_slice(&c.to_be_bytes());
-}
+const ICMP_QUOTE_MAX: usize = 576 - IPV4_HEADER_LEN - 8;
 
 /// A TCP RST answering the segment `p` (RFC 9293 3.10.7.1: if the segment
 /// carried an ACK, the RST takes its sequence number from it; otherwise it
@@ -49,7 +36,7 @@ pub fn tcp_rst(p: &Parsed) -> Option<Vec<u8>> {
         (0, seq.wrapping_add(seg_len), 0x14) // RST|ACK
     };
     let mut out = Vec::with_capacity(40);
-    ipv4_header(&mut out, k.dst, k.src, PROTO_TCP, 20);
+    push_ipv4_header(&mut out, k.dst, k.src, PROTO_TCP, 20);
     let tcp_at = out.len();
     out.extend_from_slice(&k.dport.to_be_bytes());
     out.extend_from_slice(&k.sport.to_be_bytes());
@@ -69,8 +56,8 @@ pub fn tcp_rst(p: &Parsed) -> Option<Vec<u8>> {
 pub fn icmp_port_unreachable(buf: &[u8], p: &Parsed) -> Vec<u8> {
     let quote = &buf[..p.len.min(ICMP_QUOTE_MAX).min(buf.len())];
     let icmp_len = 8 + quote.len();
-    let mut out = Vec::with_capacity(20 + icmp_len);
-    ipv4_header(&mut out, p.key.dst, p.key.src, PROTO_ICMP, icmp_len);
+    let mut out = Vec::with_capacity(IPV4_HEADER_LEN + icmp_len);
+    push_ipv4_header(&mut out, p.key.dst, p.key.src, PROTO_ICMP, icmp_len);
     let icmp_at = out.len();
     out.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
     out.extend_from_slice(quote);
@@ -85,8 +72,8 @@ pub fn icmp_port_unreachable(buf: &[u8], p: &Parsed) -> Vec<u8> {
 pub fn icmp_frag_needed(buf: &[u8], p: &Parsed, from: Ipv4Addr, mtu: u16) -> Vec<u8> {
     let quote = &buf[..p.len.min(ICMP_QUOTE_MAX).min(buf.len())];
     let icmp_len = 8 + quote.len();
-    let mut out = Vec::with_capacity(20 + icmp_len);
-    ipv4_header(&mut out, from, p.key.src, PROTO_ICMP, icmp_len);
+    let mut out = Vec::with_capacity(IPV4_HEADER_LEN + icmp_len);
+    push_ipv4_header(&mut out, from, p.key.src, PROTO_ICMP, icmp_len);
     let icmp_at = out.len();
     let m = mtu.to_be_bytes();
     out.extend_from_slice(&[3, 4, 0, 0, 0, 0, m[0], m[1]]);
