@@ -227,7 +227,7 @@ impl Dataplane {
                     .peer_by_underlay(from)
                     .ok_or(DropReason::UnknownPeer)?;
                 let at = overlay::decapsulate(buf.data(), self.topology.vni)
-                    .map_err(|_| DropReason::OverlayMalformed)?;
+                    .map_err(DropReason::from)?;
                 buf.pull_front(at);
                 self.stats.decapsulated += 1;
                 Some(i)

@@ -379,7 +379,7 @@ fn overlay_accepts_only_peers_with_their_own_pod_sources() {
     );
     assert_eq!(
         from_peer(&mut master, t0, worker_ip, 2, &good),
-        Verdict::Drop(DropReason::OverlayMalformed),
+        Verdict::Drop(DropReason::OverlayWrongVni),
         "wrong VNI"
     );
     // Inner source outside the sending node's pod CIDR.
