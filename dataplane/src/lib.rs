@@ -21,6 +21,7 @@ pub mod affinity;
 pub mod conntrack;
 pub mod dns;
 pub mod engine;
+pub mod nat;
 pub mod node;
 pub mod overlay;
 pub mod route;

@@ -84,7 +84,6 @@ pub struct Node {
     /// Packets for hosts, not yet handed over.
     to_hosts: VecDeque<(Ipv4Addr, Vec<u8>)>,
     transmits: VecDeque<Transmit>,
-    scratch: PacketBuf,
 }
 
 impl std::fmt::Debug for Node {
@@ -156,7 +155,6 @@ impl Node {
             hosts: BTreeMap::new(),
             to_hosts: VecDeque::new(),
             transmits: VecDeque::new(),
-            scratch: PacketBuf::new(),
         })
     }
 
@@ -195,7 +193,10 @@ impl Node {
     ) -> Verdict {
         let verdict = self.dataplane.handle_packet(now, ingress, buf);
         if let Verdict::Forward(Egress::Stack { pod }) = verdict {
-            self.to_hosts.push_back((pod, buf.data().to_vec()));
+            // Straight from the caller's buffer; the host's device copies
+            // it into its receive queue (netstack's `VirtualHost` owns its
+            // packets), the one copy on the way in.
+            self.host(now, pod).handle_packet(now, buf.data());
         } else if !self.dataplane.has_transmits() {
             // The common case: nothing for (or from) the in-process pods;
             // their timers are run by `handle_timeout`.
@@ -247,20 +248,17 @@ impl Node {
             for (ip, h) in &mut self.hosts {
                 while let Some(packet) = h.host.poll_transmit() {
                     moved = true;
-                    let area = self.scratch.recv_area();
-                    let n = packet.len().min(area.len());
-                    area[..n].copy_from_slice(&packet[..n]);
-                    self.scratch.set_len(n);
-                    match self
-                        .dataplane
-                        .handle_packet(now, Ingress::Stack, &mut self.scratch)
-                    {
+                    // The host's packet is rewritten in its own `Vec` and
+                    // sent on in it: no copy, except that encapsulating it
+                    // for another node moves it once (it has no headroom).
+                    let mut buf = PacketBuf::from_vec(packet);
+                    match self.dataplane.handle_packet(now, Ingress::Stack, &mut buf) {
                         Verdict::Forward(Egress::Stack { pod }) => {
-                            self.to_hosts.push_back((pod, self.scratch.data().to_vec()));
+                            self.to_hosts.push_back((pod, buf.into_vec()));
                         }
                         Verdict::Forward(egress) => self.transmits.push_back(Transmit {
                             egress,
-                            packet: self.scratch.data().to_vec(),
+                            packet: buf.into_vec(),
                         }),
                         Verdict::Drop(reason) => {
                             trace!("{ip}: packet from the in-process pod dropped: {reason}");

@@ -136,6 +136,8 @@ pub struct Parsed {
     pub l4_offset: usize,
     /// Length of the whole IP packet (the IP total length).
     pub len: usize,
+    /// Whether the Don't Fragment flag is set (path-MTU discovery).
+    pub dont_fragment: bool,
     /// The transport layer.
     pub transport: Transport,
 }
@@ -155,6 +157,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, DropReason> {
     }
     let l4_offset = usize::from(ip.header_len());
     let len = usize::from(ip.total_len());
+    let dont_fragment = ip.dont_frag();
     let src = ip.src_addr();
     let dst = ip.dst_addr();
     let payload = ip.payload();
@@ -213,6 +216,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, DropReason> {
         key,
         l4_offset,
         len,
+        dont_fragment,
         transport,
     })
 }
@@ -259,10 +263,6 @@ fn read_u16(buf: &[u8], at: usize) -> u16 {
 
 fn write_u16(buf: &mut [u8], at: usize, value: u16) {
     buf[at..at + 2].copy_from_slice(&value.to_be_bytes());
-}
-
-fn read_u32(buf: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
 fn write_u32(buf: &mut [u8], at: usize, value: u32) {
@@ -419,19 +419,6 @@ pub fn rewrite_icmp_error(
         ..parsed.key
     };
     rewrite(buf, parsed, &outer_to);
-}
-
-/// Whether an (already parsed) IPv4 packet has the Don't Fragment flag.
-pub fn dont_fragment(buf: &[u8]) -> bool {
-    buf.get(6).is_some_and(|b| b & 0x40 != 0)
-}
-
-/// Reads the IPv4 source and destination of an already-parsed packet.
-pub fn addresses(buf: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
-    (
-        Ipv4Addr::from(read_u32(buf, IP_SRC)),
-        Ipv4Addr::from(read_u32(buf, IP_DST)),
-    )
 }
 
 #[cfg(test)]
