@@ -6,7 +6,7 @@
 //! checksums incrementally (`super::checksum`, RFC 1624), so a NAT rewrite
 //! costs the same for a 64-byte and a 64 KiB packet.
 //!
-//! Nothing outside this module and `reject` names a smoltcp wire type.
+//! Nothing outside [`crate::wire`] names a smoltcp wire type.
 
 use std::fmt;
 use std::net::Ipv4Addr;
