@@ -93,6 +93,19 @@ pub struct Node {
     pub next_pod_ip: Option<Ipv4Addr>,
 }
 
+impl Node {
+    /// The pods' gateway on this node: the first host address of its pod
+    /// CIDR (`10.10.1.1`), a local address of the node (flannel's `cni0`
+    /// address). Pods route everything through it; the router answers
+    /// from it (ICMP "fragmentation needed") and masquerades traffic from it.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.pod_cidr
+            .hosts()
+            .next()
+            .unwrap_or(self.pod_cidr.network())
+    }
+}
+
 /// A Deployment: `replicas` pods sharing a template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {

@@ -5,31 +5,48 @@
 //! its `clippy.toml` forbids clocks, threads and `std::fs`). The router
 //! binary's shell and the in-process simulation drive the same code.
 //!
+//! The map, one room per concern:
+//!
 //! - [`node::Node`] (what the shell drives) = [`engine::Dataplane`] plus
-//!   the pods the router serves in process (the cluster [`dns`]);
-//! - the data plane is built from [`packet`] and [`checksum`] (parse,
-//!   rewrite in place), [`buf`] (a packet with headroom), [`conntrack`],
-//!   [`service`] and [`affinity`] (Service frontends, endpoint choice),
-//!   [`route`] and [`overlay`] (this node, its peers, VXLAN), [`reject`]
-//!   (generated answers) and [`stats`].
+//!   the pods the router serves in process (the cluster [`dns`]); the
+//!   `handle_packet` / `poll_*` contract is documented in [`engine`];
+//! - [`engine`]: one packet's path, a file per step: `ingress` (parse once,
+//!   refuse impossible sources; from the TUN device, the overlay, a hosted
+//!   pod), `flow` (decide once: conntrack, Services, rejects), `egress`
+//!   (next hop, overlay MTU, encapsulation, generated packets);
+//! - [`nat`]: the decided rewrite as a value ([`nat::Translation`]), applied
+//!   once in place, reporting what it changed;
+//! - [`wire`]: bytes: [`packet`] views and in-place rewrites, [`checksum`],
+//!   [`buf`] (a packet with headroom), [`wire::ip`] (the one IPv4/UDP header
+//!   writer), [`wire::reject`] (TCP RST, ICMP errors);
+//! - [`conntrack`]: the flow table (both tuples, TCP states, timeouts,
+//!   early drop) and [`conntrack::FlowRecord`], an entry as the CLI lists it;
+//! - [`service`] and [`affinity`]: Service frontends and endpoint choice
+//!   (Maglev, `sessionAffinity: ClientIP`);
+//! - [`route`] and [`overlay`]: this node, its peers, VXLAN framing;
+//! - [`stats`]: counters and drop reasons.
+//!
+//! Unit tests live beside the code they test (`foo/tests.rs`).
 
 // Unit tests need a starting instant; the library itself never reads the
 // clock (checked by clippy.toml in the non-test build, which CI also lints).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod affinity;
-pub mod buf;
-pub mod checksum;
 pub mod conntrack;
 pub mod dns;
 pub mod engine;
+pub mod nat;
 pub mod node;
 pub mod overlay;
-pub mod packet;
-pub mod reject;
 pub mod route;
 pub mod service;
 pub mod stats;
+pub mod wire;
+
+// The wire modules most code names, at their short paths
+// (`dataplane::packet::parse`, `crate::packet::FlowKey`).
+pub use wire::{buf, checksum, packet};
 
 // hickory-proto's no-std RNG slot needs a critical-section implementation
 // linked in; std's is the one (see the workspace Cargo.toml).

@@ -18,13 +18,6 @@ pub const VXLAN_HEADER_LEN: usize = 8;
 pub const ETHERNET_HEADER_LEN: usize = 14;
 /// Everything the router puts in front of an IP packet in the UDP payload.
 pub const OVERLAY_HEADER_LEN: usize = VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN;
-/// What the overlay costs on the underlay: outer IPv4 (20) + UDP (8) +
-/// VXLAN (8) + inner Ethernet (14). Pods get the underlay MTU minus this.
-pub const OVERLAY_OVERHEAD: usize = 20 + 8 + OVERLAY_HEADER_LEN;
-/// flannel's and Linux's default VXLAN port.
-pub const DEFAULT_PORT: u16 = 8472;
-/// flannel's default VNI.
-pub const DEFAULT_VNI: u32 = 1;
 
 const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
 /// The "I" flag: a valid VNI is present (RFC 7348 section 5).
@@ -88,40 +81,4 @@ pub fn decapsulate(payload: &[u8], vni: u32) -> Result<usize, DecapError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_round_trip() {
-        let mut h = [0u8; OVERLAY_HEADER_LEN];
-        let a = vtep_mac(Ipv4Addr::new(192, 168, 191, 144));
-        let b = vtep_mac(Ipv4Addr::new(192, 168, 191, 145));
-        write_header(&mut h, 0x00ab_cdef, a, b);
-        assert_eq!(&h[..8], &[0x08, 0, 0, 0, 0xab, 0xcd, 0xef, 0]);
-        assert_eq!(&h[8..14], &b);
-        assert_eq!(&h[14..20], &a);
-        assert_eq!(decapsulate(&h, 0x00ab_cdef), Ok(OVERLAY_HEADER_LEN));
-        assert_eq!(decapsulate(&h, 1), Err(DecapError::WrongVni));
-        assert_eq!(
-            decapsulate(&h[..21], 0x00ab_cdef),
-            Err(DecapError::Truncated)
-        );
-        let mut arp = h;
-        arp[20..22].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(decapsulate(&arp, 0x00ab_cdef), Err(DecapError::NotIpv4));
-        assert_eq!(format_mac(a), "0e:6b:c0:a8:bf:90");
-    }
-
-    #[test]
-    fn etherparse_reads_our_frame() {
-        let mut h = [0u8; OVERLAY_HEADER_LEN];
-        write_header(&mut h, 1, [2; 6], [4; 6]);
-        let mut frame = h[VXLAN_HEADER_LEN..].to_vec();
-        etherparse::PacketBuilder::ipv4([10, 10, 1, 2], [10, 10, 0, 2], 64)
-            .udp(1, 2)
-            .write(&mut frame, b"x")
-            .expect("build");
-        let p = etherparse::SlicedPacket::from_ethernet(&frame).expect("ethernet");
-        assert!(matches!(p.net, Some(etherparse::NetSlice::Ipv4(_))));
-    }
-}
+mod tests;

@@ -95,7 +95,7 @@ impl Topology {
             underlay_ip: me.underlay_ip,
             pod_cidr: me.pod_cidr,
             cluster_pod_cidr: cluster.pod_cidr,
-            gateway: me.pod_cidr.hosts().next().unwrap_or(me.pod_cidr.addr()),
+            gateway: me.gateway(),
             masquerade_ip: me.pod_cidr.network(),
             mac: overlay::vtep_mac(me.underlay_ip),
             peers,

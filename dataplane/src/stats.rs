@@ -4,7 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::overlay::DecapError;
+
 /// Why a packet was not forwarded. Every drop is counted under one of these.
+///
+/// The variants' order is the order of [`DropReason::ALL`] and of the
+/// counters in [`Stats::dropped`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DropReason {
     /// Shorter than its headers say, or headers inconsistent.
@@ -35,8 +40,12 @@ pub enum DropReason {
     SpoofedSource,
     /// An overlay datagram from an address that is not a configured node.
     UnknownPeer,
-    /// An overlay datagram that is not VXLAN with our VNI carrying IPv4.
-    OverlayMalformed,
+    /// An overlay datagram shorter than the VXLAN and Ethernet headers.
+    OverlayTruncated,
+    /// An overlay datagram without the VXLAN VNI flag, or with another VNI.
+    OverlayWrongVni,
+    /// An overlay datagram whose inner Ethernet frame is not IPv4.
+    OverlayNotIpv4,
     /// An overlay packet whose inner source is not in the sending node's pod
     /// CIDR (nor a tracked flow).
     OverlaySpoofedSource,
@@ -53,7 +62,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, for listing counters.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::Truncated,
         Self::NotIpv4,
         Self::Fragment,
@@ -66,7 +75,9 @@ impl DropReason {
         Self::NatPortsExhausted,
         Self::SpoofedSource,
         Self::UnknownPeer,
-        Self::OverlayMalformed,
+        Self::OverlayTruncated,
+        Self::OverlayWrongVni,
+        Self::OverlayNotIpv4,
         Self::OverlaySpoofedSource,
         Self::OverlayNotForUs,
         Self::NoLocalEndpoints,
@@ -88,7 +99,9 @@ impl DropReason {
             Self::NatPortsExhausted => "nat-ports-exhausted",
             Self::SpoofedSource => "spoofed-source",
             Self::UnknownPeer => "unknown-peer",
-            Self::OverlayMalformed => "overlay-malformed",
+            Self::OverlayTruncated => "overlay-truncated",
+            Self::OverlayWrongVni => "overlay-wrong-vni",
+            Self::OverlayNotIpv4 => "overlay-not-ipv4",
             Self::OverlaySpoofedSource => "overlay-spoofed-source",
             Self::OverlayNotForUs => "overlay-not-for-us",
             Self::NoLocalEndpoints => "no-local-endpoints",
@@ -96,8 +109,10 @@ impl DropReason {
         }
     }
 
+    /// The reason's counter slot: its declaration order, which [`Self::ALL`]
+    /// follows (checked by a test), so no lookup can miss.
     fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        self as usize
     }
 }
 
@@ -159,3 +174,16 @@ impl Stats {
         self.dropped.iter().sum()
     }
 }
+
+impl From<DecapError> for DropReason {
+    fn from(e: DecapError) -> Self {
+        match e {
+            DecapError::Truncated => Self::OverlayTruncated,
+            DecapError::WrongVni => Self::OverlayWrongVni,
+            DecapError::NotIpv4 => Self::OverlayNotIpv4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -101,7 +101,7 @@ impl Sim {
             .nodes
             .iter()
             .map(|n| {
-                let gateway = n.pod_cidr.hosts().next().unwrap_or(n.pod_cidr.addr());
+                let gateway = n.gateway();
                 let pods = cluster
                     .pods
                     .iter()

@@ -27,8 +27,8 @@ use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 
 use cluster::Cluster;
-use dataplane::checksum::{checksum, pseudo_header_sum};
 use dataplane::overlay::OVERLAY_HEADER_LEN;
+use dataplane::wire::ip::push_ipv4_udp;
 
 /// Where a captured packet was seen; the pcapng interface index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,28 +187,7 @@ fn service_addresses(spec: &str, cluster: &Cluster) -> Result<HashSet<Ipv4Addr>,
 /// Puts the outer IPv4 and UDP headers (with valid checksums) in front of
 /// an overlay payload.
 fn outer_headers(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) {
-    let udp_len = (8 + payload.len()) as u16;
-    let total = 20 + udp_len;
-    out.extend_from_slice(&[0x45, 0]);
-    out.extend_from_slice(&total.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
-    out.extend_from_slice(&src.octets());
-    out.extend_from_slice(&dst.octets());
-    let c = checksum(0, &out[..20]);
-    out[10..12].copy_from_slice(&c.to_be_bytes());
-    out.extend_from_slice(&port.to_be_bytes());
-    out.extend_from_slice(&port.to_be_bytes());
-    out.extend_from_slice(&udp_len.to_be_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(payload);
-    let mut c = checksum(
-        pseudo_header_sum(src.octets(), dst.octets(), 17, udp_len),
-        &out[20..],
-    );
-    if c == 0 {
-        c = 0xffff;
-    }
-    out[26..28].copy_from_slice(&c.to_be_bytes());
+    push_ipv4_udp(out, (src, port), (dst, port), payload);
 }
 
 #[cfg(test)]

@@ -597,7 +597,11 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
             }
         }
         Request::Conntrack => Response::Conntrack {
-            lines: dp.conntrack_listing(Instant::now()),
+            lines: dp
+                .conntrack_listing(Instant::now())
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             capacity: dp.conntrack().capacity(),
         },
         Request::Stats => {

@@ -4,16 +4,25 @@
 //! The shell allocates one at startup and reuses it for every packet: it
 //! reads into [`PacketBuf::recv_area`], calls [`PacketBuf::set_len`], hands
 //! the buffer to the data plane, then sends [`PacketBuf::data`].
+//!
+//! A packet that already lives in a `Vec` (what a router-hosted pod's
+//! smoltcp device hands out) is wrapped without a copy by
+//! [`PacketBuf::from_vec`] and taken back by [`PacketBuf::into_vec`]; such
+//! a buffer has no headroom, so encapsulating it moves the packet once
+//! ([`PacketBuf::reserve_front`]).
 
 use crate::overlay::OVERLAY_HEADER_LEN;
-use crate::packet::MAX_PACKET_LEN;
+use crate::wire::packet::MAX_PACKET_LEN;
 
 /// Room kept in front of a received packet.
 pub const HEADROOM: usize = OVERLAY_HEADER_LEN;
 
+/// Size of a buffer made by [`PacketBuf::new`].
+const FULL: usize = HEADROOM + MAX_PACKET_LEN + HEADROOM;
+
 /// A packet with headroom. See the module documentation.
 pub struct PacketBuf {
-    storage: Box<[u8]>,
+    storage: Vec<u8>,
     start: usize,
     end: usize,
 }
@@ -28,7 +37,7 @@ impl PacketBuf {
     /// A buffer for packets (or overlay datagrams) of up to 64 KiB.
     pub fn new() -> Self {
         Self {
-            storage: vec![0u8; HEADROOM + MAX_PACKET_LEN + HEADROOM].into_boxed_slice(),
+            storage: vec![0u8; FULL],
             start: HEADROOM,
             end: HEADROOM,
         }
@@ -43,8 +52,44 @@ impl PacketBuf {
         b
     }
 
+    /// A buffer holding `packet` itself, without headroom and without a
+    /// copy.
+    pub fn from_vec(packet: Vec<u8>) -> Self {
+        let end = packet.len();
+        Self {
+            storage: packet,
+            start: 0,
+            end,
+        }
+    }
+
+    /// The packet as a `Vec`: without a copy when the packet starts at the
+    /// front of the storage (a buffer from [`PacketBuf::from_vec`] that was
+    /// not encapsulated); otherwise the storage is shifted once. Meant for
+    /// buffers from [`PacketBuf::from_vec`], not for the shell's 64 KiB one.
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.storage.truncate(self.end);
+        self.storage.drain(..self.start);
+        self.storage
+    }
+
+    /// Makes sure `n` bytes of headroom are in front of the packet, moving
+    /// it back if need be (only buffers from [`PacketBuf::from_vec`] lack
+    /// headroom).
+    pub fn reserve_front(&mut self, n: usize) {
+        if self.start < n {
+            let grow = n - self.start;
+            self.storage.splice(0..0, std::iter::repeat_n(0, grow));
+            self.start += grow;
+            self.end += grow;
+        }
+    }
+
     /// Resets the buffer and returns where to read the next packet into.
     pub fn recv_area(&mut self) -> &mut [u8] {
+        if self.storage.len() < FULL {
+            self.storage.resize(FULL, 0);
+        }
         self.start = HEADROOM;
         self.end = HEADROOM;
         &mut self.storage[HEADROOM..]
@@ -95,25 +140,4 @@ impl PacketBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn push_and_pull_headers() {
-        let mut b = PacketBuf::from_slice(&[1, 2, 3]);
-        assert_eq!(b.data(), &[1, 2, 3]);
-        let h = b.push_front::<2>().expect("headroom");
-        *h = [9, 8];
-        assert_eq!(b.data(), &[9, 8, 1, 2, 3]);
-        b.pull_front(2);
-        assert_eq!(b.data(), &[1, 2, 3]);
-        assert!(
-            b.push_front::<{ HEADROOM + 1 }>().is_none(),
-            "beyond the headroom"
-        );
-        b.truncate(1);
-        assert_eq!(b.data(), &[1]);
-        b.pull_front(10);
-        assert!(b.is_empty());
-    }
-}
+mod tests;

@@ -3,10 +3,10 @@
 //! Parsing uses `smoltcp::wire`'s checked views (lengths are validated before
 //! any field is read, so no accessor can panic on untrusted bytes). Rewrites
 //! patch the address and port fields at their fixed offsets and update the
-//! checksums incrementally (`crate::checksum`, RFC 1624), so a NAT rewrite
+//! checksums incrementally (`super::checksum`, RFC 1624), so a NAT rewrite
 //! costs the same for a 64-byte and a 64 KiB packet.
 //!
-//! Nothing outside this module and `reject` names a smoltcp wire type.
+//! Nothing outside [`crate::wire`] names a smoltcp wire type.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -14,8 +14,8 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use smoltcp::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
-use crate::checksum;
 use crate::stats::DropReason;
+use crate::wire::checksum;
 
 /// IP protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
@@ -136,6 +136,8 @@ pub struct Parsed {
     pub l4_offset: usize,
     /// Length of the whole IP packet (the IP total length).
     pub len: usize,
+    /// Whether the Don't Fragment flag is set (path-MTU discovery).
+    pub dont_fragment: bool,
     /// The transport layer.
     pub transport: Transport,
 }
@@ -155,6 +157,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, DropReason> {
     }
     let l4_offset = usize::from(ip.header_len());
     let len = usize::from(ip.total_len());
+    let dont_fragment = ip.dont_frag();
     let src = ip.src_addr();
     let dst = ip.dst_addr();
     let payload = ip.payload();
@@ -213,6 +216,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, DropReason> {
         key,
         l4_offset,
         len,
+        dont_fragment,
         transport,
     })
 }
@@ -259,10 +263,6 @@ fn read_u16(buf: &[u8], at: usize) -> u16 {
 
 fn write_u16(buf: &mut [u8], at: usize, value: u16) {
     buf[at..at + 2].copy_from_slice(&value.to_be_bytes());
-}
-
-fn read_u32(buf: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
 fn write_u32(buf: &mut [u8], at: usize, value: u32) {
@@ -421,228 +421,5 @@ pub fn rewrite_icmp_error(
     rewrite(buf, parsed, &outer_to);
 }
 
-/// Whether an (already parsed) IPv4 packet has the Don't Fragment flag.
-pub fn dont_fragment(buf: &[u8]) -> bool {
-    buf.get(6).is_some_and(|b| b & 0x40 != 0)
-}
-
-/// Reads the IPv4 source and destination of an already-parsed packet.
-pub fn addresses(buf: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
-    (
-        Ipv4Addr::from(read_u32(buf, IP_SRC)),
-        Ipv4Addr::from(read_u32(buf, IP_DST)),
-    )
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
-
-    fn tcp_packet(syn: bool, payload: &[u8]) -> Vec<u8> {
-        let b = PacketBuilder::ipv4([10, 10, 1, 100], [10, 101, 182, 177], 64)
-            .tcp(40000, 80, 1000, 64240);
-        let b = if syn { b.syn() } else { b.ack(5) };
-        let mut out = Vec::new();
-        b.write(&mut out, payload).expect("build");
-        out
-    }
-
-    /// Checks every checksum with etherparse, an independent implementation.
-    fn assert_checksums_valid(buf: &[u8]) {
-        let sliced = SlicedPacket::from_ip(buf).expect("etherparse parses");
-        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else {
-            panic!("not ipv4");
-        };
-        let hdr = ip.header().to_header();
-        assert_eq!(
-            hdr.header_checksum,
-            hdr.calc_header_checksum(),
-            "IP checksum"
-        );
-        let src = hdr.source;
-        let dst = hdr.destination;
-        match sliced.transport.expect("transport") {
-            TransportSlice::Tcp(tcp) => {
-                let calc = tcp.calc_checksum_ipv4(src, dst).expect("calc");
-                assert_eq!(tcp.checksum(), calc, "TCP checksum");
-            }
-            TransportSlice::Udp(udp) => {
-                let calc = udp
-                    .to_header()
-                    .calc_checksum_ipv4_raw(src, dst, udp.payload())
-                    .expect("calc");
-                assert_eq!(udp.checksum(), calc, "UDP checksum");
-            }
-            TransportSlice::Icmpv4(icmp) => {
-                let calc = icmp.icmp_type().calc_checksum(icmp.payload());
-                assert_eq!(icmp.checksum(), calc, "ICMP checksum");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn parses_tcp_syn() {
-        let pkt = tcp_packet(true, b"");
-        let p = parse(&pkt).expect("parse");
-        assert_eq!(
-            p.key,
-            FlowKey {
-                proto: 6,
-                src: Ipv4Addr::new(10, 10, 1, 100),
-                dst: Ipv4Addr::new(10, 101, 182, 177),
-                sport: 40000,
-                dport: 80
-            }
-        );
-        let Transport::Tcp { flags, seg_len, .. } = p.transport else {
-            panic!("not tcp");
-        };
-        assert!(flags.syn && !flags.ack);
-        assert_eq!(seg_len, 1);
-    }
-
-    #[test]
-    fn tcp_dnat_rewrite_matches_independent_checksum() {
-        let mut pkt = tcp_packet(false, b"GET / HTTP/1.1\r\n\r\n");
-        let p = parse(&pkt).expect("parse");
-        let to = FlowKey {
-            dst: Ipv4Addr::new(10, 10, 1, 42),
-            dport: 8080,
-            ..p.key
-        };
-        rewrite(&mut pkt, &p, &to);
-        assert_checksums_valid(&pkt);
-        assert_eq!(parse(&pkt).expect("reparse").key, to);
-    }
-
-    #[test]
-    fn udp_snat_and_dnat_rewrite_matches_independent_checksum() {
-        let mut pkt = Vec::new();
-        PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 10], 64)
-            .udp(5353, 53)
-            .write(&mut pkt, b"hello, odd length")
-            .expect("build");
-        let p = parse(&pkt).expect("parse");
-        let to = FlowKey {
-            proto: 17,
-            src: Ipv4Addr::new(10, 101, 0, 1),
-            sport: 61000,
-            dst: Ipv4Addr::new(10, 10, 1, 43),
-            dport: 9000,
-        };
-        rewrite(&mut pkt, &p, &to);
-        assert_checksums_valid(&pkt);
-        assert_eq!(parse(&pkt).expect("reparse").key, to);
-    }
-
-    #[test]
-    fn udp_zero_checksum_stays_zero() {
-        let mut pkt = Vec::new();
-        PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 10], 64)
-            .udp(5353, 53)
-            .write(&mut pkt, b"x")
-            .expect("build");
-        pkt[20 + 6] = 0;
-        pkt[20 + 7] = 0;
-        let p = parse(&pkt).expect("parse");
-        let to = FlowKey {
-            dst: Ipv4Addr::new(10, 10, 1, 43),
-            ..p.key
-        };
-        rewrite(&mut pkt, &p, &to);
-        assert_eq!(&pkt[26..28], &[0, 0]);
-    }
-
-    #[test]
-    fn icmp_echo_ident_rewrite() {
-        let mut pkt = Vec::new();
-        PacketBuilder::ipv4([10, 10, 1, 100], [10, 10, 1, 42], 64)
-            .icmpv4_echo_request(77, 1)
-            .write(&mut pkt, b"abcdefgh")
-            .expect("build");
-        let p = parse(&pkt).expect("parse");
-        assert_eq!(p.key.sport, 77);
-        let to = FlowKey {
-            src: Ipv4Addr::new(10, 101, 182, 177),
-            sport: 1234,
-            dport: 1234,
-            ..p.key
-        };
-        rewrite(&mut pkt, &p, &to);
-        assert_checksums_valid(&pkt);
-        assert_eq!(parse(&pkt).expect("reparse").key, to);
-    }
-
-    #[test]
-    fn refuses_bad_input_without_panicking() {
-        assert_eq!(parse(&[]), Err(DropReason::Truncated));
-        assert_eq!(parse(&[0x60; 40]), Err(DropReason::NotIpv4));
-        let pkt = tcp_packet(true, b"");
-        for cut in 0..pkt.len() {
-            assert!(parse(&pkt[..cut]).is_err(), "truncated at {cut} accepted");
-        }
-        let mut frag = pkt.clone();
-        frag[6] = 0x20; // more fragments
-        assert_eq!(parse(&frag), Err(DropReason::Fragment));
-        let mut bad_ihl = pkt.clone();
-        bad_ihl[0] = 0x43;
-        assert!(parse(&bad_ihl).is_err());
-        // Every byte pattern of a short packet: no panic.
-        for b in 0..=255u8 {
-            let mut p = pkt.clone();
-            p[0] = b;
-            let _ = parse(&p);
-            let mut p = pkt.clone();
-            p[32] = b; // TCP data offset
-            let _ = parse(&p);
-        }
-    }
-    #[test]
-    fn icmp_error_quoting_a_natted_datagram_is_translated() {
-        // A backend (10.10.1.42) answers a DNATed datagram with port unreachable.
-        let mut dgram = Vec::new();
-        PacketBuilder::ipv4([10, 10, 1, 100], [10, 10, 1, 42], 64)
-            .udp(5000, 9000)
-            .write(&mut dgram, b"hostname")
-            .expect("build");
-        let mut err = Vec::new();
-        PacketBuilder::ipv4([10, 10, 1, 42], [10, 10, 1, 100], 64)
-            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-                etherparse::icmpv4::DestUnreachableHeader::Port,
-            ))
-            .write(&mut err, &dgram)
-            .expect("build");
-        let p = parse(&err).expect("parse");
-        let Transport::IcmpError { inner } = p.transport else {
-            panic!("not an ICMP error");
-        };
-        let vip = Ipv4Addr::new(10, 101, 182, 177);
-        let to = FlowKey {
-            dst: vip,
-            dport: 80,
-            ..inner
-        };
-        rewrite_icmp_error(&mut err, &p, &inner, &to, vip, inner.src);
-        assert_checksums_valid(&err);
-        let back = parse(&err).expect("reparse");
-        assert_eq!(
-            (back.key.src, back.key.dst),
-            (vip, Ipv4Addr::new(10, 10, 1, 100))
-        );
-        assert_eq!(back.transport, Transport::IcmpError { inner: to });
-        // The quoted datagram's own checksums are right too.
-        let quoted = &err[28..];
-        let q = etherparse::Ipv4Slice::from_slice(quoted).expect("quoted ip");
-        let h = q.header().to_header();
-        assert_eq!(h.header_checksum, h.calc_header_checksum());
-        let udp = etherparse::UdpSlice::from_slice(q.payload().payload).expect("quoted udp");
-        assert_eq!(
-            udp.checksum(),
-            udp.to_header()
-                .calc_checksum_ipv4_raw(h.source, h.destination, udp.payload())
-                .expect("csum")
-        );
-    }
-}
+mod tests;

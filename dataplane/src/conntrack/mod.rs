@@ -1,0 +1,358 @@
+//! The connection tracking table: every flow the router has seen, with its
+//! tuple in both directions, its TCP state and its expiry.
+//!
+//! An entry holds the *original* tuple (as the first packet travelled) and the
+//! *reply* tuple (as replies will travel, after NAT). Both tuples index the
+//! same entry, so a lookup in either direction is one hash probe. NAT is not
+//! stored separately: a packet matching the original tuple is rewritten to the
+//! reversed reply tuple, and a reply is rewritten to the reversed original,
+//! exactly as Linux conntrack derives it.
+//!
+//! Time is always an argument (`now`); nothing here reads a clock. Entries
+//! expire lazily (an expired entry found by a lookup is removed on the spot)
+//! and by a sweep that [`ConnTrack::handle_timeout`] runs once per
+//! [`SWEEP_INTERVAL`], [`SWEEP_BATCH`] slots per call so that a large table
+//! never stalls the packet loop (the next batch is due at once).
+//!
+//! The table is bounded: when it is full, the oldest entry that never saw a
+//! reply is evicted (the kernel's "early drop"); when every entry has been
+//! replied, the new flow is refused.
+
+mod entry;
+mod record;
+mod tcp;
+mod timeouts;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+pub use entry::{Direction, Entry, EntryId};
+pub use record::{FlowCursor, FlowRecord};
+pub use tcp::TcpState;
+pub use timeouts::Timeouts;
+
+use crate::wire::packet::{FlowKey, Transport};
+use tcp::tcp_transition;
+use timeouts::timeout_for;
+
+/// How often the expiry sweep runs.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Slots the sweep looks at per [`ConnTrack::handle_timeout`] call.
+pub const SWEEP_BATCH: usize = 8192;
+
+/// Default capacity (kube-proxy's `conntrack.min`, 131072).
+pub const DEFAULT_CAPACITY: usize = 131_072;
+
+/// Why an entry could not be inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InsertError {
+    /// The table is at capacity and every entry has seen a reply.
+    #[error("conntrack table full ({0} entries, all replied)")]
+    Full(usize),
+    /// One of the tuples is already tracked by another entry.
+    #[error("tuple already tracked")]
+    Clash,
+}
+
+struct Slot {
+    entry: Option<Entry>,
+    generation: u32,
+}
+
+type Hasher = ahash::RandomState;
+
+/// The table. See the module documentation.
+pub struct ConnTrack {
+    index: HashMap<FlowKey, (EntryId, Direction), Hasher>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Entries in creation order that had not been replied when created;
+    /// `(slot, generation)`, stale items skipped.
+    unreplied: VecDeque<(u32, u32)>,
+    len: usize,
+    evicted: u64,
+    capacity: usize,
+    timeouts: Timeouts,
+    next_sweep: Option<Instant>,
+    /// Where the sweep goes on from.
+    sweep_cursor: usize,
+}
+
+impl ConnTrack {
+    /// An empty table of at most `capacity` entries. `seed` keys the hash
+    /// function (so flow tuples chosen by a client cannot force collisions).
+    pub fn new(capacity: usize, timeouts: Timeouts, seed: u64) -> Self {
+        let hasher = Hasher::with_seeds(
+            seed,
+            seed ^ 0x9e37_79b9_7f4a_7c15,
+            !seed,
+            seed.rotate_left(17),
+        );
+        Self {
+            index: HashMap::with_capacity_and_hasher(capacity.min(1 << 20) * 2, hasher),
+            slots: Vec::new(),
+            free: Vec::new(),
+            unreplied: VecDeque::new(),
+            len: 0,
+            evicted: 0,
+            capacity: capacity.max(1),
+            timeouts,
+            next_sweep: None,
+            sweep_cursor: 0,
+        }
+    }
+
+    /// Number of tracked flows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no flow is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The capacity bound.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many unreplied entries were evicted to make room, ever.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// The timeouts in use.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// Finds the live entry `key` belongs to and the packet's direction.
+    /// An expired entry is removed and reported as absent.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey, now: Instant) -> Option<(EntryId, Direction)> {
+        let (id, dir) = *self.index.get(key)?;
+        let expired = self.get(id).is_none_or(|e| e.expires <= now);
+        if expired {
+            self.remove(id);
+            return None;
+        }
+        Some((id, dir))
+    }
+
+    /// Whether `key` is tracked (by any entry, expired or not).
+    pub fn contains(&self, key: &FlowKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// The entry behind `id`.
+    pub fn get(&self, id: EntryId) -> Option<&Entry> {
+        self.slots.get(id.0 as usize).and_then(|s| s.entry.as_ref())
+    }
+
+    /// Records a packet of `len` bytes of a tracked flow: advances the TCP
+    /// state machine and refreshes the expiry.
+    #[inline]
+    pub fn update(
+        &mut self,
+        id: EntryId,
+        dir: Direction,
+        transport: &Transport,
+        len: usize,
+        now: Instant,
+    ) {
+        let timeouts = self.timeouts;
+        let Some(entry) = self
+            .slots
+            .get_mut(id.0 as usize)
+            .and_then(|s| s.entry.as_mut())
+        else {
+            return;
+        };
+        let d = dir as usize;
+        entry.packets[d] += 1;
+        entry.bytes[d] += len as u64;
+        if dir == Direction::Reply {
+            entry.replied = true;
+        }
+        if let (Some(state), Transport::Tcp { flags, .. }) = (entry.tcp, transport) {
+            let (next, fin_from) = tcp_transition(state, dir, *flags, entry.fin_from);
+            entry.tcp = Some(next);
+            entry.fin_from = fin_from;
+        }
+        entry.expires = now + timeout_for(entry, &timeouts);
+    }
+
+    /// Tracks a new flow with the given tuples. The first packet is *not*
+    /// counted; call [`ConnTrack::update`] for it.
+    pub fn insert(
+        &mut self,
+        original: FlowKey,
+        reply: FlowKey,
+        transport: &Transport,
+        now: Instant,
+    ) -> Result<EntryId, InsertError> {
+        if self.index.contains_key(&original) || self.index.contains_key(&reply) {
+            return Err(InsertError::Clash);
+        }
+        if self.len >= self.capacity && !self.evict_one_unreplied() {
+            return Err(InsertError::Full(self.len));
+        }
+        let tcp = match transport {
+            Transport::Tcp { flags, .. } if flags.syn && !flags.ack => Some(TcpState::SynSent),
+            // Loose pick-up of a connection already under way (as the kernel's
+            // nf_conntrack_tcp_loose): a restarted router keeps serving it.
+            Transport::Tcp { .. } => Some(TcpState::Established),
+            _ => None,
+        };
+        let mut entry = Entry {
+            original,
+            reply,
+            tcp,
+            replied: false,
+            fin_from: None,
+            expires: now,
+            packets: [0; 2],
+            bytes: [0; 2],
+        };
+        entry.expires = now + timeout_for(&entry, &self.timeouts);
+        let slot = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    entry: None,
+                    generation: 0,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        s.entry = Some(entry);
+        let id = EntryId(slot);
+        self.index.insert(original, (id, Direction::Original));
+        self.index.insert(reply, (id, Direction::Reply));
+        self.unreplied.push_back((slot, s.generation));
+        self.len += 1;
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + SWEEP_INTERVAL);
+        }
+        Ok(id)
+    }
+
+    /// Removes an entry.
+    pub fn remove(&mut self, id: EntryId) -> Option<Entry> {
+        let slot = self.slots.get_mut(id.0 as usize)?;
+        let entry = slot.entry.take()?;
+        self.index.remove(&entry.original);
+        self.index.remove(&entry.reply);
+        self.free.push(id.0);
+        self.len -= 1;
+        Some(entry)
+    }
+
+    fn evict_one_unreplied(&mut self) -> bool {
+        while let Some((slot, generation)) = self.unreplied.pop_front() {
+            let live = self.slots.get(slot as usize).is_some_and(|s| {
+                s.generation == generation && s.entry.as_ref().is_some_and(|e| !e.replied)
+            });
+            if live {
+                self.remove(EntryId(slot));
+                self.evicted += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Removes every entry for which `pred` is true; returns how many.
+    pub fn remove_where(&mut self, mut pred: impl FnMut(&Entry) -> bool) -> usize {
+        let ids: Vec<EntryId> = self
+            .iter()
+            .filter(|(_, e)| pred(e))
+            .map(|(id, _)| id)
+            .collect();
+        ids.iter().filter(|id| self.remove(**id).is_some()).count()
+    }
+
+    /// Live entries with their ids.
+    pub fn iter(&self) -> impl Iterator<Item = (EntryId, &Entry)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.entry.as_ref().map(|e| (EntryId(i as u32), e)))
+    }
+
+    /// Up to `max` live entries as [`FlowRecord`]s, from `from` on in
+    /// table order, and where the next chunk starts (`None` at the end).
+    /// A caller listing a large table asks chunk by chunk between packets,
+    /// so the listing never stalls the packet loop. Entries added or
+    /// removed between chunks may or may not be listed, as with
+    /// `conntrack -L` on a live table.
+    pub fn records(
+        &self,
+        now: Instant,
+        from: FlowCursor,
+        max: usize,
+    ) -> (Vec<FlowRecord>, Option<FlowCursor>) {
+        let mut out = Vec::with_capacity(max.min(self.len));
+        let mut at = from.0;
+        while at < self.slots.len() && out.len() < max {
+            if let Some(e) = &self.slots[at].entry {
+                out.push(e.record(now));
+            }
+            at += 1;
+        }
+        // Not scanning ahead for a next live entry keeps a chunk's cost at
+        // `max` entries; the last chunk may then be empty.
+        (out, (at < self.slots.len()).then_some(FlowCursor(at)))
+    }
+
+    /// Runs the next batch of the expiry sweep if it is due; returns how
+    /// many entries expired. A pass over the whole table takes
+    /// `slots / SWEEP_BATCH` calls, each due at once after the previous one;
+    /// the next pass starts [`SWEEP_INTERVAL`] after a pass ends.
+    pub fn handle_timeout(&mut self, now: Instant) -> usize {
+        match self.next_sweep {
+            Some(t) if t <= now => {}
+            _ => return 0,
+        }
+        let start = self.sweep_cursor.min(self.slots.len());
+        let end = (start + SWEEP_BATCH).min(self.slots.len());
+        let mut expired = 0;
+        for i in start..end {
+            if self.slots[i]
+                .entry
+                .as_ref()
+                .is_some_and(|e| e.expires <= now)
+                && self.remove(EntryId(i as u32)).is_some()
+            {
+                expired += 1;
+            }
+        }
+        if end < self.slots.len() {
+            self.sweep_cursor = end;
+            self.next_sweep = Some(now);
+            return expired;
+        }
+        // A pass is complete: drop the stale eviction candidates too.
+        self.sweep_cursor = 0;
+        let slots = &self.slots;
+        self.unreplied.retain(|(slot, generation)| {
+            slots.get(*slot as usize).is_some_and(|s| {
+                s.generation == *generation && s.entry.as_ref().is_some_and(|e| !e.replied)
+            })
+        });
+        self.next_sweep = (self.len > 0).then(|| now + SWEEP_INTERVAL);
+        expired
+    }
+
+    /// When [`ConnTrack::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_sweep
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+use super::*;
+use crate::wire::packet::{TcpFlags, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use std::net::Ipv4Addr;
+
+fn key(sport: u16) -> FlowKey {
+    FlowKey {
+        proto: PROTO_TCP,
+        src: Ipv4Addr::new(10, 10, 1, 100),
+        dst: Ipv4Addr::new(10, 101, 182, 177),
+        sport,
+        dport: 80,
+    }
+}
+
+fn dnat_reply(k: &FlowKey) -> FlowKey {
+    FlowKey {
+        proto: k.proto,
+        src: Ipv4Addr::new(10, 10, 1, 42),
+        dst: k.src,
+        sport: 80,
+        dport: k.sport,
+    }
+}
+
+fn tcp(syn: bool, ack: bool, fin: bool, rst: bool) -> Transport {
+    Transport::Tcp {
+        flags: TcpFlags { syn, ack, fin, rst },
+        seq: 0,
+        ack: 0,
+        seg_len: 0,
+    }
+}
+
+fn table() -> ConnTrack {
+    ConnTrack::new(16, Timeouts::default(), 7)
+}
+
+#[test]
+fn lookup_both_directions() {
+    let t0 = Instant::now();
+    let mut ct = table();
+    let k = key(40000);
+    let id = ct
+        .insert(k, dnat_reply(&k), &tcp(true, false, false, false), t0)
+        .expect("insert");
+    assert_eq!(ct.lookup(&k, t0), Some((id, Direction::Original)));
+    assert_eq!(
+        ct.lookup(&dnat_reply(&k).reversed().reversed(), t0),
+        Some((id, Direction::Reply))
+    );
+    let e = ct.get(id).expect("entry");
+    assert!(e.is_nat());
+    assert_eq!(
+        e.translated(Direction::Original).dst,
+        Ipv4Addr::new(10, 10, 1, 42)
+    );
+    assert_eq!(
+        e.translated(Direction::Reply).src,
+        Ipv4Addr::new(10, 101, 182, 177)
+    );
+}
+
+#[test]
+fn tcp_handshake_and_close_transitions() {
+    let t0 = Instant::now();
+    let mut ct = table();
+    let k = key(40001);
+    let syn = tcp(true, false, false, false);
+    let id = ct.insert(k, dnat_reply(&k), &syn, t0).expect("insert");
+    let state = |ct: &ConnTrack| ct.get(id).and_then(|e| e.tcp);
+    let steps = [
+        (Direction::Original, syn, TcpState::SynSent),
+        (
+            Direction::Reply,
+            tcp(true, true, false, false),
+            TcpState::SynRecv,
+        ),
+        (
+            Direction::Original,
+            tcp(false, true, false, false),
+            TcpState::Established,
+        ),
+        (
+            Direction::Original,
+            tcp(false, true, true, false),
+            TcpState::FinWait,
+        ),
+        (
+            Direction::Reply,
+            tcp(false, true, false, false),
+            TcpState::CloseWait,
+        ),
+        (
+            Direction::Reply,
+            tcp(false, true, true, false),
+            TcpState::LastAck,
+        ),
+        (
+            Direction::Original,
+            tcp(false, true, false, false),
+            TcpState::TimeWait,
+        ),
+        (Direction::Original, syn, TcpState::SynSent),
+        (
+            Direction::Reply,
+            tcp(false, false, false, true),
+            TcpState::Close,
+        ),
+    ];
+    for (dir, t, want) in steps {
+        ct.update(id, dir, &t, 40, t0);
+        assert_eq!(state(&ct), Some(want), "after {dir:?} {t:?}");
+    }
+}
+
+/// Packets after the first, with their direction.
+type Packets = Vec<(Direction, Transport)>;
+
+/// Each state expires exactly at its timeout: alive at TTL - 1 s, gone at TTL + 1 s.
+#[test]
+fn expiry_at_ttl_plus_minus_one_second() {
+    let to = Timeouts::default();
+    let one = Duration::from_secs(1);
+    let cases: [(&str, Packets, u8, Duration); 6] = [
+        ("tcp syn_sent", vec![], PROTO_TCP, to.tcp_syn_sent),
+        (
+            "tcp established",
+            vec![
+                (Direction::Reply, tcp(true, true, false, false)),
+                (Direction::Original, tcp(false, true, false, false)),
+            ],
+            PROTO_TCP,
+            to.tcp_established,
+        ),
+        (
+            "tcp close_wait",
+            vec![
+                (Direction::Reply, tcp(true, true, false, false)),
+                (Direction::Original, tcp(false, true, false, false)),
+                (Direction::Original, tcp(false, true, true, false)),
+                (Direction::Reply, tcp(false, true, false, false)),
+            ],
+            PROTO_TCP,
+            to.tcp_close_wait,
+        ),
+        ("udp unreplied", vec![], PROTO_UDP, to.udp),
+        (
+            "udp both ways",
+            vec![(Direction::Reply, Transport::Udp)],
+            PROTO_UDP,
+            to.udp_stream,
+        ),
+        ("icmp", vec![], PROTO_ICMP, to.icmp),
+    ];
+    for (name, packets, proto, ttl) in cases {
+        let t0 = Instant::now();
+        let mut ct = table();
+        let k = FlowKey {
+            proto,
+            ..key(40002)
+        };
+        let first = match proto {
+            PROTO_TCP => tcp(true, false, false, false),
+            PROTO_UDP => Transport::Udp,
+            _ => Transport::IcmpEcho { request: true },
+        };
+        let id = ct.insert(k, dnat_reply(&k), &first, t0).expect("insert");
+        ct.update(id, Direction::Original, &first, 60, t0);
+        for (dir, t) in &packets {
+            ct.update(id, *dir, t, 60, t0);
+        }
+        assert!(
+            ct.lookup(&k, t0 + ttl - one).is_some(),
+            "{name}: gone before its timeout"
+        );
+        ct.handle_timeout(t0 + ttl - one);
+        assert_eq!(ct.len(), 1, "{name}: swept before its timeout");
+        ct.handle_timeout(t0 + ttl + one);
+        assert_eq!(ct.len(), 0, "{name}: still there after its timeout");
+        assert!(ct.lookup(&k, t0 + ttl + one).is_none());
+    }
+}
+
+#[test]
+fn lookup_removes_expired_entry_without_sweep() {
+    let t0 = Instant::now();
+    let mut ct = table();
+    let k = FlowKey {
+        proto: PROTO_UDP,
+        ..key(1)
+    };
+    ct.insert(k, dnat_reply(&k), &Transport::Udp, t0)
+        .expect("insert");
+    assert!(ct.lookup(&k, t0 + Duration::from_secs(31)).is_none());
+    assert_eq!(ct.len(), 0);
+    assert!(!ct.contains(&dnat_reply(&k)));
+}
+
+#[test]
+fn full_table_evicts_oldest_unreplied_first() {
+    let t0 = Instant::now();
+    let mut ct = ConnTrack::new(3, Timeouts::default(), 1);
+    let syn = tcp(true, false, false, false);
+    let keys: Vec<FlowKey> = (0..3).map(|i| key(1000 + i)).collect();
+    let ids: Vec<EntryId> = keys
+        .iter()
+        .map(|k| ct.insert(*k, dnat_reply(k), &syn, t0).expect("insert"))
+        .collect();
+    // The oldest entry is replied: it must survive; the second-oldest goes.
+    ct.update(
+        ids[0],
+        Direction::Reply,
+        &tcp(true, true, false, false),
+        40,
+        t0,
+    );
+    let k4 = key(2000);
+    ct.insert(k4, dnat_reply(&k4), &syn, t0).expect("evicts");
+    assert!(ct.contains(&keys[0]));
+    assert!(!ct.contains(&keys[1]));
+    assert!(ct.contains(&keys[2]));
+    assert_eq!(ct.len(), 3);
+    // All replied: the next insert is refused.
+    for k in [keys[2], k4] {
+        let (id, _) = ct.lookup(&k, t0).expect("live");
+        ct.update(id, Direction::Reply, &tcp(true, true, false, false), 40, t0);
+    }
+    let k5 = key(3000);
+    assert_eq!(
+        ct.insert(k5, dnat_reply(&k5), &syn, t0),
+        Err(InsertError::Full(3))
+    );
+}
+
+#[test]
+fn clashing_tuple_is_refused() {
+    let t0 = Instant::now();
+    let mut ct = table();
+    let k = key(5);
+    let syn = tcp(true, false, false, false);
+    ct.insert(k, dnat_reply(&k), &syn, t0).expect("insert");
+    let other = key(6);
+    assert_eq!(
+        ct.insert(other, dnat_reply(&k), &syn, t0),
+        Err(InsertError::Clash)
+    );
+}
+
+#[test]
+fn render_looks_like_conntrack_l() {
+    let t0 = Instant::now();
+    let mut ct = table();
+    let k = key(40000);
+    let syn = tcp(true, false, false, false);
+    let id = ct.insert(k, dnat_reply(&k), &syn, t0).expect("insert");
+    ct.update(id, Direction::Original, &syn, 60, t0);
+    let line = ct.get(id).expect("entry").record(t0).to_string();
+    assert_eq!(
+        line,
+        "tcp      6 120 SYN_SENT src=10.10.1.100 dst=10.101.182.177 sport=40000 dport=80 \
+         [UNREPLIED] src=10.10.1.42 dst=10.10.1.100 sport=80 dport=40000 \
+         packets=1/0 bytes=60/0 mark=0 use=1"
+    );
+}
+#[test]
+fn a_large_table_is_swept_in_batches() {
+    let t0 = Instant::now();
+    let n = SWEEP_BATCH * 2 + 10;
+    let mut ct = ConnTrack::new(n, Timeouts::default(), 3);
+    for i in 0..n {
+        let k = FlowKey {
+            proto: PROTO_UDP,
+            src: Ipv4Addr::from(0x0a0a_0000 + i as u32),
+            ..key(1)
+        };
+        ct.insert(k, dnat_reply(&k), &Transport::Udp, t0)
+            .expect("insert");
+    }
+    let late = t0 + Timeouts::default().udp + Duration::from_secs(2);
+    assert_eq!(ct.handle_timeout(late), SWEEP_BATCH, "one batch per call");
+    assert_eq!(
+        ct.poll_timeout(),
+        Some(late),
+        "the next batch is due at once"
+    );
+    assert_eq!(ct.handle_timeout(late), SWEEP_BATCH);
+    assert_eq!(ct.handle_timeout(late), 10);
+    assert!(ct.is_empty());
+    assert_eq!(ct.poll_timeout(), None, "nothing left to sweep");
+}
+
+#[test]
+fn records_come_in_chunks_that_cover_the_table_once() {
+    let t0 = Instant::now();
+    let mut ct = ConnTrack::new(64, Timeouts::default(), 5);
+    let syn = tcp(true, false, false, false);
+    for i in 0..10 {
+        let k = key(100 + i);
+        ct.insert(k, dnat_reply(&k), &syn, t0).expect("insert");
+    }
+    let (id, _) = ct.lookup(&key(103), t0).expect("live");
+    ct.remove(id);
+    let mut seen = Vec::new();
+    let mut from = Some(FlowCursor::START);
+    while let Some(cursor) = from {
+        let (chunk, next) = ct.records(t0, cursor, 4);
+        assert!(chunk.len() <= 4);
+        seen.extend(chunk.into_iter().map(|r| r.original.sport));
+        from = next;
+    }
+    seen.sort_unstable();
+    let want: Vec<u16> = (100..110).filter(|p| *p != 103).collect();
+    assert_eq!(seen, want);
+}

@@ -1,0 +1,43 @@
+use super::*;
+use crate::wire::packet::parse;
+use etherparse::PacketBuilder;
+
+#[test]
+fn translate_reports_what_it_rewrote() {
+    let mut pkt = Vec::new();
+    PacketBuilder::ipv4([10, 10, 1, 100], [10, 96, 0, 10], 64)
+        .udp(5000, 53)
+        .write(&mut pkt, b"query")
+        .expect("build");
+    let p = parse(&pkt).expect("parse");
+    let to = FlowKey {
+        dst: Ipv4Addr::new(10, 10, 1, 53),
+        ..p.key
+    };
+    let nat = Translation::Flow { to };
+    assert_eq!(nat.to(&p), to);
+    let done = nat.translate(&mut pkt, &p);
+    assert_eq!(done, Rewritten { from: p.key, to });
+    assert!(done.destination_changed() && !done.source_changed());
+    assert_eq!(parse(&pkt).expect("reparse").key, to);
+}
+
+#[test]
+fn source_ports_cover_the_range_once() {
+    let key = FlowKey {
+        proto: 6,
+        src: Ipv4Addr::new(10, 10, 1, 100),
+        dst: Ipv4Addr::new(10, 96, 0, 10),
+        sport: 40000,
+        dport: 80,
+    };
+    let mut ports: Vec<u16> = source_ports(&key).collect();
+    assert_eq!(ports.len(), usize::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1);
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), usize::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1);
+    assert_eq!(ports.first(), Some(&NAT_PORT_FIRST));
+    assert_eq!(ports.last(), Some(&NAT_PORT_LAST));
+    let icmp = with_source_port(FlowKey { proto: 1, ..key }, 33000);
+    assert_eq!((icmp.sport, icmp.dport), (33000, 33000));
+}
