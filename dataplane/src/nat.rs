@@ -102,13 +102,34 @@ impl Translation {
     }
 }
 
+/// How many free source ports a flow looks for before it gives up, as
+/// Linux's NAT does (`nf_nat_l4proto_unique_tuple` tries at most 128).
+/// Searching the whole range made each new flow cost ~1 ms once ports ran
+/// short (a SYN flood to a NodePort); a bounded search keeps it ~6 us and
+/// fails the flow instead (counted as `insert_failed`).
+pub const MAX_PORT_ATTEMPTS: usize = 128;
+
 /// The source ports to try, in order, for a flow whose reply tuple is
-/// taken: the whole range once, from a point the flow's hash picks (so
-/// flows spread over the range instead of all probing from its start).
+/// taken: [`MAX_PORT_ATTEMPTS`] ports spread pseudo-randomly over the range
+/// (a sequence seeded by the flow's hash, so the choice is deterministic
+/// for a flow, as the core has no random source, yet flows probe
+/// different ports instead of all walking from the same start).
 pub fn source_ports(original: &FlowKey) -> impl Iterator<Item = u16> {
-    let range = u32::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1;
-    let start = (flow_hash(original) % u64::from(range)) as u32;
-    (1..=range).map(move |attempt| NAT_PORT_FIRST + ((start + attempt) % range) as u16)
+    let range = u64::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1;
+    let mut state = flow_hash(original);
+    (0..MAX_PORT_ATTEMPTS).map(move |_| {
+        state = splitmix64(&mut state);
+        NAT_PORT_FIRST + (state % range) as u16
+    })
+}
+
+/// One step of SplitMix64: a well-mixed 64-bit sequence from any seed.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// `key` with source port `port` (for ICMP echo, the identifier, which is

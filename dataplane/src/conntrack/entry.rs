@@ -55,6 +55,19 @@ impl Entry {
         }
     }
 
+    /// Whether the flow is past its opening: a reply was seen and, for TCP,
+    /// the handshake completed (the kernel's ASSURED). Only entries that are
+    /// not assured are dropped early to make room, so a flood of new or
+    /// half-open flows never pushes out established ones.
+    pub fn is_assured(&self) -> bool {
+        self.replied && !self.is_half_open()
+    }
+
+    /// Whether this is a TCP flow in its handshake (SYN_SENT or SYN_RECV).
+    pub fn is_half_open(&self) -> bool {
+        matches!(self.tcp, Some(TcpState::SynSent | TcpState::SynRecv))
+    }
+
     /// What `conntrack -L` shows of this entry at `now`.
     pub fn record(&self, now: Instant) -> FlowRecord {
         FlowRecord {
@@ -64,9 +77,7 @@ impl Entry {
             original: self.original,
             reply: self.reply,
             unreplied: !self.replied,
-            // The kernel sets ASSURED once a reply is seen (for TCP once
-            // the handshake is past SYN_RECV).
-            assured: self.replied && self.tcp.is_none_or(|s| s != TcpState::SynRecv),
+            assured: self.is_assured(),
             packets: self.packets,
             bytes: self.bytes,
         }

@@ -14,9 +14,16 @@
 //! [`SWEEP_INTERVAL`], [`SWEEP_BATCH`] slots per call so that a large table
 //! never stalls the packet loop (the next batch is due at once).
 //!
-//! The table is bounded: when it is full, the oldest entry that never saw a
-//! reply is evicted (the kernel's "early drop"); when every entry has been
-//! replied, the new flow is refused.
+//! The table is bounded, and a flood of new flows (a spoofed SYN flood to a
+//! NodePort) must not take it over: when it is full, the oldest entry that
+//! is not *assured* (no reply yet, or a TCP handshake not completed, half-open
+//! entries whose backend answered SYN-ACK included) is evicted, the kernel's
+//! "early drop"; when every entry is assured, the new flow is refused.
+//! Half-open TCP entries are bounded on their own too
+//! ([`ConnTrack::max_half_open`], half the capacity by default): past it, a
+//! new SYN evicts the oldest unassured entry even when the table has room,
+//! so half-open flows never hold more than their share, and their timeouts
+//! are short ([`Timeouts`]).
 
 mod entry;
 mod record;
@@ -47,8 +54,8 @@ pub const DEFAULT_CAPACITY: usize = 131_072;
 /// Why an entry could not be inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InsertError {
-    /// The table is at capacity and every entry has seen a reply.
-    #[error("conntrack table full ({0} entries, all replied)")]
+    /// The table is at capacity and every entry is assured.
+    #[error("conntrack table full ({0} entries, all assured)")]
     Full(usize),
     /// One of the tuples is already tracked by another entry.
     #[error("tuple already tracked")]
@@ -67,12 +74,15 @@ pub struct ConnTrack {
     index: HashMap<FlowKey, (EntryId, Direction), Hasher>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Entries in creation order that had not been replied when created;
-    /// `(slot, generation)`, stale items skipped.
-    unreplied: VecDeque<(u32, u32)>,
+    /// Entries in creation order, candidates for early drop while they are
+    /// not assured; `(slot, generation)`, stale items skipped.
+    unassured: VecDeque<(u32, u32)>,
     len: usize,
+    /// Live TCP entries in SYN_SENT or SYN_RECV.
+    half_open: usize,
     evicted: u64,
     capacity: usize,
+    max_half_open: usize,
     timeouts: Timeouts,
     next_sweep: Option<Instant>,
     /// Where the sweep goes on from.
@@ -93,10 +103,12 @@ impl ConnTrack {
             index: HashMap::with_capacity_and_hasher(capacity.min(1 << 20) * 2, hasher),
             slots: Vec::new(),
             free: Vec::new(),
-            unreplied: VecDeque::new(),
+            unassured: VecDeque::new(),
             len: 0,
+            half_open: 0,
             evicted: 0,
             capacity: capacity.max(1),
+            max_half_open: (capacity / 2).max(1),
             timeouts,
             next_sweep: None,
             sweep_cursor: 0,
@@ -118,9 +130,26 @@ impl ConnTrack {
         self.capacity
     }
 
-    /// How many unreplied entries were evicted to make room, ever.
+    /// How many unassured entries were evicted to make room, ever (the
+    /// kernel's `early_drop` counter).
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Live TCP entries in their handshake (SYN_SENT, SYN_RECV).
+    pub fn half_open(&self) -> usize {
+        self.half_open
+    }
+
+    /// The most half-open entries kept before a new SYN evicts the oldest
+    /// unassured entry.
+    pub fn max_half_open(&self) -> usize {
+        self.max_half_open
+    }
+
+    /// Sets [`ConnTrack::max_half_open`] (at least 1, at most the capacity).
+    pub fn set_max_half_open(&mut self, max: usize) {
+        self.max_half_open = max.clamp(1, self.capacity);
     }
 
     /// The timeouts in use.
@@ -177,9 +206,15 @@ impl ConnTrack {
             entry.replied = true;
         }
         if let (Some(state), Transport::Tcp { flags, .. }) = (entry.tcp, transport) {
+            let was_half_open = entry.is_half_open();
             let (next, fin_from) = tcp_transition(state, dir, *flags, entry.fin_from);
             entry.tcp = Some(next);
             entry.fin_from = fin_from;
+            match (was_half_open, entry.is_half_open()) {
+                (true, false) => self.half_open -= 1,
+                (false, true) => self.half_open += 1,
+                _ => {}
+            }
         }
         entry.expires = now + timeout_for(entry, &timeouts);
     }
@@ -196,9 +231,6 @@ impl ConnTrack {
         if self.index.contains_key(&original) || self.index.contains_key(&reply) {
             return Err(InsertError::Clash);
         }
-        if self.len >= self.capacity && !self.evict_one_unreplied() {
-            return Err(InsertError::Full(self.len));
-        }
         let tcp = match transport {
             Transport::Tcp { flags, .. } if flags.syn && !flags.ack => Some(TcpState::SynSent),
             // Loose pick-up of a connection already under way (as the kernel's
@@ -206,6 +238,16 @@ impl ConnTrack {
             Transport::Tcp { .. } => Some(TcpState::Established),
             _ => None,
         };
+        let half_open = matches!(tcp, Some(TcpState::SynSent));
+        if half_open && self.half_open >= self.max_half_open {
+            // Past the half-open share: make room among the unassured (the
+            // oldest half-open SYN of a flood, typically) before the table
+            // is full, so assured flows and other new flows keep theirs.
+            self.evict_one_unassured();
+        }
+        if self.len >= self.capacity && !self.evict_one_unassured() {
+            return Err(InsertError::Full(self.len));
+        }
         let mut entry = Entry {
             original,
             reply,
@@ -233,8 +275,9 @@ impl ConnTrack {
         let id = EntryId(slot);
         self.index.insert(original, (id, Direction::Original));
         self.index.insert(reply, (id, Direction::Reply));
-        self.unreplied.push_back((slot, s.generation));
+        self.unassured.push_back((slot, s.generation));
         self.len += 1;
+        self.half_open += usize::from(half_open);
         if self.next_sweep.is_none() {
             self.next_sweep = Some(now + SWEEP_INTERVAL);
         }
@@ -249,13 +292,15 @@ impl ConnTrack {
         self.index.remove(&entry.reply);
         self.free.push(id.0);
         self.len -= 1;
+        self.half_open -= usize::from(entry.is_half_open());
         Some(entry)
     }
 
-    fn evict_one_unreplied(&mut self) -> bool {
-        while let Some((slot, generation)) = self.unreplied.pop_front() {
+    /// Evicts the oldest entry that is not assured; false if there is none.
+    fn evict_one_unassured(&mut self) -> bool {
+        while let Some((slot, generation)) = self.unassured.pop_front() {
             let live = self.slots.get(slot as usize).is_some_and(|s| {
-                s.generation == generation && s.entry.as_ref().is_some_and(|e| !e.replied)
+                s.generation == generation && s.entry.as_ref().is_some_and(|e| !e.is_assured())
             });
             if live {
                 self.remove(EntryId(slot));
@@ -339,9 +384,9 @@ impl ConnTrack {
         // A pass is complete: drop the stale eviction candidates too.
         self.sweep_cursor = 0;
         let slots = &self.slots;
-        self.unreplied.retain(|(slot, generation)| {
+        self.unassured.retain(|(slot, generation)| {
             slots.get(*slot as usize).is_some_and(|s| {
-                s.generation == *generation && s.entry.as_ref().is_some_and(|e| !e.replied)
+                s.generation == *generation && s.entry.as_ref().is_some_and(|e| !e.is_assured())
             })
         });
         self.next_sweep = (self.len > 0).then(|| now + SWEEP_INTERVAL);

@@ -196,40 +196,111 @@ fn lookup_removes_expired_entry_without_sweep() {
     assert!(!ct.contains(&dnat_reply(&k)));
 }
 
+/// Walks `k`'s entry through the handshake (SYN-ACK back, ACK on): it is
+/// then established and assured.
+fn establish(ct: &mut ConnTrack, k: &FlowKey, t: Instant) {
+    let (id, _) = ct.lookup(k, t).expect("live");
+    ct.update(id, Direction::Reply, &tcp(true, true, false, false), 40, t);
+    ct.update(
+        id,
+        Direction::Original,
+        &tcp(false, true, false, false),
+        40,
+        t,
+    );
+    assert!(ct.get(id).expect("entry").is_assured());
+}
+
 #[test]
-fn full_table_evicts_oldest_unreplied_first() {
+fn full_table_evicts_oldest_unassured_first() {
     let t0 = Instant::now();
     let mut ct = ConnTrack::new(3, Timeouts::default(), 1);
+    ct.set_max_half_open(3);
     let syn = tcp(true, false, false, false);
     let keys: Vec<FlowKey> = (0..3).map(|i| key(1000 + i)).collect();
-    let ids: Vec<EntryId> = keys
-        .iter()
-        .map(|k| ct.insert(*k, dnat_reply(k), &syn, t0).expect("insert"))
-        .collect();
-    // The oldest entry is replied: it must survive; the second-oldest goes.
-    ct.update(
-        ids[0],
-        Direction::Reply,
-        &tcp(true, true, false, false),
-        40,
-        t0,
-    );
+    for k in &keys {
+        ct.insert(*k, dnat_reply(k), &syn, t0).expect("insert");
+    }
+    // The oldest entry is established: it must survive; the second-oldest goes.
+    establish(&mut ct, &keys[0], t0);
     let k4 = key(2000);
     ct.insert(k4, dnat_reply(&k4), &syn, t0).expect("evicts");
     assert!(ct.contains(&keys[0]));
     assert!(!ct.contains(&keys[1]));
     assert!(ct.contains(&keys[2]));
     assert_eq!(ct.len(), 3);
-    // All replied: the next insert is refused.
+    assert_eq!(ct.evicted(), 1);
+    // All assured: the next insert is refused.
     for k in [keys[2], k4] {
-        let (id, _) = ct.lookup(&k, t0).expect("live");
-        ct.update(id, Direction::Reply, &tcp(true, true, false, false), 40, t0);
+        establish(&mut ct, &k, t0);
     }
     let k5 = key(3000);
     assert_eq!(
         ct.insert(k5, dnat_reply(&k5), &syn, t0),
         Err(InsertError::Full(3))
     );
+}
+
+#[test]
+fn a_half_open_entry_whose_backend_answered_is_still_evicted() {
+    // The SYN flood's entries: the backend answered SYN-ACK (replied), the
+    // spoofed client never completes. They must not hold the table.
+    let t0 = Instant::now();
+    let mut ct = ConnTrack::new(2, Timeouts::default(), 1);
+    ct.set_max_half_open(2);
+    let syn = tcp(true, false, false, false);
+    let (a, b) = (key(1), key(2));
+    for k in [a, b] {
+        let id = ct.insert(k, dnat_reply(&k), &syn, t0).expect("insert");
+        ct.update(id, Direction::Reply, &tcp(true, true, false, false), 40, t0);
+        assert_eq!(ct.get(id).expect("entry").tcp, Some(TcpState::SynRecv));
+    }
+    let c = key(3);
+    ct.insert(c, dnat_reply(&c), &syn, t0)
+        .expect("a replied half-open entry makes room");
+    assert!(!ct.contains(&a) && ct.contains(&b) && ct.contains(&c));
+}
+
+#[test]
+fn a_syn_flood_leaves_established_flows_and_new_flows_their_room() {
+    let t0 = Instant::now();
+    let mut ct = ConnTrack::new(1000, Timeouts::default(), 7);
+    let syn = tcp(true, false, false, false);
+    let established: Vec<FlowKey> = (0..400).map(|i| key(10_000 + i)).collect();
+    for k in &established {
+        ct.insert(*k, dnat_reply(k), &syn, t0).expect("insert");
+        establish(&mut ct, k, t0);
+    }
+    assert_eq!(ct.half_open(), 0);
+    // 100,000 spoofed SYNs, every one answered by the backend (SYN_RECV).
+    for i in 0..100_000u32 {
+        let k = FlowKey {
+            src: Ipv4Addr::from(0x0b00_0000 + i),
+            ..key(20_000)
+        };
+        let id = ct.insert(k, dnat_reply(&k), &syn, t0).expect("never full");
+        ct.update(id, Direction::Reply, &tcp(true, true, false, false), 40, t0);
+        assert!(ct.half_open() <= ct.max_half_open());
+        assert!(ct.len() <= ct.capacity());
+    }
+    // Every established flow is still there...
+    for k in &established {
+        assert!(ct.lookup(k, t0).is_some(), "{k:?} evicted by the flood");
+    }
+    // ...and a legitimate new connection gets in and completes.
+    let legit = key(30_000);
+    ct.insert(legit, dnat_reply(&legit), &syn, t0)
+        .expect("a new flow during the flood");
+    establish(&mut ct, &legit, t0);
+    // The half-open flood entries go within their (short) timeout.
+    let later = t0 + Timeouts::default().tcp_syn_recv + Duration::from_secs(1);
+    for _ in 0..1000 {
+        if ct.poll_timeout().is_none_or(|t| t > later) {
+            break;
+        }
+        ct.handle_timeout(later);
+    }
+    assert_eq!(ct.half_open(), 0);
 }
 
 #[test]
@@ -257,7 +328,7 @@ fn render_looks_like_conntrack_l() {
     let line = ct.get(id).expect("entry").record(t0).to_string();
     assert_eq!(
         line,
-        "tcp      6 120 SYN_SENT src=10.10.1.100 dst=10.101.182.177 sport=40000 dport=80 \
+        "tcp      6 30 SYN_SENT src=10.10.1.100 dst=10.101.182.177 sport=40000 dport=80 \
          [UNREPLIED] src=10.10.1.42 dst=10.10.1.100 sport=80 dport=40000 \
          packets=1/0 bytes=60/0 mark=0 use=1"
     );

@@ -11,9 +11,9 @@ use crate::wire::packet::PROTO_UDP;
 /// Per-state timeouts. Defaults are kube-proxy's and the Linux kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeouts {
-    /// TCP SYN sent, no answer yet (kernel: 120 s).
+    /// TCP SYN sent, no answer yet (kernel: 120 s; here 30 s, see below).
     pub tcp_syn_sent: Duration,
-    /// TCP SYN-ACK seen (kernel: 60 s).
+    /// TCP SYN-ACK seen (kernel: 60 s; here 30 s).
     pub tcp_syn_recv: Duration,
     /// TCP established (kube-proxy `tcpEstablishedTimeout`: 24 h).
     pub tcp_established: Duration,
@@ -39,8 +39,13 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
-            tcp_syn_sent: Duration::from_secs(120),
-            tcp_syn_recv: Duration::from_secs(60),
+            // Shorter than the kernel's 120 s / 60 s: a half-open entry
+            // holds a slot (and a masquerade port) that a SYN flood from
+            // spoofed sources would otherwise keep for minutes; the table
+            // recovers within this after a flood. A real client's SYN
+            // retransmissions (1, 3, 7, 15 s) refresh its entry.
+            tcp_syn_sent: Duration::from_secs(30),
+            tcp_syn_recv: Duration::from_secs(30),
             tcp_established: Duration::from_secs(24 * 3600),
             tcp_fin_wait: Duration::from_secs(120),
             tcp_close_wait: Duration::from_secs(3600),

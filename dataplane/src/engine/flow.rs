@@ -219,13 +219,17 @@ impl Dataplane {
                     self.stats.flows_evicted = self.conntrack.evicted();
                     return Ok(id);
                 }
-                Err(InsertError::Full(_)) => return Err(DropReason::ConntrackFull),
+                Err(InsertError::Full(_)) => {
+                    self.stats.flows_evicted = self.conntrack.evicted();
+                    return Err(DropReason::ConntrackFull);
+                }
                 Err(InsertError::Clash) if self.conntrack.contains(&original) => {
                     return Err(DropReason::NatPortsExhausted);
                 }
                 Err(InsertError::Clash) => {}
             }
         }
+        // The bounded search found no free port (conntrack -S insert_failed).
         Err(DropReason::NatPortsExhausted)
     }
 

@@ -23,7 +23,7 @@ fn translate_reports_what_it_rewrote() {
 }
 
 #[test]
-fn source_ports_cover_the_range_once() {
+fn source_ports_are_a_bounded_spread_over_the_range() {
     let key = FlowKey {
         proto: 6,
         src: Ipv4Addr::new(10, 10, 1, 100),
@@ -31,13 +31,30 @@ fn source_ports_cover_the_range_once() {
         sport: 40000,
         dport: 80,
     };
-    let mut ports: Vec<u16> = source_ports(&key).collect();
-    assert_eq!(ports.len(), usize::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1);
-    ports.sort_unstable();
-    ports.dedup();
-    assert_eq!(ports.len(), usize::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1);
-    assert_eq!(ports.first(), Some(&NAT_PORT_FIRST));
-    assert_eq!(ports.last(), Some(&NAT_PORT_LAST));
+    let ports: Vec<u16> = source_ports(&key).collect();
+    assert_eq!(ports.len(), MAX_PORT_ATTEMPTS);
+    assert!(ports
+        .iter()
+        .all(|p| (NAT_PORT_FIRST..=NAT_PORT_LAST).contains(p)));
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= MAX_PORT_ATTEMPTS - 2,
+        "{}",
+        distinct.len()
+    );
+    // Spread over the range, not a run from one start.
+    let (lo, hi) = (distinct[0], distinct[distinct.len() - 1]);
+    assert!(hi - lo > (NAT_PORT_LAST - NAT_PORT_FIRST) / 2);
+    // Deterministic for a flow, different for another.
+    assert_eq!(ports, source_ports(&key).collect::<Vec<_>>());
+    let other: Vec<u16> = source_ports(&FlowKey {
+        sport: 40001,
+        ..key
+    })
+    .collect();
+    assert_ne!(ports, other);
     let icmp = with_source_port(FlowKey { proto: 1, ..key }, 33000);
     assert_eq!((icmp.sport, icmp.dport), (33000, 33000));
 }
