@@ -62,11 +62,15 @@ pub enum DecapError {
     WrongVni,
     /// The inner frame is not IPv4.
     NotIpv4,
+    /// The inner frame is not addressed to our VTEP MAC.
+    WrongMac,
 }
 
 /// Checks a received overlay payload: VXLAN header with our VNI and an
-/// Ethernet frame carrying IPv4. Returns the offset of the IP packet.
-pub fn decapsulate(payload: &[u8], vni: u32) -> Result<usize, DecapError> {
+/// Ethernet frame to our VTEP MAC (`mac`) carrying IPv4: a frame meant for
+/// another VTEP (or a broadcast) is not ours to route. Returns the offset of
+/// the IP packet.
+pub fn decapsulate(payload: &[u8], vni: u32, mac: [u8; 6]) -> Result<usize, DecapError> {
     if payload.len() < OVERLAY_HEADER_LEN {
         return Err(DecapError::Truncated);
     }
@@ -76,6 +80,9 @@ pub fn decapsulate(payload: &[u8], vni: u32) -> Result<usize, DecapError> {
     }
     if payload[20..22] != ETHERTYPE_IPV4 {
         return Err(DecapError::NotIpv4);
+    }
+    if payload[8..14] != mac {
+        return Err(DecapError::WrongMac);
     }
     Ok(OVERLAY_HEADER_LEN)
 }

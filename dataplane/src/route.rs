@@ -151,6 +151,16 @@ impl Topology {
         !self.cluster_pod_cidr.contains(&src) || src == self.gateway
     }
 
+    /// Whether the router believes a packet's (validated) source enough to
+    /// answer it from a router-hosted pod: the cluster's pods (sources in
+    /// pod CIDRs are checked against the pods on every ingress) and this
+    /// node itself (its underlay address and gateway, which the kernel
+    /// never accepts as a source from a pod's veth). Any other address
+    /// could be a pod's spoof of a victim.
+    pub fn is_trusted_source(&self, src: Ipv4Addr) -> bool {
+        self.cluster_pod_cidr.contains(&src) || src == self.underlay_ip || src == self.gateway
+    }
+
     /// Whether a packet read from the TUN device may carry source `src`: a
     /// source inside this node's pod CIDR must be one of its pods (or the
     /// node's gateway address), and a source in another node's pod CIDR
@@ -158,7 +168,10 @@ impl Topology {
     /// anything else is a pod lying about itself.
     pub fn is_valid_local_source(&self, src: Ipv4Addr) -> bool {
         if self.pod_cidr.contains(&src) {
-            src == self.gateway || self.local_pods.binary_search(&src).is_ok()
+            // A router-hosted pod (the cluster DNS) lives in the router, not
+            // behind the TUN device: its address from there is a spoof.
+            src == self.gateway
+                || (self.local_pods.binary_search(&src).is_ok() && !self.is_stack_pod(src))
         } else {
             !self.cluster_pod_cidr.contains(&src)
         }

@@ -46,6 +46,9 @@ pub enum DropReason {
     OverlayWrongVni,
     /// An overlay datagram whose inner Ethernet frame is not IPv4.
     OverlayNotIpv4,
+    /// An overlay datagram whose inner Ethernet frame is not addressed to
+    /// this node's VTEP MAC.
+    OverlayWrongMac,
     /// An overlay packet whose inner source is not in the sending node's pod
     /// CIDR (nor a tracked flow).
     OverlaySpoofedSource,
@@ -58,11 +61,16 @@ pub enum DropReason {
     /// Larger than the overlay MTU; answered with ICMP "fragmentation
     /// needed" when DF is set.
     TooBig,
+    /// A packet for a router-hosted pod (the cluster DNS) from a source the
+    /// router does not believe: neither a pod nor this node. A pod could
+    /// spoof such a source (the node's kernel cannot tell it from routed
+    /// traffic), and the answer would go to a victim.
+    HostedPodUntrustedSource,
 }
 
 impl DropReason {
     /// Every reason, for listing counters.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::Truncated,
         Self::NotIpv4,
         Self::Fragment,
@@ -78,10 +86,12 @@ impl DropReason {
         Self::OverlayTruncated,
         Self::OverlayWrongVni,
         Self::OverlayNotIpv4,
+        Self::OverlayWrongMac,
         Self::OverlaySpoofedSource,
         Self::OverlayNotForUs,
         Self::NoLocalEndpoints,
         Self::TooBig,
+        Self::HostedPodUntrustedSource,
     ];
 
     /// A short stable name (`no-endpoints`).
@@ -102,10 +112,12 @@ impl DropReason {
             Self::OverlayTruncated => "overlay-truncated",
             Self::OverlayWrongVni => "overlay-wrong-vni",
             Self::OverlayNotIpv4 => "overlay-not-ipv4",
+            Self::OverlayWrongMac => "overlay-wrong-mac",
             Self::OverlaySpoofedSource => "overlay-spoofed-source",
             Self::OverlayNotForUs => "overlay-not-for-us",
             Self::NoLocalEndpoints => "no-local-endpoints",
             Self::TooBig => "too-big",
+            Self::HostedPodUntrustedSource => "hosted-pod-untrusted-source",
         }
     }
 
@@ -181,6 +193,7 @@ impl From<DecapError> for DropReason {
             DecapError::Truncated => Self::OverlayTruncated,
             DecapError::WrongVni => Self::OverlayWrongVni,
             DecapError::NotIpv4 => Self::OverlayNotIpv4,
+            DecapError::WrongMac => Self::OverlayWrongMac,
         }
     }
 }

@@ -55,7 +55,8 @@ impl Dataplane {
             .peer_by_underlay(from)
             .ok_or(DropReason::UnknownPeer)?;
         let peer_cidr = peer.pod_cidr;
-        let at = overlay::decapsulate(buf.data(), self.topology.vni).map_err(DropReason::from)?;
+        let at = overlay::decapsulate(buf.data(), self.topology.vni, self.topology.mac)
+            .map_err(DropReason::from)?;
         buf.pull_front(at);
         self.stats.decapsulated += 1;
         let p = parse(buf)?;

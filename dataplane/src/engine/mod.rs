@@ -53,7 +53,7 @@ pub use verdict::{Egress, Ingress, Transmit, Verdict};
 
 use crate::affinity::AffinityTable;
 use crate::conntrack::{ConnTrack, Direction, FlowCursor, FlowRecord, Timeouts, DEFAULT_CAPACITY};
-use crate::route::Topology;
+use crate::route::{NextHop, Topology};
 use crate::service::{ServiceLookup, ServiceTable};
 use crate::stats::{DropReason, Stats};
 use crate::wire::buf::PacketBuf;
@@ -185,6 +185,9 @@ impl Dataplane {
         let dst = nat.map_or(p.key.dst, |n| n.to(&p).dst);
         let from_overlay = matches!(ingress, Ingress::Overlay { .. });
         let hop = self.next_hop(&p, buf.data(), dst, from_overlay)?;
+        if hop == NextHop::Stack && !self.topology.is_trusted_source(p.key.src) {
+            return Err(DropReason::HostedPodUntrustedSource);
+        }
         if let Some(nat) = nat {
             let done = nat.translate(buf.data_mut(), &p);
             trace!("{} -> {}", done.from, done.to);

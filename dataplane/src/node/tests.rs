@@ -2,6 +2,7 @@ use super::*;
 use crate::dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use crate::dns::proto::rr::rdata::A;
 use crate::dns::proto::rr::{Name, RData, RecordType};
+use crate::stats::DropReason;
 use crate::wire::packet::{self, Transport};
 use etherparse::PacketBuilder;
 use std::time::Duration;
@@ -163,4 +164,56 @@ fn apply_drops_hosts_of_removed_pods_and_answers_from_the_new_cluster() {
         ask(&mut node, 3).is_empty(),
         "no pod answers at that IP any more"
     );
+}
+
+#[test]
+fn a_pod_cannot_send_as_the_hosted_dns_pod() {
+    // 100 of 100 spoofed packets used to be delivered.
+    let c = cluster();
+    let mut node = Node::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    let t0 = Instant::now();
+    for sport in 0..100 {
+        let mut buf = PacketBuf::from_slice(&udp(DNS_POD, CLIENT, 1000 + sport, b"x"));
+        assert_eq!(
+            node.handle_packet(t0, Ingress::Tun, &mut buf),
+            Verdict::Drop(DropReason::SpoofedSource)
+        );
+    }
+    assert!(drain(&mut node).is_empty());
+    assert_eq!(node.stats().dropped(DropReason::SpoofedSource), 100);
+}
+
+#[test]
+fn dns_answers_go_only_to_sources_the_router_believes() {
+    // A pod may put any address outside the cluster's pod network as its
+    // source (the node's kernel cannot tell it from the node's own): the
+    // answer would go to that victim. 50 spoofed queries made 50 answers.
+    let c = cluster();
+    let mut node = Node::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    let t0 = Instant::now();
+    let victim = Ipv4Addr::new(203, 0, 113, 7);
+    for id in 0..50u16 {
+        let q = dns_query(id, "nginx-svc.default.svc.cluster.local");
+        for dst in [DNS_VIP, DNS_POD] {
+            let mut buf = PacketBuf::from_slice(&udp(victim, dst, 40000 + id, &q));
+            assert_eq!(
+                node.handle_packet(t0, Ingress::Tun, &mut buf),
+                Verdict::Drop(DropReason::HostedPodUntrustedSource)
+            );
+        }
+    }
+    assert!(drain(&mut node).is_empty(), "no answer to the victim");
+    assert_eq!(node.dns_answered(), 0);
+    // A pod's own query is still answered.
+    let mut buf = PacketBuf::from_slice(&udp(
+        CLIENT,
+        DNS_VIP,
+        40000,
+        &dns_query(1, "nginx-svc.default.svc.cluster.local"),
+    ));
+    assert_eq!(
+        node.handle_packet(t0, Ingress::Tun, &mut buf),
+        Verdict::Forward(Egress::Stack { pod: DNS_POD })
+    );
+    assert_eq!(drain(&mut node).len(), 1);
 }

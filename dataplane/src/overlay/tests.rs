@@ -9,15 +9,23 @@ fn header_round_trip() {
     assert_eq!(&h[..8], &[0x08, 0, 0, 0, 0xab, 0xcd, 0xef, 0]);
     assert_eq!(&h[8..14], &b);
     assert_eq!(&h[14..20], &a);
-    assert_eq!(decapsulate(&h, 0x00ab_cdef), Ok(OVERLAY_HEADER_LEN));
-    assert_eq!(decapsulate(&h, 1), Err(DecapError::WrongVni));
+    assert_eq!(decapsulate(&h, 0x00ab_cdef, b), Ok(OVERLAY_HEADER_LEN));
+    assert_eq!(decapsulate(&h, 1, b), Err(DecapError::WrongVni));
     assert_eq!(
-        decapsulate(&h[..21], 0x00ab_cdef),
+        decapsulate(&h[..21], 0x00ab_cdef, b),
         Err(DecapError::Truncated)
     );
     let mut arp = h;
     arp[20..22].copy_from_slice(&[0x08, 0x06]);
-    assert_eq!(decapsulate(&arp, 0x00ab_cdef), Err(DecapError::NotIpv4));
+    assert_eq!(decapsulate(&arp, 0x00ab_cdef, b), Err(DecapError::NotIpv4));
+    // A frame for another VTEP (here the sender's own MAC), or broadcast.
+    assert_eq!(decapsulate(&h, 0x00ab_cdef, a), Err(DecapError::WrongMac));
+    let mut bcast = h;
+    bcast[8..14].copy_from_slice(&[0xff; 6]);
+    assert_eq!(
+        decapsulate(&bcast, 0x00ab_cdef, b),
+        Err(DecapError::WrongMac)
+    );
     assert_eq!(format_mac(a), "0e:6b:c0:a8:bf:90");
 }
 

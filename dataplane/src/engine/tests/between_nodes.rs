@@ -11,7 +11,10 @@ fn remote_pod_traffic_is_encapsulated_to_its_node() {
         worker.handle_packet(t0, Ingress::Tun, &mut buf),
         Verdict::Forward(Egress::Overlay { to })
     );
-    assert_eq!(overlay::decapsulate(buf.data(), 1), Ok(OVERLAY_HEADER_LEN));
+    assert_eq!(
+        overlay::decapsulate(buf.data(), 1, overlay::vtep_mac(to)),
+        Ok(OVERLAY_HEADER_LEN)
+    );
     assert_eq!(
         &buf.data()[8..14],
         &overlay::vtep_mac(to),
@@ -52,6 +55,13 @@ fn overlay_accepts_only_peers_with_their_own_pod_sources() {
         Verdict::Drop(DropReason::OverlayWrongVni),
         "wrong VNI"
     );
+    // An inner frame for another VTEP (here the sender's own) or broadcast.
+    for mac in [overlay::vtep_mac(worker_ip), [0xff; 6]] {
+        assert_eq!(
+            from_peer_to_mac(&mut master, t0, worker_ip, 1, mac, &good),
+            Verdict::Drop(DropReason::OverlayWrongMac)
+        );
+    }
     // Inner source outside the sending node's pod CIDR.
     let spoofed = tcp(
         Ipv4Addr::new(10, 10, 0, 77),

@@ -122,8 +122,20 @@ pub(super) fn from_peer(
     vni: u32,
     inner: &[u8],
 ) -> Verdict {
+    from_peer_to_mac(dp, now, from, vni, dp.topology.mac, inner)
+}
+
+/// Like [`from_peer`], with the inner Ethernet frame addressed to `mac`.
+pub(super) fn from_peer_to_mac(
+    dp: &mut Dataplane,
+    now: Instant,
+    from: Ipv4Addr,
+    vni: u32,
+    mac: [u8; 6],
+    inner: &[u8],
+) -> Verdict {
     let mut header = [0u8; OVERLAY_HEADER_LEN];
-    overlay::write_header(&mut header, vni, [0; 6], [0; 6]);
+    overlay::write_header(&mut header, vni, overlay::vtep_mac(from), mac);
     let mut framed = header.to_vec();
     framed.extend_from_slice(inner);
     dp.handle_packet(
