@@ -221,16 +221,20 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, DropReason> {
     })
 }
 
-/// Parses the packet quoted in an ICMP error: an IP header plus at least the
-/// first 8 bytes of its transport header (RFC 792). The quote is truncated by
-/// design, so the IP total length is not checked against the buffer.
+/// Parses the packet quoted in an ICMP error: an IP header plus, for TCP,
+/// UDP and ICMP, at least the first 8 bytes of its transport header (RFC
+/// 792), which hold the ports or the echo identifier. A quote of any other
+/// protocol (GRE, ESP, SCTP...) is an error about a flow of that protocol:
+/// its key has ports 0, and it is forwarded (or translated, if such a flow
+/// is tracked) like any other. The quote is truncated by design, so the IP
+/// total length is not checked against the buffer.
 fn parse_quoted(quote: &[u8]) -> Option<FlowKey> {
     let first = *quote.first()?;
     if first >> 4 != 4 {
         return None;
     }
     let ihl = usize::from(first & 0x0f) * 4;
-    if ihl < 20 || quote.len() < ihl + 8 {
+    if ihl < 20 || quote.len() < ihl {
         return None;
     }
     let proto = quote[9];
@@ -238,15 +242,16 @@ fn parse_quoted(quote: &[u8]) -> Option<FlowKey> {
     let dst = Ipv4Addr::new(quote[16], quote[17], quote[18], quote[19]);
     let l4 = &quote[ihl..];
     let (sport, dport) = match proto {
-        PROTO_TCP | PROTO_UDP => (
+        PROTO_TCP | PROTO_UDP if l4.len() >= 8 => (
             u16::from_be_bytes([l4[0], l4[1]]),
             u16::from_be_bytes([l4[2], l4[3]]),
         ),
-        PROTO_ICMP => {
+        PROTO_ICMP if l4.len() >= 8 => {
             let id = u16::from_be_bytes([l4[4], l4[5]]);
             (id, id)
         }
-        _ => return None,
+        PROTO_TCP | PROTO_UDP | PROTO_ICMP => return None,
+        _ => (0, 0),
     };
     Some(FlowKey {
         proto,
@@ -367,7 +372,8 @@ pub fn rewrite_icmp_error(
     // `parse` checked the quote holds an IP header and 8 transport bytes.
     let ihl = usize::from(buf[q] & 0x0f) * 4;
     let ql4 = q + ihl;
-    if ql4 + 8 > end {
+    let transport_quoted = matches!(inner_from.proto, PROTO_TCP | PROTO_UDP | PROTO_ICMP);
+    if ql4 > end || (transport_quoted && ql4 + 8 > end) {
         return;
     }
     let (old_src, new_src) = (u32::from(inner_from.src), u32::from(inner_to.src));

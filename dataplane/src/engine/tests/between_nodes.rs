@@ -203,3 +203,27 @@ fn corrupted_packets_never_panic_and_are_all_accounted_for() {
         assert_eq!(s.received, s.forwarded + s.dropped_total(), "{s:?}");
     }
 }
+
+#[test]
+fn an_icmp_error_about_an_untracked_gre_flow_is_forwarded() {
+    // A router on the path tells the pod its GRE packet was too big: the
+    // error quotes GRE, which conntrack does not track. It must reach the
+    // pod, not be dropped as "truncated".
+    let (_, _, mut worker) = two_nodes();
+    let t0 = Instant::now();
+    let mut quoted = vec![
+        0x45, 0, 0, 48, 0, 0, 0x40, 0, 64, 47, 0, 0, 10, 10, 1, 100, 10, 10, 0, 2,
+    ];
+    quoted.extend_from_slice(&[0; 8]);
+    let mut err = Vec::new();
+    etherparse::PacketBuilder::ipv4([192, 168, 191, 1], CLIENT.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut err, &quoted)
+        .expect("build");
+    assert_eq!(
+        handle(&mut worker, t0, &mut err),
+        Verdict::Forward(Egress::Tun)
+    );
+}

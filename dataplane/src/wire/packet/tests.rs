@@ -207,3 +207,63 @@ fn icmp_error_quoting_a_natted_datagram_is_translated() {
             .expect("csum")
     );
 }
+
+/// An ICMP error quoting an `proto` packet (a GRE, ESP or SCTP header after
+/// the IP header; only 8 bytes of it, as RFC 792 asks).
+fn icmp_error_quoting(proto: u8) -> Vec<u8> {
+    let mut quoted = vec![
+        0x45, 0, 0, 48, 0, 0, 0x40, 0, 64, proto, 0, 0, 10, 10, 1, 100, 10, 10, 0, 2,
+    ];
+    quoted.extend_from_slice(&[0xaa; 8]);
+    let mut err = Vec::new();
+    PacketBuilder::ipv4([10, 10, 1, 1], [10, 10, 1, 100], 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1450 },
+        ))
+        .write(&mut err, &quoted)
+        .expect("build");
+    err
+}
+
+#[test]
+fn icmp_errors_quoting_any_protocol_parse() {
+    // GRE, ESP, SCTP: the router's own "fragmentation needed" for them was
+    // dropped as truncated by the next router.
+    for proto in [47u8, 50, 132] {
+        let p = parse(&icmp_error_quoting(proto)).expect("parses");
+        let Transport::IcmpError { inner } = p.transport else {
+            panic!("not an ICMP error: {:?}", p.transport);
+        };
+        assert_eq!(inner.proto, proto);
+        assert_eq!(
+            (inner.src, inner.dst, inner.sport, inner.dport),
+            (
+                Ipv4Addr::new(10, 10, 1, 100),
+                Ipv4Addr::new(10, 10, 0, 2),
+                0,
+                0
+            )
+        );
+    }
+    // A TCP quote still needs its 8 transport bytes.
+    let mut short = icmp_error_quoting(PROTO_TCP);
+    short.truncate(short.len() - 4);
+    assert_eq!(parse(&short).map(|_| ()), Err(DropReason::Truncated));
+}
+
+#[test]
+fn an_icmp_error_quoting_gre_is_rewritten_addresses_only() {
+    let mut err = icmp_error_quoting(47);
+    let p = parse(&err).expect("parse");
+    let Transport::IcmpError { inner } = p.transport else {
+        panic!("not an ICMP error");
+    };
+    let to = FlowKey {
+        src: Ipv4Addr::new(10, 10, 1, 0),
+        ..inner
+    };
+    rewrite_icmp_error(&mut err, &p, &inner, &to, p.key.src, p.key.dst);
+    assert_checksums_valid(&err);
+    let back = parse(&err).expect("reparse");
+    assert_eq!(back.transport, Transport::IcmpError { inner: to });
+}
