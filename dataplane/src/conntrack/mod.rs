@@ -26,6 +26,7 @@
 //! are short ([`Timeouts`]).
 
 mod entry;
+mod persist;
 mod record;
 mod tcp;
 mod timeouts;
@@ -34,11 +35,13 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use entry::{Direction, Entry, EntryId};
+pub use persist::{CtChange, SavedEntry, MAX_PENDING_CHANGES};
 pub use record::{FlowCursor, FlowRecord};
 pub use tcp::TcpState;
 pub use timeouts::Timeouts;
 
 use crate::wire::packet::{FlowKey, Transport};
+use persist::Changes;
 use tcp::tcp_transition;
 use timeouts::timeout_for;
 
@@ -87,6 +90,8 @@ pub struct ConnTrack {
     next_sweep: Option<Instant>,
     /// Where the sweep goes on from.
     sweep_cursor: usize,
+    /// Changes recorded for the journal, when journaling is on.
+    changes: Option<Changes>,
 }
 
 impl ConnTrack {
@@ -112,6 +117,7 @@ impl ConnTrack {
             timeouts,
             next_sweep: None,
             sweep_cursor: 0,
+            changes: None,
         }
     }
 
@@ -202,6 +208,7 @@ impl ConnTrack {
         let d = dir as usize;
         entry.packets[d] += 1;
         entry.bytes[d] += len as u64;
+        let before = (entry.tcp, entry.replied);
         if dir == Direction::Reply {
             entry.replied = true;
         }
@@ -217,6 +224,11 @@ impl ConnTrack {
             }
         }
         entry.expires = now + timeout_for(entry, &timeouts);
+        if (entry.tcp, entry.replied) != before {
+            if let Some(c) = self.changes.as_mut() {
+                c.push(CtChange::Saved(SavedEntry::of(entry)));
+            }
+        }
     }
 
     /// Tracks a new flow with the given tuples. The first packet is *not*
@@ -228,9 +240,6 @@ impl ConnTrack {
         transport: &Transport,
         now: Instant,
     ) -> Result<EntryId, InsertError> {
-        if self.index.contains_key(&original) || self.index.contains_key(&reply) {
-            return Err(InsertError::Clash);
-        }
         let tcp = match transport {
             Transport::Tcp { flags, .. } if flags.syn && !flags.ack => Some(TcpState::SynSent),
             // Loose pick-up of a connection already under way (as the kernel's
@@ -238,7 +247,29 @@ impl ConnTrack {
             Transport::Tcp { .. } => Some(TcpState::Established),
             _ => None,
         };
-        let half_open = matches!(tcp, Some(TcpState::SynSent));
+        let id = self.insert_raw(original, reply, tcp, now)?;
+        if let (Some(c), Some(e)) = (
+            self.changes.as_mut(),
+            self.slots[id.0 as usize].entry.as_ref(),
+        ) {
+            c.push(CtChange::Saved(SavedEntry::of(e)));
+        }
+        Ok(id)
+    }
+
+    /// Inserts an entry in TCP state `tcp` (the first packet's, or a
+    /// restored one's), evicting an unassured entry if there is no room.
+    fn insert_raw(
+        &mut self,
+        original: FlowKey,
+        reply: FlowKey,
+        tcp: Option<TcpState>,
+        now: Instant,
+    ) -> Result<EntryId, InsertError> {
+        if self.index.contains_key(&original) || self.index.contains_key(&reply) {
+            return Err(InsertError::Clash);
+        }
+        let half_open = matches!(tcp, Some(TcpState::SynSent | TcpState::SynRecv));
         if half_open && self.half_open >= self.max_half_open {
             // Past the half-open share: make room among the unassured (the
             // oldest half-open SYN of a flood, typically) before the table
@@ -293,7 +324,26 @@ impl ConnTrack {
         self.free.push(id.0);
         self.len -= 1;
         self.half_open -= usize::from(entry.is_half_open());
+        if let Some(c) = self.changes.as_mut() {
+            c.push(CtChange::Removed(entry.original));
+        }
         Some(entry)
+    }
+
+    /// The entry behind `id`, to change (restore only).
+    fn entry_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
+        self.slots
+            .get_mut(id.0 as usize)
+            .and_then(|s| s.entry.as_mut())
+    }
+
+    /// Sets `id`'s expiry from its current state, and keeps the
+    /// half-open count right after a restore changed that state.
+    fn refresh(&mut self, id: EntryId, now: Instant) {
+        let timeouts = self.timeouts;
+        if let Some(e) = self.entry_mut(id) {
+            e.expires = now + timeout_for(e, &timeouts);
+        }
     }
 
     /// Evicts the oldest entry that is not assured; false if there is none.

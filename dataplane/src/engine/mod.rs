@@ -52,7 +52,9 @@ use log::{debug, trace};
 pub use verdict::{Egress, Ingress, Transmit, Verdict};
 
 use crate::affinity::AffinityTable;
-use crate::conntrack::{ConnTrack, Direction, FlowCursor, FlowRecord, Timeouts, DEFAULT_CAPACITY};
+use crate::conntrack::{
+    ConnTrack, CtChange, Direction, FlowCursor, FlowRecord, SavedEntry, Timeouts, DEFAULT_CAPACITY,
+};
 use crate::route::{NextHop, Topology};
 use crate::service::{ServiceLookup, ServiceTable};
 use crate::stats::{DropReason, Stats};
@@ -123,8 +125,18 @@ impl Dataplane {
             .ok_or_else(|| UnknownNode(self.topology.node.clone()))?;
         self.services = ServiceTable::from_cluster(cluster, Some(&topology));
         self.topology = topology;
+        let removed = self.drop_stale_udp();
+        if removed > 0 {
+            debug!("removed {removed} UDP conntrack entries to endpoints that are gone");
+        }
+        Ok(())
+    }
+
+    /// Removes UDP flows whose endpoint is no longer one of their Service's
+    /// (the stale-UDP bug: a client would keep sending into the void).
+    fn drop_stale_udp(&mut self) -> usize {
         let services = &self.services;
-        let removed = self.conntrack.remove_where(|e| {
+        self.conntrack.remove_where(|e| {
             if e.original.proto != PROTO_UDP || !e.is_nat() {
                 return false;
             }
@@ -137,11 +149,36 @@ impl Dataplane {
                 ServiceLookup::NotServiceIp => false,
                 _ => true,
             }
-        });
-        if removed > 0 {
-            debug!("removed {removed} UDP conntrack entries to endpoints that are gone");
-        }
-        Ok(())
+        })
+    }
+
+    /// Records conntrack changes for [`Dataplane::drain_conntrack_changes`]
+    /// (the shell's journal, so flows outlive a restart).
+    pub fn set_conntrack_journaling(&mut self, on: bool) {
+        self.conntrack.set_journaling(on);
+    }
+
+    /// Moves the recorded conntrack changes into `out`; false if some were
+    /// lost and a whole snapshot must be saved ([`ConnTrack::drain_changes`]).
+    pub fn drain_conntrack_changes(&mut self, out: &mut Vec<CtChange>) -> bool {
+        self.conntrack.drain_changes(out)
+    }
+
+    /// Every live flow, for a snapshot of the journal.
+    pub fn conntrack_snapshot(&self) -> Vec<SavedEntry> {
+        self.conntrack.saved_entries().collect()
+    }
+
+    /// Puts flows saved by a previous process back, then drops the UDP ones
+    /// whose endpoint went away meanwhile (as an apply would). Returns how
+    /// many were restored and how many of those were dropped.
+    pub fn restore_conntrack(
+        &mut self,
+        saved: impl IntoIterator<Item = SavedEntry>,
+        now: Instant,
+    ) -> (usize, usize) {
+        let restored = self.conntrack.restore(saved, now);
+        (restored, self.drop_stale_udp())
     }
 
     /// Handles one packet; see the module documentation. `buf` holds an IPv4

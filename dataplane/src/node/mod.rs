@@ -37,7 +37,7 @@ use std::time::Instant;
 use log::{debug, trace};
 use netstack::{DnsHandler, DnsTransport, HostConfig, VirtualHost};
 
-use crate::conntrack::{ConnTrack, FlowCursor, FlowRecord};
+use crate::conntrack::{ConnTrack, CtChange, FlowCursor, FlowRecord, SavedEntry};
 use crate::dns;
 use crate::engine::{Dataplane, DataplaneConfig, Egress, Ingress, Transmit, UnknownNode, Verdict};
 use crate::service::ServiceTable;
@@ -337,6 +337,30 @@ impl Node {
         max: usize,
     ) -> (Vec<FlowRecord>, Option<FlowCursor>) {
         self.dataplane.conntrack_records(now, from, max)
+    }
+
+    /// See [`Dataplane::set_conntrack_journaling`].
+    pub fn set_conntrack_journaling(&mut self, on: bool) {
+        self.dataplane.set_conntrack_journaling(on);
+    }
+
+    /// See [`Dataplane::drain_conntrack_changes`].
+    pub fn drain_conntrack_changes(&mut self, out: &mut Vec<CtChange>) -> bool {
+        self.dataplane.drain_conntrack_changes(out)
+    }
+
+    /// See [`Dataplane::conntrack_snapshot`].
+    pub fn conntrack_snapshot(&self) -> Vec<SavedEntry> {
+        self.dataplane.conntrack_snapshot()
+    }
+
+    /// See [`Dataplane::restore_conntrack`].
+    pub fn restore_conntrack(
+        &mut self,
+        saved: impl IntoIterator<Item = SavedEntry>,
+        now: Instant,
+    ) -> (usize, usize) {
+        self.dataplane.restore_conntrack(saved, now)
     }
 
     /// The Service table.

@@ -1,4 +1,6 @@
 use super::*;
+use crate::conntrack::TcpState;
+use std::time::Duration;
 
 #[test]
 fn dnat_then_reply_is_un_natted() {
@@ -261,4 +263,105 @@ fn a_new_connection_on_a_closed_tuple_picks_a_live_endpoint() {
         "the reused tuple went to the removed endpoint"
     );
     assert_eq!(dp.conntrack().len(), 1);
+}
+
+/// Runs `pkt` through `dp`, journaling, and returns what `dp` recorded.
+fn journaled(dp: &mut Dataplane, t: Instant, pkt: &mut Vec<u8>) -> Vec<CtChange> {
+    let _ = handle(dp, t, pkt);
+    let mut out = Vec::new();
+    assert!(dp.drain_conntrack_changes(&mut out));
+    out
+}
+
+#[test]
+fn a_restarted_data_plane_un_nats_a_reply_that_arrives_first() {
+    // The client's router restarts mid-stream; the server's next segment
+    // arrives before the client's. Without the saved flow it would reach
+    // the client from the endpoint's address (a RST); with it, it comes
+    // from the ClusterIP as before.
+    let c = cluster();
+    let t0 = Instant::now();
+    let mut old = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    old.set_conntrack_journaling(true);
+    let mut journal = Vec::new();
+    let mut syn = tcp(CLIENT, VIP, 40000, 80, true);
+    journal.extend(journaled(&mut old, t0, &mut syn));
+    let endpoint = packet::parse(&syn).expect("parse").key.dst;
+    let mut synack = Vec::new();
+    PacketBuilder::ipv4(endpoint.octets(), CLIENT.octets(), 64)
+        .tcp(80, 40000, 1, 1000)
+        .syn()
+        .ack(1)
+        .write(&mut synack, &[])
+        .expect("build");
+    journal.extend(journaled(&mut old, t0, &mut synack));
+    journal.extend(journaled(
+        &mut old,
+        t0,
+        &mut tcp(CLIENT, VIP, 40000, 80, false),
+    ));
+    // Created, answered (SYN_RECV), established: three records.
+    assert_eq!(journal.len(), 3, "{journal:?}");
+    let Some(CtChange::Saved(last)) = journal.last() else {
+        panic!("{journal:?}");
+    };
+    assert_eq!(last.tcp, Some(TcpState::Established));
+    // A new process replays the journal.
+    let mut saved = std::collections::HashMap::new();
+    for change in journal {
+        match change {
+            CtChange::Saved(s) => {
+                saved.insert(s.original, s);
+            }
+            CtChange::Removed(k) => {
+                saved.remove(&k);
+            }
+        }
+    }
+    let t1 = t0 + Duration::from_secs(1);
+    let mut new = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    assert_eq!(new.restore_conntrack(saved.into_values(), t1), (1, 0));
+    let mut data = tcp(endpoint, CLIENT, 80, 40000, false);
+    assert_eq!(
+        handle(&mut new, t1, &mut data),
+        Verdict::Forward(Egress::Tun)
+    );
+    let back = packet::parse(&data).expect("parse").key;
+    assert_eq!(
+        (back.src, back.sport),
+        (VIP, 80),
+        "un-NATed as before the restart"
+    );
+    let flow = new.conntrack_listing(t1);
+    assert_eq!(flow.len(), 1);
+    assert_eq!(flow[0].state, Some(TcpState::Established));
+}
+
+#[test]
+fn restored_udp_flows_to_gone_endpoints_are_dropped() {
+    // The default cluster's UDP Service; its endpoint is deleted while the
+    // router is down: the restored flow must not keep sending into the void.
+    let c = control::config::parse(include_str!("../../../../config.toml")).expect("config");
+    let svc = c.service("default", "echo-udp").expect("echo-udp");
+    let (vip, port) = (svc.cluster_ip, svc.ports[0].port);
+    let t0 = Instant::now();
+    let mut old = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    let mut q = Vec::new();
+    PacketBuilder::ipv4(CLIENT.octets(), vip.octets(), 64)
+        .udp(5000, port)
+        .write(&mut q, b"x")
+        .expect("build");
+    assert_eq!(handle(&mut old, t0, &mut q), Verdict::Forward(Egress::Tun));
+    let endpoint = packet::parse(&q).expect("parse").key.dst;
+    let saved = old.conntrack_snapshot();
+    assert_eq!(saved.len(), 1);
+    // Restored into the same cluster: kept.
+    let mut same = Dataplane::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    assert_eq!(same.restore_conntrack(saved.clone(), t0), (1, 0));
+    // Restored after the endpoint went: dropped.
+    let mut gone = c.clone();
+    gone.pods.retain(|p| p.ip != endpoint);
+    let mut new = Dataplane::new(&DataplaneConfig::default(), &gone, NODE).expect("node");
+    assert_eq!(new.restore_conntrack(saved, t0), (1, 1));
+    assert!(new.conntrack().is_empty());
 }
