@@ -509,7 +509,9 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
                         micros,
                     }
                 }
-                Err(e) => Response::Error(format!("not applied: {e}")),
+                Err(e) => {
+                    Response::Error(crate::protocol::ProtocolError::NotApplied(e.to_string()))
+                }
             }
         }
         Request::Conntrack => Response::Conntrack {
@@ -526,6 +528,6 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
                 flows: dp.conntrack().len(),
             }
         }
-        Request::State => Response::Error("state is answered by the control thread".into()),
+        Request::State => Response::Error(crate::protocol::ProtocolError::Misrouted),
     }
 }
