@@ -6,6 +6,7 @@ use cluster::Cluster;
 
 mod details;
 mod goldens;
+mod json;
 mod walkthrough;
 
 fn default_cluster() -> Cluster {
