@@ -1,1 +1,61 @@
-//! Helpers for the lab tests in `tests/`.
+//! The lab tests' harness: the router binaries in network namespaces with
+//! real kernels and real clients (curl, ping, dig, socat, tshark).
+//!
+//! `scripts/lab up --capture` builds the two-node cluster of `config.toml`
+//! out of network namespaces (one per node running `router run` on a TUN
+//! device, the nodes joined by a bridged underlay and the routers' VXLAN
+//! overlay, one namespace per pod running `pod-server`, and an external
+//! client on the underlay); the checks in `tests/` then check what a
+//! Kubernetes user would, each its own `#[test]`:
+//!
+//! - `tests/lab/` (one test binary, one lab, one check at a time):
+//!   `cluster_ip` (load balancing across both nodes, client IP
+//!   preservation, hairpin, conntrack, ICMP to a ClusterIP, Services
+//!   without endpoints, UDP Services), `overlay` (pod to pod across nodes
+//!   both ways, 1,400-byte pings, the router's ICMP "fragmentation needed",
+//!   the routers' own capture of a flow crossing the overlay with
+//!   checksums, interop with a plain Linux VXLAN node captured on the
+//!   underlay bridge), `node_port` (NodePort with externalTrafficPolicy
+//!   Cluster and Local, LoadBalancer and external IPs from outside the
+//!   cluster), `spoofing` (a pod sending from an address that is not its
+//!   own), `live_cluster` (`router apply/delete` on the store
+//!   `/run/ksr/cluster.toml` and the lab's kubelet: a deleted pod replaced,
+//!   nginx-svc re-applied as NodePort, a TCP stream surviving 100 unrelated
+//!   applies, a stale UDP flow moving off a deleted pod, a deleted and
+//!   re-applied Service, refused applies changing nothing),
+//!   `service_features` (sessionAffinity, internalTrafficPolicy Local,
+//!   named targetPorts), `dns` (cluster DNS with `dig` and names in
+//!   `curl`);
+//! - `tests/fail_closed.rs` (its own lab, as it kills the routers): pod
+//!   traffic fails closed when the routers die.
+//!
+//! The checks read the router's CLI in JSON (`router get po -o json`,
+//! `get svc -o json`, `get stats -o json`), except where the check is the
+//! kubectl-looking text itself (`get svc`, `describe service`, `get
+//! conntrack`). See [`session`] for how the lab is shared and torn down.
+//!
+//! Needs root and `ip`, `curl`, `ping`, `timeout` (and `socat`, `dig`,
+//! `flock`). Without them every check prints `SKIPPED: ...` once per test
+//! binary and passes, unless `KSR_LAB_REQUIRED=1`, which turns the skip
+//! into a failure (for CI machines that are meant to run it). `tshark`
+//! (and `ethtool`, for the kernel VXLAN peer) come from
+//! `scripts/install-deps`; without tshark the capture checks fail.
+//!
+//! Run: `cargo test -p lab -- --nocapture`. `scripts/lab up` builds the
+//! release binaries first (`KSR_LAB_SKIP_BUILD=1` skips that);
+//! `KSR_LAB_BIN=DIR` and `KSR_LAB_CONFIG=FILE` point it elsewhere.
+
+pub mod checks;
+pub mod cluster;
+pub mod env;
+pub mod objects;
+pub mod session;
+pub mod text;
+pub mod tshark;
+
+pub use checks::Checks;
+pub use cluster::Cluster;
+pub use session::check;
+
+#[cfg(test)]
+mod tests;

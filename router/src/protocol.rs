@@ -80,7 +80,49 @@ pub enum Response {
         flows: usize,
     },
     /// The request failed.
-    Error(String),
+    Error(ProtocolError),
+}
+
+/// Why the router refused or could not answer a request: the payload of
+/// [`Response::Error`], sent over the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ProtocolError {
+    /// The request was not valid JSON for a [`Request`].
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The request was longer than the server takes.
+    #[error("request larger than {limit} bytes refused")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The client did not send a whole request in time.
+    #[error("no whole request within {secs} s")]
+    Timeout {
+        /// The limit, in seconds.
+        secs: u64,
+    },
+    /// [`Request::Apply`] of a cluster state that does not validate.
+    #[error("not applied: invalid cluster state: {0}")]
+    Invalid(String),
+    /// The data plane refused the new state.
+    #[error("not applied: {0}")]
+    NotApplied(String),
+    /// The packet loop's queue of questions is full.
+    #[error("the packet loop is busy; try again")]
+    Busy,
+    /// The packet loop could not be woken.
+    #[error("cannot wake the packet loop: {0}")]
+    Wake(String),
+    /// The packet loop did not answer in time.
+    #[error("the packet loop did not answer within {secs} s")]
+    NoAnswer {
+        /// The wait, in seconds.
+        secs: u64,
+    },
+    /// A question the control thread answers reached the packet loop.
+    #[error("state is answered by the control thread")]
+    Misrouted,
 }
 
 /// Why a control request failed.

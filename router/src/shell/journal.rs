@@ -154,11 +154,6 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
         self.written
     }
 
-    /// Whether nothing has been written since the last compaction.
-    pub fn is_empty(&self) -> bool {
-        self.written == 0
-    }
-
     /// Replaces the journal with `snapshot` (the live state), written to a
     /// temporary file and renamed over the journal, so a kill during
     /// compaction leaves the old journal whole.

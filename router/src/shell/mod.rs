@@ -10,8 +10,8 @@
 mod capture;
 mod control_server;
 mod errors;
-#[allow(dead_code)] // wired to conntrack in the next step
 mod journal;
+mod persist;
 pub mod plumbing;
 pub mod store;
 mod tun;
@@ -71,6 +71,9 @@ pub struct RunOptions {
     /// Install and keep the node's routing rules and routes
     /// ([`plumbing`]); off when something else manages them.
     pub manage_routing: bool,
+    /// The conntrack journal's path (`None`: beside the control socket,
+    /// `NODE.conntrack`; `none`: no journal).
+    pub state: Option<PathBuf>,
 }
 
 /// Why the router could not start or had to stop.
@@ -202,6 +205,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             config: opts.config.display().to_string(),
             known: String::new(),
         })?;
+    let journal = open_journal(opts, &mut dp);
     let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
     let mut overlay = UdpSocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
         addr: overlay_addr,
@@ -224,7 +228,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         }
         None => None,
     };
-    let mut plumbing = if opts.manage_routing {
+    let plumbing = if opts.manage_routing {
         let net = plumbing::plan::NodeNetwork {
             tun: tun.name().to_owned(),
             node_ip: underlay_ip,
@@ -274,13 +278,40 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         &query_rx,
         &mut signal_rx,
         &mut capture,
-        &mut plumbing,
+        &mut Upkeep { plumbing, journal },
     );
     if let Some(c) = capture.as_mut() {
         c.flush();
     }
     remove_socket(&opts.control, socket_identity);
     result
+}
+
+/// What the loop keeps up beside the packets: the node's routing plumbing
+/// and the conntrack journal.
+struct Upkeep {
+    plumbing: Option<plumbing::Plumbing>,
+    journal: Option<persist::ConntrackJournal>,
+}
+
+/// Opens the conntrack journal `opts` asks for and restores its flows into
+/// `dp`; without one (or if it cannot be opened) the router runs on with an
+/// empty table, saying why.
+fn open_journal(opts: &RunOptions, dp: &mut Node) -> Option<persist::ConntrackJournal> {
+    let path = match &opts.state {
+        Some(p) if p.as_os_str() == "none" => return None,
+        Some(p) => p.clone(),
+        None => opts
+            .control
+            .with_file_name(format!("{}.conntrack", opts.node)),
+    };
+    match persist::ConntrackJournal::open(&path, &opts.node, dp, Instant::now()) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            warn!("{e}; running without a conntrack journal (flows will not survive a restart)");
+            None
+        }
+    }
 }
 
 /// Removes the control socket, but only if it is still the one this router
@@ -347,8 +378,9 @@ fn event_loop(
     queries: &crossbeam_channel::Receiver<Query>,
     signal_rx: &mut mio::net::UnixStream,
     capture: &mut Option<Capture>,
-    plumbing: &mut Option<plumbing::Plumbing>,
+    upkeep: &mut Upkeep,
 ) -> Result<(), RunError> {
+    let Upkeep { plumbing, journal } = upkeep;
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
     let mut shell = ShellStats::new(io.tun.name());
@@ -390,6 +422,9 @@ fn event_loop(
                     let mut b = [0u8; 16];
                     let _ = signal_rx.read(&mut b);
                     info!("signal received, stopping");
+                    if let Some(j) = journal.as_mut() {
+                        j.flush(dp);
+                    }
                     return Ok(());
                 }
                 other => warn!("event for unknown token {other:?}"),
@@ -409,6 +444,10 @@ fn event_loop(
         }
         let now = Instant::now();
         dp.handle_timeout(now);
+        // After the batch and the expiry sweep: one append per iteration.
+        if let Some(j) = journal.as_mut() {
+            j.flush(dp);
+        }
         if let Some(p) = plumbing.as_mut() {
             p.poll(now);
         }
@@ -593,7 +632,9 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
                         micros,
                     }
                 }
-                Err(e) => Response::Error(format!("not applied: {e}")),
+                Err(e) => {
+                    Response::Error(crate::protocol::ProtocolError::NotApplied(e.to_string()))
+                }
             }
         }
         Request::Conntrack => Response::Conntrack {
@@ -614,6 +655,6 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
                 flows: dp.conntrack().len(),
             }
         }
-        Request::State => Response::Error("state is answered by the control thread".into()),
+        Request::State => Response::Error(crate::protocol::ProtocolError::Misrouted),
     }
 }

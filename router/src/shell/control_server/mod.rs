@@ -1,9 +1,16 @@
 //! The control socket's server: a thread that answers the CLI. Questions
 //! about the data plane (conntrack, counters) are passed to the packet loop
 //! over a channel and a mio `Waker`, so the loop never blocks on a client.
+//!
+//! The socket is root's (its directory is), but what arrives on it is still
+//! input: a request is bounded in size ([`MAX_REQUEST`]) and in time
+//! ([`CLIENT_TIMEOUT`] for the whole request and for the answer), so one
+//! slow or stuck client holds the single control thread for at most a few
+//! seconds; and a new cluster state is validated as `config.toml` is
+//! before the data plane sees it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -14,8 +21,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, warn};
 
-use crate::protocol::{Request, Response};
+use crate::protocol::{ProtocolError, Request, Response};
 use cluster::Cluster;
+
+mod limits;
+#[cfg(test)]
+mod tests;
+
+use limits::{read_request, ReadError};
+pub use limits::{CLIENT_TIMEOUT, MAX_REQUEST};
+
+/// How long the control thread waits for the packet loop's answer.
+const LOOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A question for the packet loop, with where to send the answer.
 pub struct Query {
@@ -124,19 +141,43 @@ fn serve(
     queries: &Sender<Query>,
     waker: &mio::Waker,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
-    let response = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Response::Error(format!("bad request: {e}")),
-        Ok(Request::State) => Response::State {
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let response = match read_request(&stream, MAX_REQUEST, CLIENT_TIMEOUT) {
+        Err(ReadError::Io(e)) => return Err(e),
+        Err(ReadError::TooLarge) => Response::Error(ProtocolError::TooLarge { limit: MAX_REQUEST }),
+        Err(ReadError::Timeout) => Response::Error(ProtocolError::Timeout {
+            secs: CLIENT_TIMEOUT.as_secs(),
+        }),
+        Ok(bytes) => match serde_json::from_slice::<Request>(&bytes) {
+            Err(e) => Response::Error(ProtocolError::BadRequest(e.to_string())),
+            Ok(request) => answer(request, state, created, queries, waker),
+        },
+    };
+    let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    out.push('\n');
+    (&stream).write_all(out.as_bytes())
+}
+
+/// The answer to one well-formed request.
+fn answer(
+    request: Request,
+    state: &mut ControlState,
+    created: &mut BTreeMap<String, i64>,
+    queries: &Sender<Query>,
+    waker: &mio::Waker,
+) -> Response {
+    match request {
+        Request::State => Response::State {
             node: state.node.clone(),
             cluster: state.cluster.clone(),
             created: created.clone(),
             now_unix: unix_now(),
             config: state.config.clone(),
         },
-        Ok(Request::Apply { cluster }) => {
+        Request::Apply { cluster } => {
+            if let Err(e) = validate(&cluster) {
+                return Response::Error(ProtocolError::Invalid(e));
+            }
             let answer = ask_loop(
                 Request::Apply {
                     cluster: cluster.clone(),
@@ -150,22 +191,32 @@ fn serve(
             }
             answer
         }
-        Ok(request) => ask_loop(request, queries, waker),
-    };
-    let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
-    out.push('\n');
-    (&stream).write_all(out.as_bytes())
+        request => ask_loop(request, queries, waker),
+    }
+}
+
+/// Checks a cluster state from the socket as `config.toml` is checked: its
+/// TOML form must parse back (ClusterIPs in the Service CIDR, pods in
+/// their nodes' CIDRs, no address used twice...).
+// TODO: call `control::config::validate` once it exists in this tree; the
+// round trip is the same check, at the cost of one serialisation.
+fn validate(cluster: &Cluster) -> Result<(), String> {
+    control::config::parse(&control::config::to_toml(cluster))
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn ask_loop(request: Request, queries: &Sender<Query>, waker: &mio::Waker) -> Response {
     let (reply, answer): (Sender<Response>, Receiver<Response>) = crossbeam_channel::bounded(1);
     if queries.try_send(Query { request, reply }).is_err() {
-        return Response::Error("the packet loop is busy; try again".into());
+        return Response::Error(ProtocolError::Busy);
     }
     if let Err(e) = waker.wake() {
-        return Response::Error(format!("cannot wake the packet loop: {e}"));
+        return Response::Error(ProtocolError::Wake(e.to_string()));
     }
-    answer
-        .recv_timeout(Duration::from_secs(2))
-        .unwrap_or_else(|_| Response::Error("the packet loop did not answer within 2 s".into()))
+    answer.recv_timeout(LOOP_TIMEOUT).unwrap_or_else(|_| {
+        Response::Error(ProtocolError::NoAnswer {
+            secs: LOOP_TIMEOUT.as_secs(),
+        })
+    })
 }

@@ -1,0 +1,182 @@
+//! The command line, as clap parses it: kubectl's verbs and flags, plus
+//! `router run` and the hidden `lab-*` commands for scripts.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A userspace Kubernetes-Service router on a TUN device, and its CLI.
+#[derive(Parser, Debug)]
+#[command(name = "router", version)]
+pub struct Cli {
+    /// Control socket of the router to ask (default: /run/ksr/NODE.sock with
+    /// --node, else the first socket in /run/ksr).
+    #[arg(long, global = true)]
+    pub server: Option<PathBuf>,
+    /// Node whose router to ask.
+    #[arg(long, global = true)]
+    pub node: Option<String>,
+    /// Read the cluster from this file instead of asking a running router.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the data plane for one node (needs root: creates a TUN device).
+    Run {
+        /// TUN device name.
+        #[arg(long, default_value = "kube0")]
+        tun: String,
+        /// TUN MTU.
+        #[arg(long, default_value_t = 1500)]
+        mtu: u16,
+        /// Control socket path (default /run/ksr/NODE.sock).
+        #[arg(long)]
+        control: Option<PathBuf>,
+        /// Conntrack table capacity.
+        #[arg(long, default_value_t = dataplane::conntrack::DEFAULT_CAPACITY)]
+        conntrack_max: usize,
+        /// Capture packets to this pcapng file (tun-in, tun-out, overlay-in,
+        /// overlay-out; read overlay with `tshark -d udp.port==8472,vxlan`).
+        #[arg(long)]
+        capture: Option<PathBuf>,
+        /// Capture only this Service's packets (NAMESPACE/NAME or NAME).
+        #[arg(long, requires = "capture")]
+        capture_service: Option<String>,
+        /// Do not install or keep the node's routing rules and routes (when
+        /// something else manages them); by default the router installs
+        /// them at start and restores them when they are removed.
+        #[arg(long)]
+        no_manage_routing: bool,
+        /// Where the conntrack journal lives, so flows survive a restart
+        /// (default: beside the control socket, NODE.conntrack); `none`
+        /// keeps no journal.
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Display resources, like `kubectl get`.
+    Get {
+        /// po|pods, svc|services, ep|endpoints, ns|namespaces, conntrack, stats.
+        resource: Resource,
+        /// Only this object (pods, services, endpoints).
+        name: Option<String>,
+        /// Output format: `wide` adds columns; `json` prints
+        /// `{"apiVersion": "v1", "kind": "List", "items": [...]}` (pods,
+        /// services, endpoints, namespaces; a List also with NAME) or the
+        /// counters (stats).
+        #[arg(short = 'o', long = "output")]
+        output: Option<Output>,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+        /// All namespaces.
+        #[arg(short = 'A', long = "all-namespaces")]
+        all_namespaces: bool,
+        /// conntrack: only this protocol (tcp, udp, icmp), like `conntrack -L -p`.
+        #[arg(short = 'p', long = "proto")]
+        proto: Option<String>,
+        /// conntrack: only flows with this source address, in either tuple (`-s`).
+        #[arg(short = 's', long = "src")]
+        src: Option<std::net::Ipv4Addr>,
+        /// conntrack: only flows with this destination address, in either tuple (`-d`).
+        #[arg(short = 'd', long = "dst")]
+        dst: Option<std::net::Ipv4Addr>,
+    },
+    /// Show details of a resource, like `kubectl describe`.
+    Describe {
+        /// service|svc or endpoints|ep.
+        resource: Resource,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+    },
+    /// Create or update objects from a file, like `kubectl apply -f`: the
+    /// cluster store is changed and every running router follows at once.
+    Apply {
+        /// A TOML file with `[[deployments]]`, `[[pods]]` and/or `[[services]]`.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// The cluster store (default: the file the running routers serve).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// Delete a pod or a Service, like `kubectl delete`. A Deployment's pod
+    /// is replaced by a new one, with a new name and a new IP.
+    Delete {
+        /// po|pod|pods or svc|service|services.
+        resource: Resource,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+        /// The cluster store (default: the file the running routers serve).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// For the lab's kubelet: mark a pod ready (its server answers) or not.
+    #[command(hide = true)]
+    LabReady {
+        /// Pod name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long = "namespace", default_value = "default")]
+        namespace: String,
+        /// Mark it not ready instead.
+        #[arg(long)]
+        not_ready: bool,
+        /// The cluster store.
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// For scripts: one line per node (name, address, pod CIDR).
+    #[command(hide = true)]
+    LabNodes,
+    /// For scripts: one line per pod (namespace, name, ip, node, node CIDR, gateway, ports).
+    #[command(hide = true)]
+    LabPods,
+    /// For scripts: pod CIDR, Service CIDR, VXLAN VNI and port, underlay and pod MTU.
+    #[command(hide = true)]
+    LabCluster,
+    /// For scripts: one line per Service (namespace, name, type, ClusterIP, external IPs, ports).
+    #[command(hide = true)]
+    LabServices,
+}
+
+/// The kinds `get`, `describe` and `delete` take, with kubectl's short names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Resource {
+    /// Pods.
+    #[value(alias = "po", alias = "pod")]
+    Pods,
+    /// Services.
+    #[value(alias = "svc", alias = "service")]
+    Services,
+    /// Endpoints (one object per Service).
+    #[value(alias = "ep", alias = "endpoint")]
+    Endpoints,
+    /// Namespaces.
+    #[value(alias = "ns", alias = "namespace")]
+    Namespaces,
+    /// The router's conntrack table.
+    #[value(alias = "ct")]
+    Conntrack,
+    /// The router's counters.
+    Stats,
+}
+
+/// `-o`: the output format of `get`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// More columns.
+    Wide,
+    /// JSON (see [`crate::cli::json`]).
+    Json,
+}

@@ -1,0 +1,303 @@
+//! Runs a parsed command: `router run`, the kubectl verbs against a running
+//! router (or `--config FILE`), and the hidden `lab-*` commands.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cluster::Cluster;
+use control::config;
+use dataplane::DataplaneConfig;
+
+use super::args::{Cli, Command, Output, Resource};
+use super::{conntrack, json, stats, CliError, NotFound};
+use super::{describe_endpoints, describe_service, Ages, NamespaceFilter};
+use super::{get_endpoints, get_namespaces, get_pods, get_services};
+use super::{lab_cluster, lab_nodes, lab_pods, lab_services};
+use crate::protocol::{self, Request, Response};
+use crate::shell::{self, store, RunOptions};
+
+/// Which router (or file) a CLI command reads from.
+struct Target {
+    server: Option<PathBuf>,
+    node: Option<String>,
+    config: Option<PathBuf>,
+}
+
+/// Runs `cli`; returns what goes to stdout.
+pub fn dispatch(cli: Cli) -> Result<String, CliError> {
+    let Cli {
+        server,
+        node,
+        config,
+        command,
+    } = cli;
+    let target = Target {
+        server,
+        node,
+        config,
+    };
+    match command {
+        Command::Run {
+            tun,
+            mtu,
+            control,
+            conntrack_max,
+            capture,
+            capture_service,
+            no_manage_routing,
+            state,
+        } => {
+            let config = target
+                .config
+                .ok_or(CliError::Usage("router run needs --config FILE"))?;
+            let node = target
+                .node
+                .ok_or(CliError::Usage("router run needs --node NAME"))?;
+            let control = control.unwrap_or_else(|| protocol::default_socket(&node));
+            let opts = RunOptions {
+                config,
+                node,
+                tun,
+                mtu,
+                control,
+                dataplane: DataplaneConfig {
+                    conntrack_capacity: conntrack_max,
+                    ..DataplaneConfig::default()
+                },
+                capture,
+                capture_service,
+                manage_routing: !no_manage_routing,
+                state,
+            };
+            shell::run(&opts)?;
+            Ok(String::new())
+        }
+        Command::Apply { file, store } => {
+            let text = std::fs::read_to_string(&file).map_err(|source| CliError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let store = store::locate(store.as_deref());
+            let (cluster, changes) =
+                store::update(&store, |current| config::apply(current, &text))?;
+            Ok(format!("{}{}", lines(&changes), pushed(&store, &cluster)))
+        }
+        Command::Delete {
+            resource,
+            name,
+            namespace,
+            store,
+        } => {
+            if !matches!(resource, Resource::Pods | Resource::Services) {
+                return Err(CliError::Usage("delete supports: pod (po), service (svc)"));
+            }
+            let store = store::locate(store.as_deref());
+            let (cluster, changes) = store::update(&store, |current| match resource {
+                Resource::Pods => config::delete_pod(current, &namespace, &name),
+                _ => config::delete_service(current, &namespace, &name),
+            })?;
+            Ok(format!("{}{}", lines(&changes), pushed(&store, &cluster)))
+        }
+        Command::LabReady {
+            name,
+            namespace,
+            not_ready,
+            store,
+        } => {
+            let store = store::locate(store.as_deref());
+            let (cluster, ()) = store::update(&store, |current| {
+                config::set_ready(current, &namespace, &name, !not_ready).map(|t| (t, ()))
+            })?;
+            Ok(pushed(&store, &cluster))
+        }
+        Command::LabNodes => Ok(lab_nodes(&file_cluster(target.config.as_deref())?)),
+        Command::LabPods => Ok(lab_pods(&file_cluster(target.config.as_deref())?)),
+        Command::LabCluster => Ok(lab_cluster(&file_cluster(target.config.as_deref())?)),
+        Command::LabServices => Ok(lab_services(&file_cluster(target.config.as_deref())?)),
+        Command::Get {
+            resource,
+            name,
+            output,
+            namespace,
+            all_namespaces,
+            proto,
+            src,
+            dst,
+        } => {
+            let ns = if all_namespaces {
+                NamespaceFilter::All
+            } else {
+                NamespaceFilter::One(namespace)
+            };
+            match resource {
+                Resource::Conntrack => {
+                    // TODO: `-o json` once the data plane answers with
+                    // typed flow records instead of `conntrack -L` lines.
+                    if output == Some(Output::Json) {
+                        return Err(CliError::Usage(
+                            "-o json is not supported for conntrack yet",
+                        ));
+                    }
+                    match ask(&target, &Request::Conntrack)? {
+                        Response::Conntrack { lines, capacity } => {
+                            let filter = conntrack::Filter { proto, src, dst };
+                            Ok(conntrack::render(filter.apply(lines), capacity))
+                        }
+                        other => Err(unexpected(other)),
+                    }
+                }
+                Resource::Stats => match ask(&target, &Request::Stats)? {
+                    Response::Stats { stats, flows } => match output {
+                        Some(Output::Json) => stats::json(&stats, flows),
+                        _ => Ok(stats::render(&stats, flows)),
+                    },
+                    other => Err(unexpected(other)),
+                },
+                _ => {
+                    let (mut cluster, created, now_unix) = cluster_state(&target)?;
+                    if let Some(name) = &name {
+                        only(&mut cluster, resource, &ns, name)?;
+                    }
+                    let ages = Ages {
+                        now_unix,
+                        created: created.as_ref(),
+                    };
+                    if output == Some(Output::Json) {
+                        return json::get(&cluster, resource, &ns, &ages);
+                    }
+                    let wide = output == Some(Output::Wide);
+                    Ok(match resource {
+                        Resource::Pods => get_pods(&cluster, &ns, wide, &ages),
+                        Resource::Services => get_services(&cluster, &ns, wide, &ages),
+                        Resource::Namespaces => get_namespaces(&cluster, &ages),
+                        _ => get_endpoints(&cluster, &ns, &ages),
+                    })
+                }
+            }
+        }
+        Command::Describe {
+            resource,
+            name,
+            namespace,
+        } => {
+            let (cluster, _, _) = cluster_state(&target)?;
+            Ok(match resource {
+                Resource::Services => describe_service(&cluster, &namespace, &name)?,
+                Resource::Endpoints => describe_endpoints(&cluster, &namespace, &name)?,
+                _ => {
+                    return Err(CliError::Usage(
+                        "describe supports: service (svc), endpoints (ep)",
+                    ))
+                }
+            })
+        }
+    }
+}
+
+/// Keeps only the object `name` of `resource` (kubectl's `get KIND NAME`),
+/// or says it is not there in kubectl's words.
+fn only(
+    cluster: &mut Cluster,
+    resource: Resource,
+    ns: &NamespaceFilter,
+    name: &str,
+) -> Result<(), CliError> {
+    let in_ns = |n: &str| match ns {
+        NamespaceFilter::All => true,
+        NamespaceFilter::One(want) => n == want,
+    };
+    let (kind, found) = match resource {
+        Resource::Pods => {
+            cluster
+                .pods
+                .retain(|p| p.name == name && in_ns(&p.namespace));
+            ("pods", !cluster.pods.is_empty())
+        }
+        Resource::Services | Resource::Endpoints => {
+            cluster
+                .services
+                .retain(|s| s.name == name && in_ns(&s.namespace));
+            let kind = if resource == Resource::Services {
+                "services"
+            } else {
+                "endpoints"
+            };
+            (kind, !cluster.services.is_empty())
+        }
+        _ => {
+            return Err(CliError::Usage(
+                "a NAME is only taken for pods, services and endpoints",
+            ))
+        }
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(NotFound {
+            kind,
+            name: name.to_owned(),
+        }
+        .into())
+    }
+}
+
+fn lines(changes: &[config::Change]) -> String {
+    changes.iter().map(|c| format!("{c}\n")).collect()
+}
+
+/// Pushes a new state to every running router; the report goes to stderr
+/// (stdout stays kubectl's), failures are errors.
+fn pushed(store: &Path, cluster: &Cluster) -> String {
+    for p in store::push(store, cluster) {
+        match p.result {
+            Ok((Response::Applied { node, micros }, rtt)) => log::info!(
+                "router {node} applied the change: {micros} us in its data plane, {} us round trip",
+                rtt.as_micros()
+            ),
+            Ok((other, _)) => log::warn!("router at {}: {other:?}", p.socket.display()),
+            Err(e) => log::warn!("{e} (it will read the store when it starts)"),
+        }
+    }
+    String::new()
+}
+
+fn file_cluster(path: Option<&Path>) -> Result<Cluster, CliError> {
+    let path = path.ok_or(CliError::Usage("this command needs --config FILE"))?;
+    Ok(config::load(path)?)
+}
+
+/// A cluster, its objects' creation times (unknown when read from a file)
+/// and the clock they are relative to.
+type State = (Cluster, Option<BTreeMap<String, i64>>, i64);
+
+/// The cluster from `--config FILE` (ages unknown) or from the running router.
+fn cluster_state(target: &Target) -> Result<State, CliError> {
+    if let Some(path) = &target.config {
+        return Ok((file_cluster(Some(path))?, None, 0));
+    }
+    match ask(target, &Request::State)? {
+        Response::State {
+            cluster,
+            created,
+            now_unix,
+            ..
+        } => Ok((cluster, Some(created), now_unix)),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn ask(target: &Target, request: &Request) -> Result<Response, CliError> {
+    let path = match (&target.server, &target.node) {
+        (Some(p), _) => p.clone(),
+        (None, Some(node)) => protocol::default_socket(node),
+        (None, None) => protocol::find_socket()?,
+    };
+    match protocol::request(&path, request)? {
+        Response::Error(e) => Err(CliError::Router(e)),
+        r => Ok(r),
+    }
+}
+
+fn unexpected(r: Response) -> CliError {
+    CliError::Unexpected(Box::new(r))
+}

@@ -1,0 +1,210 @@
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::limits::{read_request, ReadError};
+use super::*;
+use crate::protocol;
+
+fn default_cluster() -> Cluster {
+    control::config::parse(include_str!("../../../../config.toml")).expect("default config")
+}
+
+/// A socket path of its own for each test.
+fn socket_path() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "ksr-control-test-{}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// A control server on a fresh socket, with a stand-in packet loop that
+/// applies whatever reaches it.
+struct Server {
+    path: PathBuf,
+    // Kept alive: the waker wakes this poll.
+    _poll: mio::Poll,
+}
+
+impl Server {
+    fn start(cluster: Cluster) -> Server {
+        let path = socket_path();
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let (tx, rx) = crossbeam_channel::bounded::<Query>(4);
+        thread::spawn(move || {
+            for q in rx {
+                let answer = match q.request {
+                    Request::Apply { .. } => Response::Applied {
+                        node: "mac-master".into(),
+                        micros: 1,
+                    },
+                    _ => Response::Error(ProtocolError::Misrouted),
+                };
+                let _ = q.reply.send(answer);
+            }
+        });
+        let state = ControlState {
+            node: "mac-master".into(),
+            cluster,
+            config: PathBuf::from("config.toml"),
+        };
+        spawn(&path, state, tx, waker).expect("control server");
+        Server { path, _poll: poll }
+    }
+
+    fn cluster(&self) -> Cluster {
+        match protocol::request(&self.path, &Request::State).expect("state") {
+            Response::State { cluster, .. } => cluster,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[test]
+fn apply_of_an_invalid_state_is_refused_and_changes_nothing() {
+    let before = default_cluster();
+    let server = Server::start(before.clone());
+    let mut bad = before.clone();
+    let svc = bad
+        .services
+        .iter_mut()
+        .find(|s| s.name == "nginx-svc")
+        .expect("nginx-svc");
+    // Outside the Service CIDR (it is a pod's address, even).
+    svc.cluster_ip = "10.10.1.2".parse().expect("ip");
+    let answer = protocol::request(&server.path, &Request::Apply { cluster: bad }).expect("apply");
+    assert!(
+        matches!(&answer, Response::Error(ProtocolError::Invalid(e)) if e.contains("10.10.1.2")),
+        "{answer:?}"
+    );
+    assert_eq!(server.cluster(), before);
+}
+
+#[test]
+fn apply_of_a_valid_state_is_served() {
+    let before = default_cluster();
+    let server = Server::start(before.clone());
+    let mut next = before.clone();
+    next.services.retain(|s| s.name != "orphan-svc");
+    let answer = protocol::request(
+        &server.path,
+        &Request::Apply {
+            cluster: next.clone(),
+        },
+    )
+    .expect("apply");
+    assert!(matches!(answer, Response::Applied { .. }), "{answer:?}");
+    assert_eq!(server.cluster(), next);
+}
+
+#[test]
+fn garbage_is_a_bad_request() {
+    let server = Server::start(default_cluster());
+    let mut s = UnixStream::connect(&server.path).expect("connect");
+    s.write_all(b"{\"Nope\":1}\n").expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    let r: Response = serde_json::from_str(&answer).expect("json");
+    assert!(
+        matches!(r, Response::Error(ProtocolError::BadRequest(_))),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn an_oversized_request_is_refused_and_the_server_goes_on() {
+    let before = default_cluster();
+    let server = Server::start(before.clone());
+    let mut s = UnixStream::connect(&server.path).expect("connect");
+    let junk = vec![b' '; MAX_REQUEST + 1];
+    s.write_all(&junk).expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    let r: Response = serde_json::from_str(&answer).expect("json");
+    assert_eq!(
+        r,
+        Response::Error(ProtocolError::TooLarge { limit: MAX_REQUEST })
+    );
+    assert_eq!(server.cluster(), before);
+}
+
+/// A pair of connected sockets: the server's end and the client's.
+fn pair() -> (UnixStream, UnixStream) {
+    UnixStream::pair().expect("socket pair")
+}
+
+#[test]
+fn reads_one_line() {
+    let (server, mut client) = pair();
+    client.write_all(b"{\"a\":1}\nrest").expect("write");
+    let got = read_request(&server, 100, Duration::from_secs(1)).expect("request");
+    assert_eq!(got, b"{\"a\":1}");
+}
+
+#[test]
+fn a_request_cut_by_end_of_file_is_taken_as_it_is() {
+    let (server, mut client) = pair();
+    client.write_all(b"State").expect("write");
+    drop(client);
+    let got = read_request(&server, 100, Duration::from_secs(1)).expect("request");
+    assert_eq!(got, b"State");
+}
+
+#[test]
+fn too_large_without_a_newline() {
+    let (server, mut client) = pair();
+    client.write_all(&[b'x'; 11]).expect("write");
+    let got = read_request(&server, 10, Duration::from_secs(1));
+    assert!(matches!(got, Err(ReadError::TooLarge)), "{got:?}");
+}
+
+#[test]
+fn too_large_before_the_newline() {
+    let (server, mut client) = pair();
+    client.write_all(b"0123456789ab\n").expect("write");
+    let got = read_request(&server, 10, Duration::from_secs(1));
+    assert!(matches!(got, Err(ReadError::TooLarge)), "{got:?}");
+}
+
+#[test]
+fn a_silent_client_times_out() {
+    let (server, _client) = pair();
+    let start = Instant::now();
+    let got = read_request(&server, 100, Duration::from_millis(200));
+    assert!(matches!(got, Err(ReadError::Timeout)), "{got:?}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+/// The deadline is for the whole request: a byte every 50 ms does not
+/// extend it.
+#[test]
+fn a_dripping_client_times_out() {
+    let (server, mut client) = pair();
+    let drip = thread::spawn(move || {
+        for _ in 0..40 {
+            if client.write_all(b"x").is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let start = Instant::now();
+    let got = read_request(&server, 1000, Duration::from_millis(300));
+    assert!(matches!(got, Err(ReadError::Timeout)), "{got:?}");
+    assert!(start.elapsed() < Duration::from_secs(1));
+    drop(server);
+    let _ = drip.join();
+}
