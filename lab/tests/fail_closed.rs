@@ -48,8 +48,19 @@ fn fail_closed() {
         let mut pids = Vec::new();
         for node in [&k.worker, &k.master] {
             if let Some(pid) = router_pid(c, &node.name) {
-                let out = run(5, "kill", &["-TERM", &pid]);
-                c.check(out.status.success(), || show("kill router", &out));
+                // The lab supervises its routers (restart on exit, like
+                // systemd's Restart=always): stop the supervisor, which
+                // stops its router and starts no other.
+                let sup_file = format!("{RUN_DIR}/supervise-{}.pid", node.name);
+                match std::fs::read_to_string(&sup_file) {
+                    Ok(sup) => {
+                        let out = run(5, "kill", &["-TERM", sup.trim()]);
+                        c.check(out.status.success(), || show("kill supervisor", &out));
+                    }
+                    Err(e) => {
+                        c.check(false, || format!("cannot read {sup_file}: {e}"));
+                    }
+                }
                 pids.push(pid);
             }
         }

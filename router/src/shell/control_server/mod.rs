@@ -195,15 +195,12 @@ fn answer(
     }
 }
 
-/// Checks a cluster state from the socket as `config.toml` is checked: its
-/// TOML form must parse back (ClusterIPs in the Service CIDR, pods in
-/// their nodes' CIDRs, no address used twice...).
-// TODO: call `control::config::validate` once it exists in this tree; the
-// round trip is the same check, at the cost of one serialisation.
+/// Checks a cluster state from the socket as strictly as `config.toml` is
+/// checked ([`control::config::validate`]: ClusterIPs in the Service CIDR,
+/// pods in their nodes' CIDRs, no address used twice, nothing the
+/// allocators would not keep...).
 fn validate(cluster: &Cluster) -> Result<(), String> {
-    control::config::parse(&control::config::to_toml(cluster))
-        .map(drop)
-        .map_err(|e| e.to_string())
+    control::config::validate(cluster).map_err(|e| e.to_string())
 }
 
 fn ask_loop(request: Request, queries: &Sender<Query>, waker: &mio::Waker) -> Response {
