@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dataplane::conntrack::{FlowCursor, FlowRecord};
 use serde::{Deserialize, Serialize};
 
 use cluster::Cluster;
@@ -31,8 +32,18 @@ pub fn default_socket(node: &str) -> PathBuf {
 pub enum Request {
     /// The cluster state and object creation times.
     State,
-    /// The conntrack table, like `conntrack -L`.
+    /// The conntrack table, like `conntrack -L`. The control thread
+    /// gathers it from the packet loop in [`Request::ConntrackChunk`]s, so
+    /// listing a large table never stalls forwarding.
     Conntrack,
+    /// Up to `max` conntrack entries from `from` on (the control thread
+    /// asks the packet loop this, chunk by chunk).
+    ConntrackChunk {
+        /// Where to go on from.
+        from: FlowCursor,
+        /// At most this many entries.
+        max: usize,
+    },
     /// Data-path counters.
     Stats,
     /// Serve this cluster state from now on (live, without restart).
@@ -65,10 +76,13 @@ pub enum Response {
         /// How long the data plane took to apply it, in microseconds.
         micros: u64,
     },
-    /// Answer to [`Request::Conntrack`].
+    /// Answer to [`Request::Conntrack`] (sorted by protocol, then
+    /// original tuple) and to [`Request::ConntrackChunk`] (in table order).
     Conntrack {
-        /// One line per flow.
-        lines: Vec<String>,
+        /// One record per flow; its `Display` is the `conntrack -L` line.
+        records: Vec<FlowRecord>,
+        /// Where the next chunk starts (`None`: this was the last).
+        next: Option<FlowCursor>,
         /// Table capacity.
         capacity: usize,
     },

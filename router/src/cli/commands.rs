@@ -130,22 +130,19 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 NamespaceFilter::One(namespace)
             };
             match resource {
-                Resource::Conntrack => {
-                    // TODO: `-o json` once the data plane answers with
-                    // typed flow records instead of `conntrack -L` lines.
-                    if output == Some(Output::Json) {
-                        return Err(CliError::Usage(
-                            "-o json is not supported for conntrack yet",
-                        ));
-                    }
-                    match ask(&target, &Request::Conntrack)? {
-                        Response::Conntrack { lines, capacity } => {
-                            let filter = conntrack::Filter { proto, src, dst };
-                            Ok(conntrack::render(filter.apply(lines), capacity))
+                Resource::Conntrack => match ask(&target, &Request::Conntrack)? {
+                    Response::Conntrack {
+                        records, capacity, ..
+                    } => {
+                        let filter = conntrack::Filter { proto, src, dst };
+                        let records = filter.apply(records);
+                        match output {
+                            Some(Output::Json) => Ok(conntrack::json(&records, capacity)?),
+                            _ => Ok(conntrack::render(&records, capacity)),
                         }
-                        other => Err(unexpected(other)),
                     }
-                }
+                    other => Err(unexpected(other)),
+                },
                 Resource::Stats => match ask(&target, &Request::Stats)? {
                     Response::Stats { stats, flows } => match output {
                         Some(Output::Json) => stats::json(&stats, flows),

@@ -637,14 +637,14 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
                 }
             }
         }
-        Request::Conntrack => Response::Conntrack {
-            lines: dp
-                .conntrack_listing(Instant::now())
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            capacity: dp.conntrack().capacity(),
-        },
+        Request::ConntrackChunk { from, max } => {
+            let (records, next) = dp.conntrack_records(Instant::now(), *from, *max);
+            Response::Conntrack {
+                records,
+                next,
+                capacity: dp.conntrack().capacity(),
+            }
+        }
         Request::Stats => {
             let mut stats = dp.stats().clone();
             stats.tun_write_dropped = shell.tun_write_dropped;
@@ -655,6 +655,8 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
                 flows: dp.conntrack().len(),
             }
         }
-        Request::State => Response::Error(crate::protocol::ProtocolError::Misrouted),
+        Request::State | Request::Conntrack => {
+            Response::Error(crate::protocol::ProtocolError::Misrouted)
+        }
     }
 }

@@ -155,3 +155,83 @@ fn stats_as_json() {
     assert_eq!(reasons.len(), dataplane::stats::DropReason::ALL.len());
     assert_eq!(reasons[dataplane::stats::DropReason::ALL[0].as_str()], 1);
 }
+
+/// Two flows as the data plane lists them.
+fn flows() -> Vec<dataplane::conntrack::FlowRecord> {
+    use dataplane::conntrack::{FlowRecord, TcpState};
+    use dataplane::packet::FlowKey;
+    let key = |proto, src: [u8; 4], dst: [u8; 4], sport, dport| FlowKey {
+        proto,
+        src: src.into(),
+        dst: dst.into(),
+        sport,
+        dport,
+    };
+    vec![
+        FlowRecord {
+            protocol: 6,
+            state: Some(TcpState::Established),
+            seconds_left: 86399,
+            original: key(6, [10, 10, 1, 100], [10, 101, 182, 177], 40000, 80),
+            reply: key(6, [10, 10, 0, 2], [10, 10, 1, 100], 80, 40000),
+            unreplied: false,
+            assured: true,
+            packets: [3, 2],
+            bytes: [180, 120],
+        },
+        FlowRecord {
+            protocol: 17,
+            state: None,
+            seconds_left: 29,
+            original: key(17, [10, 10, 1, 100], [10, 96, 0, 10], 5353, 53),
+            reply: key(17, [10, 10, 1, 53], [10, 10, 1, 100], 53, 5353),
+            unreplied: true,
+            assured: false,
+            packets: [1, 0],
+            bytes: [60, 0],
+        },
+    ]
+}
+
+#[test]
+fn conntrack_json_has_every_flow_with_its_tuples() {
+    let out = crate::cli::conntrack::json(&flows(), 131072).expect("json");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    assert_eq!(v["capacity"], 131072);
+    let f = v["flows"].as_array().expect("flows");
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0]["protocolName"], "tcp");
+    assert_eq!(f[0]["state"], "Established");
+    assert_eq!(f[0]["original"]["dst"], "10.101.182.177");
+    assert_eq!(f[0]["reply"]["src"], "10.10.0.2");
+    assert_eq!(f[1]["unreplied"], true);
+}
+
+#[test]
+fn conntrack_filters_like_conntrack_l() {
+    use crate::cli::conntrack::Filter;
+    let by_proto = Filter {
+        proto: Some("udp".into()),
+        src: None,
+        dst: None,
+    };
+    assert_eq!(by_proto.apply(flows()).len(), 1);
+    // -s matches either tuple's source: the endpoint answers from 10.10.0.2.
+    let by_src = Filter {
+        proto: None,
+        src: Some("10.10.0.2".parse().expect("ip")),
+        dst: None,
+    };
+    let only = by_src.apply(flows());
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].protocol, 6);
+    let text = crate::cli::conntrack::render(&only, 10);
+    assert!(
+        text.starts_with("tcp      6 86399 ESTABLISHED src=10.10.1.100"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 flow entries have been shown (capacity 10).\n"),
+        "{text}"
+    );
+}
