@@ -166,6 +166,25 @@ pub struct Stats {
     /// router could read them (the device's `tx_dropped`: the router fell
     /// behind); filled in by the shell.
     pub tun_queue_dropped: u64,
+    /// Errors reading the TUN device that the shell counted and went on
+    /// from; filled in by the shell.
+    pub tun_read_errors: u64,
+    /// Errors reading the overlay socket (e.g. ICMP errors the kernel
+    /// reports there) that the shell counted and went on from.
+    pub overlay_recv_errors: u64,
+    /// Routing rules, routes or sysctls the router put back after they
+    /// were removed; filled in by the shell.
+    pub routing_restored: u64,
+    /// Conntrack entries in a TCP handshake now (a gauge).
+    pub flows_half_open: u64,
+    /// DNS-over-TCP connections to the hosted DNS pods now: established,
+    /// and in the handshake (gauges); filled in by the node.
+    pub dns_tcp_open: u64,
+    /// See [`Stats::dns_tcp_open`].
+    pub dns_tcp_half_open: u64,
+    /// DNS-over-TCP connections refused (every slot busy) or dropped (a
+    /// half-open one evicted for a new SYN, or timed out half-open or idle).
+    pub dns_tcp_shed: u64,
     /// Drops, indexed like [`DropReason::ALL`].
     pub dropped: [u64; DropReason::ALL.len()],
 }

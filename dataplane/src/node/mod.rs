@@ -379,6 +379,18 @@ impl Node {
         self.hosts.get(&ip).map(|h| &h.host)
     }
 
+    /// The counters with the node's own filled in: the hosted DNS pods'
+    /// TCP connections and the conntrack half-open gauge.
+    pub fn stats_snapshot(&self) -> Stats {
+        let mut s = self.dataplane.stats().clone();
+        let dns: netstack::DnsTcpStats = self.hosts.values().map(|h| h.host.dns_tcp_stats()).sum();
+        s.dns_tcp_open = dns.open as u64;
+        s.dns_tcp_half_open = dns.half_open as u64;
+        s.dns_tcp_shed = dns.refused + dns.evicted + dns.expired_half_open + dns.expired_idle;
+        s.flows_half_open = self.dataplane.conntrack().half_open() as u64;
+        s
+    }
+
     /// DNS queries answered by this node's router-hosted pods (over the
     /// lifetime of their current hosts).
     pub fn dns_answered(&self) -> u64 {

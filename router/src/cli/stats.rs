@@ -9,7 +9,10 @@ pub fn render(s: &Stats, flows: usize) -> String {
     let mut out = format!(
         "received      {}\nforwarded     {}\nencapsulated  {}\ndecapsulated  {}\ntranslated    {}\n\
          generated     {}\nuntracked     {}\nflows         {flows} (created {}, expired {}, evicted {})\n\
+         conntrack     insert_failed={} early_drop={} drop={} half_open={}\n\
          tun-write-dropped {}\noverlay-send-dropped {}\ntun-queue-dropped {} (by the kernel, before the router read them)\n\
+         tun-read-errors {}\noverlay-recv-errors {}\nrouting-restored {}\n\
+         dns-tcp       open={} half_open={} shed={}\n\
          dropped       {}\n",
         s.received,
         s.forwarded,
@@ -21,9 +24,19 @@ pub fn render(s: &Stats, flows: usize) -> String {
         s.flows_created,
         s.flows_expired,
         s.flows_evicted,
+        s.dropped(DropReason::NatPortsExhausted),
+        s.flows_evicted,
+        s.dropped(DropReason::ConntrackFull),
+        s.flows_half_open,
         s.tun_write_dropped,
         s.overlay_send_dropped,
         s.tun_queue_dropped,
+        s.tun_read_errors,
+        s.overlay_recv_errors,
+        s.routing_restored,
+        s.dns_tcp_open,
+        s.dns_tcp_half_open,
+        s.dns_tcp_shed,
         s.dropped_total()
     );
     for r in DropReason::ALL {

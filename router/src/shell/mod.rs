@@ -341,6 +341,7 @@ struct ShellStats {
     overlay_send_dropped: u64,
     tun_read_errors: u64,
     overlay_recv_errors: u64,
+    routing_restored: u64,
     tun_write_log: RateLimitedLog,
     overlay_send_log: RateLimitedLog,
     tun_read_log: RateLimitedLog,
@@ -355,6 +356,7 @@ impl ShellStats {
             overlay_send_dropped: 0,
             tun_read_errors: 0,
             overlay_recv_errors: 0,
+            routing_restored: 0,
             tun_write_log: RateLimitedLog::new("writing to the TUN device"),
             overlay_send_log: RateLimitedLog::new("sending on the overlay socket"),
             tun_read_log: RateLimitedLog::new("reading the TUN device"),
@@ -450,6 +452,7 @@ fn event_loop(
         }
         if let Some(p) = plumbing.as_mut() {
             p.poll(now);
+            shell.routing_restored = p.restored();
         }
         if now >= next_stats {
             next_stats = now + STATS_EVERY;
@@ -646,7 +649,10 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
             }
         }
         Request::Stats => {
-            let mut stats = dp.stats().clone();
+            let mut stats = dp.stats_snapshot();
+            stats.tun_read_errors = shell.tun_read_errors;
+            stats.overlay_recv_errors = shell.overlay_recv_errors;
+            stats.routing_restored = shell.routing_restored;
             stats.tun_write_dropped = shell.tun_write_dropped;
             stats.overlay_send_dropped = shell.overlay_send_dropped;
             stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
