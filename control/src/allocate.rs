@@ -35,7 +35,7 @@ pub(crate) fn check_pod_ip(key: &str, ip: Ipv4Addr, node: &Node) -> Result<(), C
         Some("network address")
     } else if ip == cidr.broadcast() {
         Some("broadcast address")
-    } else if u32::from(ip) == u32::from(cidr.network()).wrapping_add(1) {
+    } else if ip == node.gateway() {
         Some("gateway (first host address)")
     } else {
         None

@@ -16,11 +16,7 @@ pub fn lab_pods(c: &Cluster) -> String {
     let mut out = String::new();
     for p in c.pods.iter().filter(|p| !p.is_router_hosted()) {
         let (cidr, gateway) = match c.node(&p.node) {
-            Some(n) => (
-                n.pod_cidr.to_string(),
-                std::net::Ipv4Addr::from(u32::from(n.pod_cidr.network()).wrapping_add(1))
-                    .to_string(),
-            ),
+            Some(n) => (n.pod_cidr.to_string(), n.gateway().to_string()),
             None => ("-".to_owned(), "-".to_owned()),
         };
         let ports = |proto| {
