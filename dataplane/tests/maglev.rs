@@ -212,3 +212,13 @@ fn sizes_are_primes() {
     assert_eq!(TableSize::new(1), None);
     assert_eq!(TableSize::new(TableSize::MAX + 1), None);
 }
+
+/// A case proptest once shrank to while the seeds were being chosen.
+#[test]
+fn two_random_endpoints_and_a_third() {
+    let ep = |s: &str| s.parse::<SocketAddrV4>().expect("address");
+    let endpoints = [ep("2.233.118.84:35139"), ep("200.87.144.132:15638")];
+    if let Err(e) = check_changes(&endpoints, ep("211.83.15.48:42749")) {
+        panic!("{e}");
+    }
+}
