@@ -152,3 +152,35 @@ fn surviving_flows_stay_when_the_count_changes() {
         );
     }
 }
+
+/// A rebuild after a change shares the tables of unchanged endpoint sets
+/// (no rebuild cost) and gives the same choices as a build from scratch.
+#[test]
+fn rebuild_keeps_the_tables_of_unchanged_endpoints() {
+    let mut c = control::config::parse(include_str!("../../../config.toml")).expect("config");
+    let before = ServiceTable::from_cluster(&c, None);
+    // One Service loses its endpoints; the others keep theirs.
+    let echo = c
+        .services
+        .iter_mut()
+        .find(|s| s.name == "echo-udp")
+        .expect("echo-udp in config.toml");
+    echo.selector = [("app".to_owned(), "none".to_owned())].into();
+    let after = before.rebuild(&c, None);
+    let fresh = ServiceTable::from_cluster(&c, None);
+    assert_eq!(after.entries(), fresh.entries());
+    let shared = |name: &str| {
+        let slots = |t: &ServiceTable| {
+            t.entries()
+                .iter()
+                .find(|e| e.name.starts_with(name))
+                .map(|e| e.maglev().slots().as_ptr())
+        };
+        slots(&before) == slots(&after)
+    };
+    assert!(
+        shared("default/nginx-svc"),
+        "unchanged endpoints: same table"
+    );
+    assert!(!shared("default/echo-udp"), "changed endpoints: new table");
+}
