@@ -21,7 +21,17 @@
 //! fails, [`Sim`] writes them to `target/sim-pcap/<test>.pcap` (raw IPv4;
 //! overlay packets with their outer IPv4/UDP headers, so `tshark -d
 //! udp.port==8472,vxlan` decodes the VXLAN inside).
+//!
+//! The network is driven as quinn-proto's tests drive their pairs
+//! (`drive_bounded`): it is stepped until nothing moves, but at most
+//! [`Sim::max_steps`] steps at one instant; a scenario that does not
+//! settle (a forwarding loop, two servers answering each other) fails with
+//! the capture written, instead of hanging the test run. Packets between
+//! nodes (overlay datagrams, underlay packets to another node) travel one
+//! hop per step, so a loop between routers shows up as steps, not as
+//! recursion.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,6 +53,13 @@ pub mod pod;
 pub const EXTERNAL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 191, 200);
 /// The external client's name in [`Sim::pod`].
 pub const EXTERNAL: &str = "external";
+
+/// Steps a scenario may take at one instant before it counts as not
+/// settling. The scenarios settle within 16 (every step moves each pending
+/// packet one hop). Nothing else would end a loop here: the routers do not
+/// decrement the TTL (the nodes' kernels do, which the simulation plays
+/// without that), so a packet looping between routers loops forever.
+pub const DEFAULT_MAX_STEPS: usize = 1_000;
 
 /// Where a captured packet was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +87,11 @@ pub struct Sim {
     overlay_port: u16,
     nodes: Vec<SimNode>,
     external: VirtualHost,
+    /// Packets between nodes, handed to node `n`'s router on the next step.
+    in_flight: VecDeque<(usize, Ingress, Vec<u8>)>,
     capture: Vec<(Duration, Tap, Vec<u8>)>,
+    /// The bound of [`Sim::settle`].
+    max_steps: usize,
     /// Packets no pod, node or client owns.
     pub undeliverable: usize,
 }
@@ -146,9 +167,43 @@ impl Sim {
                 usize::from(cluster.overlay.underlay_mtu),
                 t0,
             ),
+            in_flight: VecDeque::new(),
             capture: Vec::new(),
+            max_steps: DEFAULT_MAX_STEPS,
             undeliverable: 0,
         }
+    }
+
+    /// Sets the number of steps at one instant after which the scenario
+    /// fails as not settling ([`DEFAULT_MAX_STEPS`] by default).
+    pub fn max_steps(&mut self, steps: usize) -> &mut Self {
+        self.max_steps = steps;
+        self
+    }
+
+    /// Steps until nothing moves.
+    ///
+    /// # Panics
+    /// When the network still moves after the step bound ([`Sim::max_steps`]):
+    /// a forwarding loop or two hosts answering each other forever. The
+    /// capture is written on the way out (see [`Sim::write_pcap`]).
+    #[track_caller]
+    pub fn settle(&mut self) {
+        for _ in 0..self.max_steps {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!(
+            "the simulated network did not settle within {} steps at t = {:?} \
+             ({} packets captured, {} between nodes in flight): a forwarding loop, \
+             or hosts answering each other forever? See target/sim-pcap/{}.pcap",
+            self.max_steps,
+            self.now - self.t0,
+            self.capture.len(),
+            self.in_flight.len(),
+            self.name,
+        );
     }
 
     /// The pod named `name` (or the external client, [`EXTERNAL`]).
@@ -199,10 +254,20 @@ impl Sim {
         self.now
     }
 
-    /// Moves every pending packet once. Returns whether anything moved.
+    /// Moves every pending packet once (one hop). Returns whether anything
+    /// moved.
     pub fn step(&mut self) -> bool {
         let now = self.now;
         let mut moved = false;
+        // What left a node on the previous step reaches the next one now;
+        // what that sends on waits for the next step.
+        for _ in 0..self.in_flight.len() {
+            let Some((n, ingress, pkt)) = self.in_flight.pop_front() else {
+                break;
+            };
+            moved = true;
+            self.router_input(n, ingress, &pkt);
+        }
         for n in 0..self.nodes.len() {
             for i in 0..self.nodes[n].pods.len() {
                 self.nodes[n].pods[i].poll(now);
@@ -275,7 +340,9 @@ impl Sim {
                 let from = self.nodes[n].underlay_ip;
                 self.record(Tap::Overlay, outer_udp(from, to, self.overlay_port, &pkt));
                 match self.nodes.iter().position(|n| n.underlay_ip == to) {
-                    Some(peer) => self.router_input(peer, Ingress::Overlay { from }, &pkt),
+                    Some(peer) => self
+                        .in_flight
+                        .push_back((peer, Ingress::Overlay { from }, pkt)),
                     None => self.undeliverable += 1,
                 }
             }
@@ -301,7 +368,7 @@ impl Sim {
             .position(|node| node.underlay_ip == p.key.dst)
         {
             if m != n {
-                self.router_input(m, Ingress::Tun, pkt);
+                self.in_flight.push_back((m, Ingress::Tun, pkt.to_vec()));
                 return;
             }
         }
@@ -317,21 +384,23 @@ impl Sim {
 
     /// Advances the clock by `d`, stepping the network as it goes (10 ms
     /// ticks; use [`Sim::run_until`] for millisecond resolution).
+    #[track_caller]
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
-            while self.step() {}
+            self.settle();
             self.now = (self.now + Duration::from_millis(10)).min(end);
         }
-        while self.step() {}
+        self.settle();
     }
 
     /// Runs until `done` holds or `limit` of simulated time passes; returns
     /// whether `done` held.
+    #[track_caller]
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
         let end = self.now + limit;
         loop {
-            while self.step() {}
+            self.settle();
             if done(self) {
                 return true;
             }
