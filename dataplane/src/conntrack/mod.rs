@@ -80,6 +80,9 @@ pub struct ConnTrack {
     /// Entries in creation order, candidates for early drop while they are
     /// not assured; `(slot, generation)`, stale items skipped.
     unassured: VecDeque<(u32, u32)>,
+    /// Entries created half-open, in creation order; `(slot, generation)`,
+    /// stale items (gone, or past the handshake) skipped.
+    half_open_queue: VecDeque<(u32, u32)>,
     len: usize,
     /// Live TCP entries in SYN_SENT or SYN_RECV.
     half_open: usize,
@@ -109,6 +112,7 @@ impl ConnTrack {
             slots: Vec::new(),
             free: Vec::new(),
             unassured: VecDeque::new(),
+            half_open_queue: VecDeque::new(),
             len: 0,
             half_open: 0,
             evicted: 0,
@@ -209,6 +213,7 @@ impl ConnTrack {
         entry.packets[d] += 1;
         entry.bytes[d] += len as u64;
         let before = (entry.tcp, entry.replied);
+        let mut reopened = false;
         if dir == Direction::Reply {
             entry.replied = true;
         }
@@ -219,7 +224,7 @@ impl ConnTrack {
             entry.fin_from = fin_from;
             match (was_half_open, entry.is_half_open()) {
                 (true, false) => self.half_open -= 1,
-                (false, true) => self.half_open += 1,
+                (false, true) => reopened = true,
                 _ => {}
             }
         }
@@ -228,6 +233,14 @@ impl ConnTrack {
             if let Some(c) = self.changes.as_mut() {
                 c.push(CtChange::Saved(SavedEntry::of(entry)));
             }
+        }
+        if reopened {
+            // A SYN reopened a closed flow: it is half-open (unassured)
+            // again, and a candidate for early drop again.
+            self.half_open += 1;
+            let generation = self.slots[id.0 as usize].generation;
+            self.unassured.push_back((id.0, generation));
+            self.half_open_queue.push_back((id.0, generation));
         }
     }
 
@@ -271,10 +284,10 @@ impl ConnTrack {
         }
         let half_open = matches!(tcp, Some(TcpState::SynSent | TcpState::SynRecv));
         if half_open && self.half_open >= self.max_half_open {
-            // Past the half-open share: make room among the unassured (the
-            // oldest half-open SYN of a flood, typically) before the table
-            // is full, so assured flows and other new flows keep theirs.
-            self.evict_one_unassured();
+            // Past the half-open share: the oldest half-open entry (a SYN
+            // of a flood, typically) makes room before the table is full,
+            // so assured flows and other new flows keep theirs.
+            self.evict_one_half_open();
         }
         if self.len >= self.capacity && !self.evict_one_unassured() {
             return Err(InsertError::Full(self.len));
@@ -307,6 +320,9 @@ impl ConnTrack {
         self.index.insert(original, (id, Direction::Original));
         self.index.insert(reply, (id, Direction::Reply));
         self.unassured.push_back((slot, s.generation));
+        if half_open {
+            self.half_open_queue.push_back((slot, s.generation));
+        }
         self.len += 1;
         self.half_open += usize::from(half_open);
         if self.next_sweep.is_none() {
@@ -344,6 +360,21 @@ impl ConnTrack {
         if let Some(e) = self.entry_mut(id) {
             e.expires = now + timeout_for(e, &timeouts);
         }
+    }
+
+    /// Evicts the oldest half-open entry; false if there is none.
+    fn evict_one_half_open(&mut self) -> bool {
+        while let Some((slot, generation)) = self.half_open_queue.pop_front() {
+            let live = self.slots.get(slot as usize).is_some_and(|s| {
+                s.generation == generation && s.entry.as_ref().is_some_and(Entry::is_half_open)
+            });
+            if live {
+                self.remove(EntryId(slot));
+                self.evicted += 1;
+                return true;
+            }
+        }
+        false
     }
 
     /// Evicts the oldest entry that is not assured; false if there is none.
@@ -437,6 +468,11 @@ impl ConnTrack {
         self.unassured.retain(|(slot, generation)| {
             slots.get(*slot as usize).is_some_and(|s| {
                 s.generation == *generation && s.entry.as_ref().is_some_and(|e| !e.is_assured())
+            })
+        });
+        self.half_open_queue.retain(|(slot, generation)| {
+            slots.get(*slot as usize).is_some_and(|s| {
+                s.generation == *generation && s.entry.as_ref().is_some_and(Entry::is_half_open)
             })
         });
         self.next_sweep = (self.len > 0).then(|| now + SWEEP_INTERVAL);
