@@ -236,7 +236,11 @@ impl ConnTrack {
         }
         if reopened {
             // A SYN reopened a closed flow: it is half-open (unassured)
-            // again, and a candidate for early drop again.
+            // again, and a candidate for early drop again; as for a new
+            // SYN, the oldest other half-open flow goes past the share.
+            if self.half_open >= self.max_half_open {
+                self.evict_one_half_open(Some(id));
+            }
             self.half_open += 1;
             let generation = self.slots[id.0 as usize].generation;
             self.unassured.push_back((id.0, generation));
@@ -283,12 +287,11 @@ impl ConnTrack {
             return Err(InsertError::Clash);
         }
         let half_open = matches!(tcp, Some(TcpState::SynSent | TcpState::SynRecv));
-        if half_open && self.half_open >= self.max_half_open {
-            // Past the half-open share: the oldest half-open entry (a SYN
-            // of a flood, typically) makes room before the table is full,
-            // so assured flows and other new flows keep theirs.
-            self.evict_one_half_open();
-        }
+        // Past the half-open share: the oldest half-open entries (SYNs of
+        // a flood, typically) make room before the table is full, so
+        // assured flows and other new flows keep theirs. (A SYN reopening
+        // a closed flow may have taken the count past the share.)
+        while half_open && self.half_open >= self.max_half_open && self.evict_one_half_open(None) {}
         if self.len >= self.capacity && !self.evict_one_unassured() {
             return Err(InsertError::Full(self.len));
         }
@@ -362,12 +365,13 @@ impl ConnTrack {
         }
     }
 
-    /// Evicts the oldest half-open entry; false if there is none.
-    fn evict_one_half_open(&mut self) -> bool {
+    /// Evicts the oldest half-open entry but `keep`; false if there is none.
+    fn evict_one_half_open(&mut self, keep: Option<EntryId>) -> bool {
         while let Some((slot, generation)) = self.half_open_queue.pop_front() {
-            let live = self.slots.get(slot as usize).is_some_and(|s| {
-                s.generation == generation && s.entry.as_ref().is_some_and(Entry::is_half_open)
-            });
+            let live = keep != Some(EntryId(slot))
+                && self.slots.get(slot as usize).is_some_and(|s| {
+                    s.generation == generation && s.entry.as_ref().is_some_and(Entry::is_half_open)
+                });
             if live {
                 self.remove(EntryId(slot));
                 self.evicted += 1;
