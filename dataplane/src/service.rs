@@ -377,11 +377,6 @@ impl ServiceTable {
         }
     }
 
-    /// Whether `ip` is a Service VIP.
-    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
-        self.vips.contains(&ip)
-    }
-
     /// All Service ports.
     pub fn entries(&self) -> &[ServicePortEntry] {
         &self.entries

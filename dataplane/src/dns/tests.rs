@@ -645,3 +645,26 @@ fn dashed_addresses() {
         assert_eq!(parse_dashed(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_query_with_many_questions_gets_a_short_formerr() {
+    // Found by the dns fuzz target: 15 questions made a 1,245-byte UDP
+    // answer (the truncated form repeated every question).
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    for i in 0..15 {
+        m.add_query(Query::query(
+            Name::from_ascii(format!(
+                "a-rather-long-name-number-{i}.default.svc.cluster.local"
+            ))
+            .expect("name"),
+            RecordType::A,
+        ));
+    }
+    let q = m.to_vec().expect("encode");
+    let c = control::config::parse(include_str!("../../../config.toml")).expect("config");
+    let a = answer_udp(&q, &c).expect("answered");
+    assert!(a.len() <= 512, "{} bytes", a.len());
+    let r = Message::from_vec(&a).expect("decodes");
+    assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(r.metadata.id, 7);
+}

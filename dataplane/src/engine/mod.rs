@@ -123,7 +123,9 @@ impl Dataplane {
     pub fn apply(&mut self, cluster: &Cluster) -> Result<(), UnknownNode> {
         let topology = Topology::new(cluster, &self.topology.node)
             .ok_or_else(|| UnknownNode(self.topology.node.clone()))?;
-        self.services = ServiceTable::from_cluster(cluster, Some(&topology));
+        // Tables of endpoint sets that did not change are kept: a change
+        // in a large cluster rebuilds only what it touched.
+        self.services = self.services.rebuild(cluster, Some(&topology));
         self.topology = topology;
         let removed = self.drop_stale_udp();
         if removed > 0 {
