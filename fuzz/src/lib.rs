@@ -102,7 +102,11 @@ impl Harness {
 /// an IPv4 packet, behind the overlay headers for a peer.
 fn check_sent(egress: Egress, data: &[u8]) {
     let ip = match egress {
-        Egress::Overlay { .. } => match overlay::decapsulate(data, cluster().overlay.vni) {
+        Egress::Overlay { to } => match overlay::decapsulate(
+            data,
+            cluster().overlay.vni,
+            overlay::vtep_mac(to),
+        ) {
             Ok(at) => &data[at..],
             Err(e) => panic!("sent a malformed overlay frame ({e:?})"),
         },
