@@ -51,6 +51,10 @@ enum Command {
         /// Do not run the controllers.
         #[arg(long)]
         no_controllers: bool,
+        /// Leave pod status and termination to real kubelets (by default a
+        /// stand-in marks bound pods Running and Ready and nodes Ready).
+        #[arg(long)]
+        no_kubelet_standin: bool,
     },
     /// Write a CA, the serving certificate, tokens and kubeconfigs into DIR.
     Init {
@@ -106,7 +110,15 @@ fn main() -> ExitCode {
             tokens,
             service_cidr,
             no_controllers,
+            no_kubelet_standin,
         } => {
+            let mut controllers = ControllerConfig {
+                enabled: !no_controllers,
+                ..ControllerConfig::default()
+            };
+            if no_kubelet_standin {
+                controllers.kubelet_standin = None;
+            }
             let config = Config {
                 listen,
                 advertise,
@@ -117,10 +129,7 @@ fn main() -> ExitCode {
                     service_cidr,
                     ..ApiConfig::default()
                 },
-                controllers: ControllerConfig {
-                    enabled: !no_controllers,
-                    ..ControllerConfig::default()
-                },
+                controllers,
                 ..Config::default()
             };
             serve(config)

@@ -724,4 +724,3 @@ fn allocate(
 pub fn timestamp() -> Value {
     json!(now_rfc3339())
 }
-

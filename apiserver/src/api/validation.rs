@@ -331,4 +331,3 @@ fn workload(object: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
         causes,
     );
 }
-
