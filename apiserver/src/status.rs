@@ -15,8 +15,9 @@ pub struct ApiError {
     pub reason: &'static str,
     /// The human message kubectl prints.
     pub message: String,
-    /// `details`: the object's name, group and kind, and field causes.
-    pub details: Option<Details>,
+    /// `details`: the object's name, group and kind, and field causes
+    /// (boxed: errors travel in every `Result` of the write path).
+    pub details: Option<Box<Details>>,
 }
 
 /// The `details` of a Status.
@@ -43,13 +44,13 @@ pub struct Cause {
     pub field: String,
 }
 
-fn details(resource: Resource, name: &str) -> Option<Details> {
-    Some(Details {
+fn details(resource: Resource, name: &str) -> Option<Box<Details>> {
+    Some(Box::new(Details {
         name: name.to_string(),
         group: resource.group_version().group,
         kind: resource.plural(),
         causes: Vec::new(),
-    })
+    }))
 }
 
 impl ApiError {
@@ -108,12 +109,12 @@ impl ApiError {
         };
         // An Invalid status names the Kind (kubectl prints "The Service
         // "x" is invalid"), where NotFound and friends name the resource.
-        let d = Some(Details {
+        let d = Some(Box::new(Details {
             name: name.to_string(),
             group: resource.group_version().group,
             kind: resource.kind(),
             causes,
-        });
+        }));
         ApiError {
             code: 422,
             reason: "Invalid",
@@ -188,9 +189,14 @@ impl ApiError {
         user: &str,
         verb: &str,
         resource: Resource,
+        name: Option<&str>,
         namespace: Option<&str>,
     ) -> ApiError {
         let gv = resource.group_version();
+        let subject = match name {
+            Some(n) => format!("{resource} \"{n}\""),
+            None => resource.to_string(),
+        };
         let scope = match namespace {
             Some(ns) => format!("in the namespace \"{ns}\""),
             None => "at the cluster scope".to_string(),
@@ -199,11 +205,11 @@ impl ApiError {
             code: 403,
             reason: "Forbidden",
             message: format!(
-                "{resource} is forbidden: User \"{user}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+                "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
                 resource.plural(),
                 gv.group
             ),
-            details: details(resource, ""),
+            details: details(resource, name.unwrap_or("")),
         }
     }
 

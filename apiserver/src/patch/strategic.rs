@@ -166,7 +166,7 @@ fn merge_list(target: &mut Vec<Value>, patch: &[Value], key: &str) {
 
 /// Orders a merged list as `$setElementOrder` says; elements it does not
 /// name keep their relative order after the named ones.
-fn reorder(list: &mut Vec<Value>, order: &[Value], key: &str) {
+fn reorder(list: &mut [Value], order: &[Value], key: &str) {
     let rank = |v: &Value| {
         order
             .iter()

@@ -35,10 +35,7 @@ pub struct Frontend {
     pub advertise: String,
 }
 
-fn header<'a>(
-    req: &'a Request<hyper::body::Incoming>,
-    name: hyper::header::HeaderName,
-) -> Option<&'a str> {
+fn header(req: &Request<hyper::body::Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -100,6 +97,7 @@ impl Frontend {
                     &identity.user,
                     verb,
                     path.resource,
+                    path.name.as_deref(),
                     path.namespace.as_deref(),
                 ));
             }

@@ -121,6 +121,11 @@ pub fn start(store: &Arc<Store>, spec: WatchSpec) -> mpsc::Receiver<Bytes> {
                 }
             }
         }
+        // A bookmark once the backlog is sent tells the client it is caught
+        // up to the store's resourceVersion (and saves it a relist on 410).
+        if spec.query.bookmarks && tx.send(spec.bookmark(last)).await.is_err() {
+            return;
+        }
         let mut live = start.live;
         let deadline = tokio::time::sleep(
             spec.query
