@@ -724,3 +724,6 @@ fn allocate(
 pub fn timestamp() -> Value {
     json!(now_rfc3339())
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,12 +30,25 @@ fn is_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
 }
 
+/// A value as Go's `%#v` prints it in the real API server's messages:
+/// strings quoted, label maps as `map[string]string{"k":"v"}`.
+fn go_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        Value::Object(m) if m.values().all(Value::is_string) => {
+            let pairs: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or("")))
+                .collect();
+            format!("map[string]string{{{}}}", pairs.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A field error in the making.
 fn invalid(field: &str, value: &Value, message: &str) -> Cause {
-    let shown = match value {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
+    let shown = go_value(value);
     Cause {
         reason: "FieldValueInvalid",
         message: format!("Invalid value: {shown}: {message}"),
@@ -331,3 +344,6 @@ fn workload(object: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
         causes,
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -88,6 +88,17 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
         .unwrap_or(0);
     let want = replicas(&d);
     let current = owned.iter().find(|rs| name_of(rs) == name);
+    let this_revision = current
+        .and_then(|rs| {
+            rs.pointer(&format!(
+                "/metadata/annotations/{}",
+                REVISION.replace('/', "~1")
+            ))
+        })
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| (revision + 1).to_string());
+    annotate_revision(c, key, &this_revision)?;
     match current {
         None => {
             let mut labels = template
@@ -213,6 +224,29 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     c.set_status(key, status)
 }
 
+/// Sets the Deployment's revision annotation (what `kubectl rollout
+/// history` and `describe` show) to its current ReplicaSet's.
+fn annotate_revision(c: &Controllers, key: &ObjectKey, revision: &str) -> Result<(), ApiError> {
+    c.api
+        .store()
+        .modify(key, |current| {
+            let Some(current) = current else {
+                return Ok(Change::Keep);
+            };
+            let path = format!("/metadata/annotations/{}", REVISION.replace('/', "~1"));
+            if current.pointer(&path).and_then(Value::as_str) == Some(revision) {
+                return Ok(Change::Keep);
+            }
+            let mut next = current.clone();
+            if !next["metadata"]["annotations"].is_object() {
+                next["metadata"]["annotations"] = json!({});
+            }
+            next["metadata"]["annotations"][REVISION] = json!(revision);
+            Ok(Change::Put(next))
+        })
+        .map(|_| ())
+}
+
 fn scale(c: &Controllers, key: &ObjectKey, replicas: i64) -> Result<(), ApiError> {
     c.api
         .store()
@@ -222,6 +256,9 @@ fn scale(c: &Controllers, key: &ObjectKey, replicas: i64) -> Result<(), ApiError
             };
             let mut next = current.clone();
             next["spec"]["replicas"] = json!(replicas);
+            if !next["metadata"]["annotations"].is_object() {
+                next["metadata"]["annotations"] = json!({});
+            }
             next["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
                 json!(replicas.to_string());
             Ok(Change::Put(next))
