@@ -87,7 +87,7 @@ pub fn kubeconfig(server: &str, ca_pem: &str, user: &str, token: &str) -> String
 }
 
 /// Standard base64 (kubeconfig's `-data` fields).
-fn base64(bytes: &[u8]) -> String {
+pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {

@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod init;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod resources;
 pub mod selector;

@@ -143,12 +143,12 @@ impl ApiError {
         }
     }
 
-    /// 415 for a request body that is not JSON (protobuf from typed clients).
+    /// 415 for a request body neither JSON nor Kubernetes protobuf.
     pub fn unsupported_body(content_type: &str) -> ApiError {
         ApiError {
             code: 415,
             reason: "UnsupportedMediaType",
-            message: format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type}; this server does not decode protobuf)"),
+            message: format!("the body of the request was in an unknown format - accepted media types include: application/json, application/vnd.kubernetes.protobuf (got {content_type})"),
             details: None,
         }
     }

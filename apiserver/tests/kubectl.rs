@@ -332,3 +332,79 @@ fn objects_survive_a_restart() {
     std::thread::sleep(Duration::from_millis(200));
     server.stop();
 }
+
+#[test]
+fn kubectl_create_sends_protobuf() {
+    let dir = TempDir::new("protobuf");
+    let server = Server::start(Config::default());
+    let kc = plain_kubeconfig(&dir.0, server.address());
+    apply(&kc, NODES);
+    assert_eq!(
+        ok(&kc, &["create", "namespace", "demo"]).trim(),
+        "namespace/demo created"
+    );
+    assert_eq!(
+        ok(
+            &kc,
+            &[
+                "create",
+                "deployment",
+                "web",
+                "--image=nginx",
+                "--replicas=2",
+                "--port=80",
+                "-n",
+                "demo"
+            ]
+        )
+        .trim(),
+        "deployment.apps/web created"
+    );
+    assert_eq!(
+        ok(
+            &kc,
+            &[
+                "create",
+                "service",
+                "nodeport",
+                "web",
+                "--tcp=80:8080",
+                "-n",
+                "demo"
+            ]
+        )
+        .trim(),
+        "service/web created"
+    );
+    eventually("2 running pods in demo", || {
+        ok(&kc, &["get", "po", "-n", "demo"])
+            .lines()
+            .filter(|l| l.contains("Running"))
+            .count()
+            == 2
+    });
+    let svc = ok(&kc, &["get", "svc", "web", "-n", "demo", "-o", "wide"]);
+    let r = row(&svc, "web").unwrap_or_default();
+    assert_eq!(r[1], "NodePort");
+    assert!(r[4].starts_with("80:3") && r[4].ends_with("/TCP"), "{svc}");
+    assert_eq!(r[6], "app=web");
+    let target = ok(
+        &kc,
+        &[
+            "get",
+            "svc",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort}",
+        ],
+    );
+    assert_eq!(target, "8080");
+    let out = kubectl(&kc, &["create", "namespace", "demo"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error from server (AlreadyExists): namespaces \"demo\" already exists"
+    );
+    server.stop();
+}

@@ -20,7 +20,7 @@ use crate::patch::PatchType;
 use crate::request::{parse_path, ObjectPath, Query, Target};
 use crate::status::{self, ApiError};
 use crate::table::{self, IncludeObject};
-use crate::{discovery, openapi};
+use crate::{discovery, openapi, protobuf};
 
 /// The largest request body accepted (the real API server's limit).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -126,7 +126,11 @@ impl Frontend {
             .unwrap_or("application/json")
             .to_string();
         let api = &self.api;
-        if matches!(verb, "create" | "update") && !content_type.starts_with("application/json") {
+        let protobuf = content_type.starts_with(protobuf::MEDIA_TYPE);
+        if matches!(verb, "create" | "update")
+            && !protobuf
+            && !content_type.starts_with("application/json")
+        {
             return Err(ApiError::unsupported_body(&content_type));
         }
         match verb {
@@ -175,11 +179,11 @@ impl Frontend {
                 Ok(body::stream(rx, "application/json"))
             }
             "create" => {
-                let body = read_json(req).await?;
+                let body = read_object(req, path.resource, protobuf).await?;
                 written(api.create(path.resource, path.namespace.as_deref(), body, options)?)
             }
             "update" => {
-                let body = read_json(req).await?;
+                let body = read_object(req, path.resource, protobuf).await?;
                 written(api.update(&path, body, options)?)
             }
             "patch" => {
@@ -298,8 +302,16 @@ async fn read_body(req: Request<hyper::body::Incoming>) -> Result<Bytes, ApiErro
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))
 }
 
-async fn read_json(req: Request<hyper::body::Incoming>) -> Result<Value, ApiError> {
+/// A created or updated object: JSON, or protobuf from a typed client.
+async fn read_object(
+    req: Request<hyper::body::Incoming>,
+    resource: crate::resources::Resource,
+    protobuf: bool,
+) -> Result<Value, ApiError> {
     let bytes = read_body(req).await?;
+    if protobuf {
+        return protobuf::decode(resource, &bytes);
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!("the body of the request is not valid JSON: {e}"))
     })
