@@ -11,6 +11,9 @@ use crate::resources::Resource;
 use crate::status::ApiError;
 use crate::store::{Change, ObjectKey};
 
+/// The namespaces that may not be deleted (as the real API server refuses).
+pub const PROTECTED: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 /// The namespaces created at start.
 pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 

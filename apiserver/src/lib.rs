@@ -112,9 +112,12 @@ pub struct Running {
 }
 
 impl Running {
-    /// The first bound address.
+    /// The first bound address ([`start`] refuses to run without one).
     pub fn address(&self) -> SocketAddr {
-        self.addresses[0]
+        self.addresses
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 }
 
@@ -129,6 +132,9 @@ impl Drop for Running {
 /// Opens the storage, bootstraps the default objects, binds the listeners
 /// and starts the controllers. Must run inside a tokio runtime.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    if config.listen.is_empty() {
+        return Err(StartError::NoListen);
+    }
     let storage: Box<dyn Storage> = match &config.data_dir {
         Some(dir) => Box::new(LogStorage::open(dir)?),
         None => Box::new(MemoryStorage),

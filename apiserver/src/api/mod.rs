@@ -394,6 +394,19 @@ impl Api {
         grace_seconds: Option<i64>,
     ) -> Result<Outcome, ApiError> {
         let key = Api::key(path)?;
+        if key.resource == Resource::Namespaces
+            && crate::bootstrap::PROTECTED.contains(&key.name.as_str())
+        {
+            return Err(ApiError {
+                code: 403,
+                reason: "Forbidden",
+                message: format!(
+                    "namespaces \"{}\" is forbidden: this namespace may not be deleted",
+                    key.name
+                ),
+                details: None,
+            });
+        }
         let graceful = self.config.graceful_pod_deletion && key.resource == Resource::Pods;
         let mut gone = None;
         let result = self.store.modify(&key, |current| {

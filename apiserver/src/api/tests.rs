@@ -336,6 +336,13 @@ fn deleting_a_namespace_empties_it() {
     )
     .expect("deleted");
     assert!(api.store().list(Resource::Pods, Some("tmp")).0.is_empty());
+    let default = ObjectPath {
+        resource: Resource::Namespaces,
+        namespace: None,
+        name: Some("default".into()),
+        subresource: None,
+    };
+    assert_eq!(code(api.delete(&default, None)), 403);
     let reuse = service(
         "s2",
         json!({"clusterIP": "10.96.9.9", "ports": [{"port": 80}]}),

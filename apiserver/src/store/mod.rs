@@ -146,6 +146,8 @@ struct State {
     /// Watches from a resourceVersion below this cannot be served.
     oldest_rv: u64,
     storage: Box<dyn Storage>,
+    /// Records written since the storage was last compacted.
+    since_compaction: usize,
 }
 
 /// The in-memory store over a durable storage.
@@ -153,7 +155,11 @@ pub struct Store {
     state: Mutex<State>,
     events: broadcast::Sender<Arc<Event>>,
     history_limit: usize,
+    compact_after: usize,
 }
+
+/// Writes between two compactions of the storage, at least.
+const COMPACT_AFTER: usize = 10_000;
 
 /// How many events a live watcher may fall behind before it is dropped
 /// (it then resumes from its last resourceVersion, or relists on 410).
@@ -180,10 +186,19 @@ impl Store {
                 history: VecDeque::new(),
                 oldest_rv: loaded.rv,
                 storage,
+                since_compaction: 0,
             }),
             events,
             history_limit: history_limit.max(1),
+            compact_after: COMPACT_AFTER,
         })
+    }
+
+    /// Compacts the storage after `writes` writes (at least four times the
+    /// number of objects) instead of the default 10,000.
+    pub fn with_compaction_after(mut self, writes: usize) -> Store {
+        self.compact_after = writes;
+        self
     }
 
     /// A store with no durability (tests).
@@ -291,6 +306,7 @@ impl Store {
             .commit(&record)
             .map_err(|e| ApiError::internal(format!("storage: {e}")))?;
         state.rv = rv;
+        state.since_compaction += 1;
         let event = Arc::new(event);
         let written = match event.kind {
             EventType::Deleted => {
@@ -310,6 +326,22 @@ impl Store {
             if let Some(old) = state.history.pop_front() {
                 state.oldest_rv = old.rv;
             }
+        }
+        // The log holds every write since the last compaction: rewrite it
+        // as the live objects once it is several times their number. A
+        // failed compaction leaves the old log, which is still complete.
+        if state.since_compaction > self.compact_after.max(4 * state.objects.len()) {
+            let State {
+                rv,
+                objects,
+                storage,
+                ..
+            } = &mut *state;
+            if let Err(e) = storage.compact(*rv, &mut objects.iter().map(|(k, v)| (k, v.as_ref())))
+            {
+                log::warn!("compacting the storage: {e}");
+            }
+            state.since_compaction = 0;
         }
         // Sent under the lock, so a watch that subscribes under the lock
         // sees every event after its snapshot exactly once. No receiver is

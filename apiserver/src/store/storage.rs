@@ -70,6 +70,15 @@ pub trait Storage: Send {
     fn load(&mut self) -> Result<Loaded, StorageError>;
     /// Makes one record durable.
     fn commit(&mut self, record: &Record) -> Result<(), StorageError>;
+    /// Replaces the history with the live objects (a log that only grows
+    /// would slow every start); storages without history ignore it.
+    fn compact(
+        &mut self,
+        _rv: u64,
+        _objects: &mut dyn Iterator<Item = (&ObjectKey, &Value)>,
+    ) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// No durability: for tests and `--ephemeral`.
@@ -129,19 +138,23 @@ impl LogStorage {
 
     /// Writes the live objects as a fresh log beside the old one, then
     /// renames it over: a crash leaves either the old or the new log.
-    fn compact(&mut self, loaded: &Loaded) -> Result<(), StorageError> {
+    fn rewrite(
+        &mut self,
+        rv: u64,
+        objects: &mut dyn Iterator<Item = (&ObjectKey, &Value)>,
+    ) -> Result<(), StorageError> {
         let tmp = self.path.with_extension("log.tmp");
         let mut out = io::BufWriter::new(File::create(&tmp).map_err(|e| self.io(e))?);
         let mut write = |line: String| -> io::Result<()> {
             out.write_all(line.as_bytes())?;
             out.write_all(b"\n")
         };
-        let header = serde_json::to_string(&Header { rv: loaded.rv }).unwrap_or_default();
+        let header = serde_json::to_string(&Header { rv }).unwrap_or_default();
         write(header).map_err(|e| self.io(e))?;
-        for (key, object) in &loaded.objects {
-            let rv = super::object_rv(object).unwrap_or(loaded.rv);
+        for (key, object) in objects {
+            let record_rv = super::object_rv(object).unwrap_or(rv);
             let record = Record::Put {
-                rv,
+                rv: record_rv,
                 key: key.clone(),
                 object: object.clone(),
             };
@@ -156,6 +169,11 @@ impl LogStorage {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| self.io(e))?;
         }
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        self.file = Some(file);
         Ok(())
     }
 }
@@ -204,12 +222,7 @@ impl Storage for LogStorage {
             rv,
             objects: objects.into_iter().collect(),
         };
-        self.compact(&loaded)?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.io(e))?;
-        self.file = Some(file);
+        self.rewrite(loaded.rv, &mut loaded.objects.iter().map(|(k, v)| (k, v)))?;
         Ok(loaded)
     }
 
@@ -227,5 +240,13 @@ impl Storage for LogStorage {
         };
         file.write_all(&line).map_err(io)?;
         file.sync_data().map_err(io)
+    }
+
+    fn compact(
+        &mut self,
+        rv: u64,
+        objects: &mut dyn Iterator<Item = (&ObjectKey, &Value)>,
+    ) -> Result<(), StorageError> {
+        self.rewrite(rv, objects)
     }
 }

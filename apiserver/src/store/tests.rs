@@ -154,3 +154,31 @@ fn the_log_survives_a_restart_and_drops_a_torn_tail() {
     assert_eq!(store.list(Resource::Pods, None).0.len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_log_is_compacted_while_serving() {
+    let dir = std::env::temp_dir().join(format!("ksr-store-{}", new_uid()));
+    let log = dir.join("objects.log");
+    {
+        let storage = LogStorage::open(&dir).expect("dir");
+        let store = Store::open(Box::new(storage), 100)
+            .expect("opens")
+            .with_compaction_after(20);
+        for round in 0..30 {
+            let mut p = pod("a");
+            p["metadata"]["labels"]["round"] = json!(round.to_string());
+            store
+                .modify(&key("a"), |_| Ok(Change::Put(p)))
+                .expect("stored");
+        }
+        put(&store, "b");
+        let lines = std::fs::read_to_string(&log).expect("log").lines().count();
+        assert!(lines < 15, "{lines} lines: compacted once past 20 writes");
+    }
+    let store = Store::open(Box::new(LogStorage::open(&dir).expect("dir")), 100).expect("reopens");
+    assert_eq!(store.resource_version(), 31);
+    let a = store.get(&key("a")).expect("a");
+    assert_eq!(a["metadata"]["labels"]["round"], "29");
+    assert!(store.get(&key("b")).is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
