@@ -55,6 +55,10 @@ enum Command {
         /// stand-in marks bound pods Running and Ready and nodes Ready).
         #[arg(long)]
         no_kubelet_standin: bool,
+        /// How long the stand-in kubelet keeps a deleted pod Terminating
+        /// (at most its grace period), in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        standin_termination_ms: u64,
     },
     /// Write a CA, the serving certificate, tokens and kubeconfigs into DIR.
     Init {
@@ -111,14 +115,17 @@ fn main() -> ExitCode {
             service_cidr,
             no_controllers,
             no_kubelet_standin,
+            standin_termination_ms,
         } => {
             let mut controllers = ControllerConfig {
                 enabled: !no_controllers,
                 ..ControllerConfig::default()
             };
-            if no_kubelet_standin {
-                controllers.kubelet_standin = None;
-            }
+            controllers.kubelet_standin = if no_kubelet_standin {
+                None
+            } else {
+                Some(std::time::Duration::from_millis(standin_termination_ms))
+            };
             let config = Config {
                 listen,
                 advertise,

@@ -130,6 +130,9 @@ pub struct Query {
     pub fields: FieldSelector,
     /// `allowWatchBookmarks=true`.
     pub bookmarks: bool,
+    /// `sendInitialEvents=true` (a streaming list): the current objects as
+    /// ADDED, then a BOOKMARK marked `k8s.io/initial-events-end`.
+    pub send_initial_events: bool,
     /// `timeoutSeconds` of a watch.
     pub timeout_seconds: Option<u64>,
     /// `dryRun=All`: validate, change nothing.
@@ -165,6 +168,7 @@ impl Query {
             labels: LabelSelector::parse(get("labelSelector").unwrap_or(""))?,
             fields: FieldSelector::parse(get("fieldSelector").unwrap_or(""))?,
             bookmarks: truthy("allowWatchBookmarks"),
+            send_initial_events: truthy("sendInitialEvents"),
             timeout_seconds: number("timeoutSeconds")?,
             dry_run: get("dryRun").is_some_and(|v| !v.is_empty()),
             field_manager: get("fieldManager").map(str::to_string),

@@ -123,3 +123,26 @@ fn too_old_versions_expire_and_bookmarks_come() {
     assert!(out.contains("\"type\":\"BOOKMARK\""), "{out}");
     server.stop();
 }
+
+#[test]
+fn streaming_lists_end_with_a_marked_bookmark() {
+    let server = Server::start(Config {
+        controllers: apiserver::controllers::ControllerConfig {
+            enabled: false,
+            kubelet_standin: None,
+        },
+        ..Config::default()
+    });
+    let api = server.running.as_ref().expect("running").api.clone();
+    create_pod(&api, "a", "web");
+    let out = get(
+        server.address(),
+        "/api/v1/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1",
+    );
+    let added = out.find("\"type\":\"ADDED\"").expect("the pod as ADDED");
+    let end = out
+        .find("k8s.io/initial-events-end")
+        .expect("the end marker");
+    assert!(added < end, "{out}");
+    server.stop();
+}

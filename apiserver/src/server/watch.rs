@@ -81,13 +81,16 @@ impl WatchSpec {
         Bytes::from(line)
     }
 
-    fn bookmark(&self, rv: u64) -> Bytes {
+    fn bookmark(&self, rv: u64, initial_events_end: bool) -> Bytes {
         let gv = self.resource.group_version();
-        let object = json!({
+        let mut object = json!({
             "kind": self.resource.kind(),
             "apiVersion": gv.api_version(),
             "metadata": { "resourceVersion": rv.to_string() },
         });
+        if initial_events_end {
+            object["metadata"]["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+        }
         let mut line = serde_json::to_vec(&json!({ "type": "BOOKMARK", "object": object }))
             .unwrap_or_default();
         line.push(b'\n');
@@ -98,7 +101,14 @@ impl WatchSpec {
 /// Starts a watch; the receiver yields the response chunks.
 pub fn start(store: &Arc<Store>, spec: WatchSpec) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(256);
-    let start = store.watch(spec.resource, spec.query.resource_version);
+    // A streaming list starts from the current objects whatever the
+    // resourceVersion says (NotOlderThan: the latest is never older).
+    let from = if spec.query.send_initial_events {
+        None
+    } else {
+        spec.query.resource_version
+    };
+    let start = store.watch(spec.resource, from);
     tokio::spawn(async move {
         let start = match start {
             Ok(s) => s,
@@ -123,7 +133,10 @@ pub fn start(store: &Arc<Store>, spec: WatchSpec) -> mpsc::Receiver<Bytes> {
         }
         // A bookmark once the backlog is sent tells the client it is caught
         // up to the store's resourceVersion (and saves it a relist on 410).
-        if spec.query.bookmarks && tx.send(spec.bookmark(last)).await.is_err() {
+        let initial_end = spec.query.send_initial_events;
+        if (spec.query.bookmarks || initial_end)
+            && tx.send(spec.bookmark(last, initial_end)).await.is_err()
+        {
             return;
         }
         let mut live = start.live;
@@ -141,7 +154,7 @@ pub fn start(store: &Arc<Store>, spec: WatchSpec) -> mpsc::Receiver<Bytes> {
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
                 _ = bookmarks.tick(), if spec.query.bookmarks => {
-                    if tx.send(spec.bookmark(last)).await.is_err() {
+                    if tx.send(spec.bookmark(last, false)).await.is_err() {
                         return;
                     }
                 }
