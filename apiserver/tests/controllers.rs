@@ -220,5 +220,28 @@ fn a_new_template_rolls_to_a_new_replicaset() {
         d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
         "2"
     );
+
+    // Back to the first template (a rollback): its ReplicaSet is reused and
+    // becomes revision 3.
+    let back = br#"{"spec":{"template":{"metadata":{"creationTimestamp":null},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#;
+    api.patch(
+        &path(Resource::Deployments, "web"),
+        apiserver::patch::PatchType::Strategic,
+        back,
+        Api::internal(),
+    )
+    .expect("patched");
+    eventually("the first ReplicaSet back at 3", || {
+        let rs = list(&api, Resource::ReplicaSets);
+        rs.len() == 2
+            && rs.iter().any(|r| {
+                r["spec"]["replicas"] == json!(3)
+                    && r["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+                    && r["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+            })
+            && list(&api, Resource::Pods)
+                .iter()
+                .all(|p| p["spec"]["containers"][0]["image"] == "nginx")
+    });
     server.stop();
 }

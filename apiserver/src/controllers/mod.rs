@@ -9,6 +9,7 @@
 
 mod endpoints;
 mod gc;
+mod rollout;
 mod scheduler;
 mod workloads;
 

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{controller_of, owner_reference, terminating, uid_of, Controllers};
+use super::{controller_of, owner_reference, rollout, terminating, uid_of, Controllers};
 use crate::api::{name_of, Api};
 use crate::resources::Resource;
 use crate::selector::LabelSelector;
@@ -27,6 +27,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 /// Kubernetes' `rand.SafeEncodeString` of the decimal hash: each digit
 /// mapped into the alphabet without vowels, so a hash never spells words.
 pub fn pod_template_hash(template: &Value) -> String {
+    let template = &without_nulls(template);
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let hash = fnv1a(
         serde_json::to_string(template)
@@ -64,6 +65,44 @@ fn ready(pod: &Value) -> bool {
         })
 }
 
+/// A copy without null fields: `creationTimestamp: null`, which clients
+/// write into templates, means the same as no field.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether a ReplicaSet's pod template is `template` but for the hash label.
+fn same_template(rs: &Value, template: &Value) -> bool {
+    let Some(mut own) = rs.pointer("/spec/template").map(without_nulls) else {
+        return false;
+    };
+    let template = &without_nulls(template);
+    if let Some(labels) = own
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(HASH_LABEL);
+    }
+    let empty = |v: &Value| v.as_object().is_some_and(|m| m.is_empty());
+    if own.pointer("/metadata/labels").is_some_and(empty)
+        && template.pointer("/metadata/labels").is_none()
+    {
+        if let Some(m) = own.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("labels");
+        }
+    }
+    own == *template
+}
+
 /// Reconciles a Deployment.
 pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     let store = c.api.store();
@@ -72,7 +111,7 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     };
     let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let hash = pod_template_hash(&template);
-    let name = format!("{}-{hash}", key.name);
+    let mut name = format!("{}-{hash}", key.name);
     let (all, _) = store.list(Resource::ReplicaSets, Some(&key.namespace));
     let owned = owned_by(&all, &d);
     let revision = owned
@@ -87,18 +126,72 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
         .max()
         .unwrap_or(0);
     let want = replicas(&d);
+    // An existing ReplicaSet with this template (a rollback) is reused, as
+    // the deployment controller compares templates without the hash label.
+    if let Some(same) = owned.iter().find(|rs| same_template(rs, &template)) {
+        name = name_of(same).to_string();
+    }
     let current = owned.iter().find(|rs| name_of(rs) == name);
-    let this_revision = current
-        .and_then(|rs| {
-            rs.pointer(&format!(
-                "/metadata/annotations/{}",
-                REVISION.replace('/', "~1")
-            ))
-        })
+    let revision_of = |rs: &Value| {
+        rs.pointer(&format!(
+            "/metadata/annotations/{}",
+            REVISION.replace('/', "~1")
+        ))
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| (revision + 1).to_string());
+        .and_then(|r| r.parse::<i64>().ok())
+        .unwrap_or(0)
+    };
+    let this_revision = match current {
+        // A ReplicaSet rolled back to becomes the newest revision.
+        Some(rs) if revision_of(rs) < revision => {
+            let next = (revision + 1).to_string();
+            annotate_revision(
+                c,
+                &ObjectKey::new(Resource::ReplicaSets, &key.namespace, &name),
+                &next,
+            )?;
+            next
+        }
+        Some(rs) => revision_of(rs).to_string(),
+        None => (revision + 1).to_string(),
+    };
     annotate_revision(c, key, &this_revision)?;
+    let counts = |rs: &Value| rollout::Counts {
+        name: name_of(rs).to_string(),
+        spec: replicas(rs),
+        current: rs
+            .pointer("/status/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        available: rs
+            .pointer("/status/availableReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+    };
+    let mut old: Vec<&Value> = owned
+        .iter()
+        .copied()
+        .filter(|rs| name_of(rs) != name)
+        .collect();
+    old.sort_by_key(|rs| {
+        rs.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    });
+    let new_counts = current.map(|rs| counts(rs)).unwrap_or(rollout::Counts {
+        name: name.clone(),
+        spec: 0,
+        current: 0,
+        available: 0,
+    });
+    let old_counts: Vec<rollout::Counts> = old.iter().map(|rs| counts(rs)).collect();
+    let (new_target, old_targets) = rollout::plan(
+        want,
+        rollout::Strategy::of(&d, want),
+        &new_counts,
+        &old_counts,
+    );
     match current {
         None => {
             let mut labels = template
@@ -117,7 +210,7 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
                     "annotations": { REVISION: (revision + 1).to_string(), "deployment.kubernetes.io/desired-replicas": want.to_string() },
                     "ownerReferences": owner_reference(Resource::Deployments, &d),
                 },
-                "spec": { "replicas": want, "selector": selector, "template": rs_template },
+                "spec": { "replicas": new_target, "selector": selector, "template": rs_template },
             });
             c.api.create(
                 Resource::ReplicaSets,
@@ -126,22 +219,24 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
                 Api::internal(),
             )?;
         }
-        Some(rs) if replicas(rs) != want => scale(
+        Some(rs) if replicas(rs) != new_target => scale(
             c,
             &ObjectKey::new(Resource::ReplicaSets, &key.namespace, &name),
-            want,
+            new_target,
         )?,
         Some(_) => {}
     }
-    for old in owned
-        .iter()
-        .filter(|rs| name_of(rs) != name && replicas(rs) != 0)
-    {
-        scale(
-            c,
-            &ObjectKey::new(Resource::ReplicaSets, &key.namespace, name_of(old)),
-            0,
-        )?;
+    for (old_name, target) in old_targets {
+        if old
+            .iter()
+            .any(|rs| name_of(rs) == old_name && replicas(rs) != target)
+        {
+            scale(
+                c,
+                &ObjectKey::new(Resource::ReplicaSets, &key.namespace, &old_name),
+                target,
+            )?;
+        }
     }
     let sum = |field: &str| -> i64 {
         owned
@@ -224,8 +319,8 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     c.set_status(key, status)
 }
 
-/// Sets the Deployment's revision annotation (what `kubectl rollout
-/// history` and `describe` show) to its current ReplicaSet's.
+/// Sets the revision annotation of a Deployment (what `kubectl rollout
+/// history` and `describe` show: its current ReplicaSet's) or ReplicaSet.
 fn annotate_revision(c: &Controllers, key: &ObjectKey, revision: &str) -> Result<(), ApiError> {
     c.api
         .store()
