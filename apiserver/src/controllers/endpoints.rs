@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::index::selector_of;
 use super::{owner_reference, terminating, Controllers};
 use crate::api::{name_of, random_suffix};
 use crate::resources::Resource;
@@ -54,26 +55,35 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
     }
 }
 
+/// The EndpointSlices labelled for a Service, from the index.
+fn service_slices(c: &Controllers, key: &ObjectKey) -> Vec<std::sync::Arc<Value>> {
+    c.index
+        .slices_of(&key.namespace, &key.name)
+        .iter()
+        .filter_map(|name| {
+            c.api.store().get(&ObjectKey::new(
+                Resource::EndpointSlices,
+                &key.namespace,
+                name,
+            ))
+        })
+        .filter(|s| label(s, SERVICE_NAME) == Some(&key.name))
+        .collect()
+}
+
 /// Reconciles the EndpointSlice of a Service.
 pub fn slices(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     let store = c.api.store();
-    let (all, _) = store.list(Resource::EndpointSlices, Some(&key.namespace));
+    let all = service_slices(c, key);
     let mine: Vec<&Value> = all
         .iter()
         .map(|s| s.as_ref())
-        .filter(|s| {
-            label(s, SERVICE_NAME) == Some(&key.name) && label(s, MANAGED_BY) == Some(CONTROLLER)
-        })
+        .filter(|s| label(s, MANAGED_BY) == Some(CONTROLLER))
         .collect();
     let svc = store.get(key);
-    let selector = svc
-        .as_deref()
-        .filter(|s| s.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName"))
-        .and_then(|s| s.pointer("/spec/selector"))
-        .and_then(Value::as_object)
-        .filter(|s| !s.is_empty())
-        .map(LabelSelector::from_map);
-    let (Some(svc), Some(selector)) = (svc, selector) else {
+    let selector_map = svc.as_deref().and_then(selector_of).cloned();
+    let selector = selector_map.as_ref().map(LabelSelector::from_map);
+    let (Some(svc), Some(selector), Some(selector_map)) = (svc, selector, selector_map) else {
         // No Service or no selector: no managed slice.
         for s in mine {
             let k = ObjectKey::new(Resource::EndpointSlices, &key.namespace, name_of(s));
@@ -87,7 +97,12 @@ pub fn slices(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
         }
         return Ok(());
     };
-    let (pods, _) = store.list(Resource::Pods, Some(&key.namespace));
+    let pods: Vec<_> = c
+        .index
+        .pods_for(&key.namespace, &selector_map)
+        .iter()
+        .filter_map(|name| store.get(&ObjectKey::new(Resource::Pods, &key.namespace, name)))
+        .collect();
     let service_ports: Vec<Value> = svc
         .pointer("/spec/ports")
         .and_then(Value::as_array)
@@ -207,7 +222,7 @@ pub fn endpoints(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     if svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
         return Ok(());
     }
-    let (all, _) = store.list(Resource::EndpointSlices, Some(&key.namespace));
+    let all = service_slices(c, key);
     let mut ready = Vec::new();
     let mut not_ready = Vec::new();
     let mut ports = Vec::new();

@@ -9,6 +9,7 @@
 
 mod endpoints;
 mod gc;
+mod index;
 mod rollout;
 mod scheduler;
 mod workloads;
@@ -23,7 +24,6 @@ use tokio::task::JoinHandle;
 
 use crate::api::{name_of, Api};
 use crate::resources::Resource;
-use crate::selector::LabelSelector;
 use crate::status::ApiError;
 use crate::store::{Change, Event, EventType, ObjectKey};
 
@@ -71,6 +71,7 @@ pub(crate) struct Controllers {
     api: Arc<Api>,
     config: ControllerConfig,
     ipam: scheduler::Ipam,
+    index: index::Index,
 }
 
 /// Starts the controllers (none when disabled).
@@ -83,6 +84,7 @@ pub fn spawn(api: Arc<Api>, config: ControllerConfig) -> Vec<JoinHandle<()>> {
         api,
         config,
         ipam: scheduler::Ipam::default(),
+        index: index::Index::default(),
     };
     vec![tokio::spawn(async move {
         let mut queue = BTreeSet::new();
@@ -96,7 +98,7 @@ pub fn spawn(api: Arc<Api>, config: ControllerConfig) -> Vec<JoinHandle<()>> {
                         log::warn!("controller {work:?}: {}", e.message);
                     }
                 }
-                drain(&mut events, &mut queue, &c);
+                drain(&mut events, &mut queue, &mut c);
             }
             match events.recv().await {
                 Ok(event) => c.route(&event, &mut queue),
@@ -111,7 +113,7 @@ pub fn spawn(api: Arc<Api>, config: ControllerConfig) -> Vec<JoinHandle<()>> {
 fn drain(
     events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
     queue: &mut BTreeSet<Work>,
-    c: &Controllers,
+    c: &mut Controllers,
 ) {
     loop {
         match events.try_recv() {
@@ -179,48 +181,55 @@ fn terminating(object: &Value) -> bool {
 }
 
 impl Controllers {
-    /// Queues every object (start, or after missing events).
-    fn resync(&self, queue: &mut BTreeSet<Work>) {
-        let store = self.api.store();
-        let all = |r: Resource| store.list(r, None).0;
-        for d in all(Resource::Deployments) {
-            queue.insert(Work::Deployment(key_of(Resource::Deployments, &d)));
+    /// Rebuilds the indexes and queues every object (at start, or after
+    /// missing events).
+    fn resync(&mut self, queue: &mut BTreeSet<Work>) {
+        let store = self.api.store().clone();
+        self.index = index::Index::default();
+        let mut all = Vec::new();
+        for resource in Resource::ALL {
+            for object in store.list(resource, None).0 {
+                let key = key_of(resource, &object);
+                self.index.update(&key, None, Some(&object));
+                all.push((key, object));
+            }
         }
-        for rs in all(Resource::ReplicaSets) {
-            queue.insert(Work::ReplicaSet(key_of(Resource::ReplicaSets, &rs)));
-        }
-        for n in all(Resource::Nodes) {
-            queue.insert(Work::Node(key_of(Resource::Nodes, &n)));
-        }
-        for p in all(Resource::Pods) {
-            queue.insert(Work::Pod(key_of(Resource::Pods, &p)));
-        }
-        for s in all(Resource::Services) {
-            let key = key_of(Resource::Services, &s);
-            queue.insert(Work::Endpoints(key.clone()));
-            queue.insert(Work::Service(key));
-        }
-        for e in all(Resource::Endpoints) {
-            queue.insert(Work::Endpoints(key_of(Resource::Services, &e)));
-        }
-        for kind in [
-            Resource::ReplicaSets,
-            Resource::Pods,
-            Resource::EndpointSlices,
-        ] {
-            for o in all(kind) {
-                if let Some((_, _, uid)) = controller_of(&o) {
-                    queue.insert(Work::Orphans(namespace_of(&o).to_string(), uid.to_string()));
+        for (key, object) in &all {
+            let service = || ObjectKey::new(Resource::Services, &key.namespace, &key.name);
+            match key.resource {
+                Resource::Deployments => queue.insert(Work::Deployment(key.clone())),
+                Resource::ReplicaSets => queue.insert(Work::ReplicaSet(key.clone())),
+                Resource::Nodes => queue.insert(Work::Node(key.clone())),
+                Resource::Pods => queue.insert(Work::Pod(key.clone())),
+                Resource::Services => {
+                    queue.insert(Work::Endpoints(service()));
+                    queue.insert(Work::Service(service()))
+                }
+                Resource::Endpoints => queue.insert(Work::Endpoints(service())),
+                Resource::Namespaces | Resource::EndpointSlices => false,
+            };
+            if let Some((_, _, uid)) = controller_of(object) {
+                if !self.index.owner_alive(uid) {
+                    queue.insert(Work::Orphans(key.namespace.clone(), uid.to_string()));
                 }
             }
         }
     }
 
     /// The work an event causes.
-    fn route(&self, event: &Event, queue: &mut BTreeSet<Work>) {
+    fn route(&mut self, event: &Event, queue: &mut BTreeSet<Work>) {
         let key = &event.key;
         let object = &event.object;
         let ns = key.namespace.as_str();
+        match event.kind {
+            EventType::Deleted => {
+                let old = event.previous.as_deref().unwrap_or(object);
+                self.index.update(key, Some(old), None);
+            }
+            _ => self
+                .index
+                .update(key, event.previous.as_deref(), Some(object)),
+        }
         if event.kind == EventType::Deleted {
             queue.insert(Work::Orphans(ns.to_string(), uid_of(object).to_string()));
         }
@@ -249,28 +258,20 @@ impl Controllers {
                         )));
                     }
                 }
-                for svc in self.api.store().list(Resource::Services, Some(ns)).0 {
-                    let selects = |pod: &Value| {
-                        svc.pointer("/spec/selector")
-                            .and_then(Value::as_object)
-                            .filter(|s| !s.is_empty())
-                            .is_some_and(|s| LabelSelector::from_map(s).matches_object(pod))
-                    };
-                    if selects(object) || event.previous.as_deref().is_some_and(selects) {
-                        queue.insert(Work::Service(key_of(Resource::Services, &svc)));
+                let labels = [Some(object.as_ref()), event.previous.as_deref()];
+                for version in labels.into_iter().flatten() {
+                    for svc in self
+                        .index
+                        .services_selecting(ns, version.pointer("/metadata/labels"))
+                    {
+                        queue.insert(Work::Service(ObjectKey::new(Resource::Services, ns, &svc)));
                     }
                 }
             }
             Resource::Nodes => {
                 queue.insert(Work::Node(key.clone()));
-                for pod in self.api.store().list(Resource::Pods, None).0 {
-                    if pod
-                        .pointer("/spec/nodeName")
-                        .and_then(Value::as_str)
-                        .is_none_or(str::is_empty)
-                    {
-                        queue.insert(Work::Pod(key_of(Resource::Pods, &pod)));
-                    }
+                for pod in self.index.unbound() {
+                    queue.insert(Work::Pod(pod));
                 }
             }
             Resource::Services => {

@@ -123,14 +123,12 @@ pub fn pod(c: &mut Controllers, key: &ObjectKey) -> Result<(), ApiError> {
         return Ok(());
     }
     let (nodes, _) = store.list(Resource::Nodes, None);
-    let (pods, _) = store.list(Resource::Pods, None);
     let mut node = node_name(&pod).to_string();
     if node.is_empty() {
-        let count = |n: &str| pods.iter().filter(|p| node_name(p) == n).count();
         let Some(best) = nodes
             .iter()
             .filter(|n| schedulable(n))
-            .min_by_key(|n| (count(name_of(n)), name_of(n).to_string()))
+            .min_by_key(|n| (c.index.on_node(name_of(n)).0, name_of(n).to_string()))
         else {
             return Ok(());
         };
@@ -147,11 +145,7 @@ pub fn pod(c: &mut Controllers, key: &ObjectKey) -> Result<(), ApiError> {
                 .pointer("/spec/podCIDR")
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<Ipv4Net>().ok());
-            let used: Vec<Ipv4Addr> = pods
-                .iter()
-                .filter(|p| node_name(p) == node)
-                .filter_map(|p| p.pointer("/status/podIP")?.as_str()?.parse().ok())
-                .collect();
+            let (_, used) = c.index.on_node(&node);
             cidr.and_then(|cidr| c.ipam.allocate(&node, cidr, &used))
         }
         _ => None,

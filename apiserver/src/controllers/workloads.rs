@@ -47,6 +47,18 @@ fn replicas(object: &Value) -> i64 {
         .unwrap_or(1)
 }
 
+/// The objects of `resource` the index lists as controlled by `owner`.
+fn dependents(c: &Controllers, owner: &Value, resource: Resource) -> Vec<std::sync::Arc<Value>> {
+    c.index
+        .dependents(uid_of(owner))
+        .into_iter()
+        .filter(|k| k.resource == resource)
+        .filter_map(|k| c.api.store().get(&k))
+        .collect()
+}
+
+/// Those of `objects` whose controller is `owner` (checked again: the
+/// index may lag the store).
 fn owned_by<'a>(objects: &'a [std::sync::Arc<Value>], owner: &Value) -> Vec<&'a Value> {
     let uid = uid_of(owner);
     objects
@@ -112,7 +124,7 @@ pub fn deployment(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let hash = pod_template_hash(&template);
     let mut name = format!("{}-{hash}", key.name);
-    let (all, _) = store.list(Resource::ReplicaSets, Some(&key.namespace));
+    let all = dependents(c, &d, Resource::ReplicaSets);
     let owned = owned_by(&all, &d);
     let revision = owned
         .iter()
@@ -367,7 +379,7 @@ pub fn replicaset(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
     let Some(rs) = store.get(key) else {
         return Ok(());
     };
-    let (pods, _) = store.list(Resource::Pods, Some(&key.namespace));
+    let pods = dependents(c, &rs, Resource::Pods);
     let mut owned: Vec<&Value> = owned_by(&pods, &rs)
         .into_iter()
         .filter(|p| !terminating(p))
@@ -415,7 +427,7 @@ pub fn replicaset(c: &Controllers, key: &ObjectKey) -> Result<(), ApiError> {
             }
         }
     }
-    let (pods, _) = store.list(Resource::Pods, Some(&key.namespace));
+    let pods = dependents(c, &rs, Resource::Pods);
     let active: Vec<&Value> = owned_by(&pods, &rs)
         .into_iter()
         .filter(|p| !terminating(p))
