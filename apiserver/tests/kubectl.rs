@@ -408,3 +408,38 @@ fn kubectl_create_sends_protobuf() {
     );
     server.stop();
 }
+
+#[test]
+fn two_listeners_and_an_advertised_address() {
+    // As in the lab: the node address (here 127.0.0.2) and the host's
+    // loopback; the `kubernetes` Service points at the advertised one.
+    let dir = TempDir::new("listeners");
+    let server = Server::start(Config {
+        listen: vec![([127, 0, 0, 2], 0).into(), ([127, 0, 0, 1], 0).into()],
+        advertise: Some(([127, 0, 0, 2], 6443).into()),
+        ..Config::default()
+    });
+    let addresses = server.running.as_ref().expect("running").addresses.clone();
+    assert_eq!(addresses.len(), 2);
+    for address in addresses {
+        let kc = plain_kubeconfig(&dir.0, address);
+        let ep = ok(&kc, &["get", "endpoints", "kubernetes"]);
+        assert_eq!(
+            row(&ep, "kubernetes").map(|r| r[1]),
+            Some("127.0.0.2:6443"),
+            "{ep}"
+        );
+        let svc = ok(
+            &kc,
+            &[
+                "get",
+                "svc",
+                "kubernetes",
+                "-o",
+                "jsonpath={.spec.ports[0].targetPort}",
+            ],
+        );
+        assert_eq!(svc, "6443");
+    }
+    server.stop();
+}
