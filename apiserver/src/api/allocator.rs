@@ -88,8 +88,8 @@ impl ServiceAllocator {
             held: BTreeMap::new(),
             ips: HashSet::new(),
             node_ports: HashSet::new(),
-            next_ip: 10,
-            next_port: *NODE_PORTS.start(),
+            next_ip: 0,
+            next_port: 0,
         }
     }
 
@@ -138,22 +138,30 @@ impl ServiceAllocator {
         Ok(())
     }
 
-    /// A free ClusterIP (round robin over the range, skipping the first ten
-    /// addresses, which are kept for well-known Services such as
-    /// `kubernetes` and kube-dns).
+    /// A free ClusterIP. As Kubernetes does, dynamic allocation takes the
+    /// upper part of the range first and leaves the lower band
+    /// (min(max(16, size/16), 256) addresses: 10.96.0.0-10.96.0.255 here)
+    /// to Services that name their ClusterIP, such as kube-dns's 10.96.0.10;
+    /// the lower band is used only when the rest is full. Round robin
+    /// within each part.
     pub fn allocate_ip(&mut self) -> Result<Ipv4Addr, AllocError> {
         let base = u32::from(self.cidr.network());
         let size = 1u32 << (32 - u32::from(self.cidr.prefix_len()));
-        let usable = size.saturating_sub(11);
-        for _ in 0..usable {
-            if self.next_ip < 10 || self.next_ip >= size - 1 {
-                self.next_ip = 10;
-            }
-            let ip = Ipv4Addr::from(base + self.next_ip);
-            self.next_ip += 1;
-            if !self.ips.contains(&ip) {
-                self.ips.insert(ip);
-                return Ok(ip);
+        // Offsets 1..size-1 are hosts; the network and broadcast are not.
+        let band = (size / 16).clamp(16, 256).min(size.saturating_sub(2));
+        let parts = [(band + 1, size.saturating_sub(1)), (1, band + 1)];
+        for (start, end) in parts {
+            let span = end.saturating_sub(start);
+            for _ in 0..span {
+                if self.next_ip < start || self.next_ip >= end {
+                    self.next_ip = start;
+                }
+                let ip = Ipv4Addr::from(base + self.next_ip);
+                self.next_ip += 1;
+                if !self.ips.contains(&ip) {
+                    self.ips.insert(ip);
+                    return Ok(ip);
+                }
             }
         }
         Err(AllocError::Full)
@@ -171,18 +179,25 @@ impl ServiceAllocator {
     }
 
     /// A free NodePort, reserved until the next [`record`](Self::record)
-    /// of its Service (or [`rollback`](Self::rollback)).
+    /// of its Service (or [`rollback`](Self::rollback)). Dynamic ports come
+    /// from above the static band (min(max(16, size/32), 128) ports:
+    /// 30000-30085), which is left to manifests that name their nodePort,
+    /// and from the band only when the rest is full.
     pub fn allocate_port(&mut self) -> Result<u16, AllocError> {
-        for _ in NODE_PORTS {
-            let port = self.next_port;
-            self.next_port = if port >= *NODE_PORTS.end() {
-                *NODE_PORTS.start()
-            } else {
-                port + 1
-            };
-            if !self.node_ports.contains(&port) {
-                self.node_ports.insert(port);
-                return Ok(port);
+        let (first, last) = (*NODE_PORTS.start(), *NODE_PORTS.end());
+        let size = last - first + 1;
+        let band = (size / 32).clamp(16, 128);
+        for (start, end) in [(first + band, last), (first, first + band - 1)] {
+            for _ in start..=end {
+                if self.next_port < start || self.next_port > end {
+                    self.next_port = start;
+                }
+                let port = self.next_port;
+                self.next_port = port.saturating_add(1);
+                if !self.node_ports.contains(&port) {
+                    self.node_ports.insert(port);
+                    return Ok(port);
+                }
             }
         }
         Err(AllocError::Full)

@@ -16,10 +16,11 @@ fn ips_are_unique_and_checked() {
     let mut a = alloc();
     assert_eq!(a.first_ip(), Ipv4Addr::new(10, 96, 0, 1));
     let ip = a.allocate_ip().expect("ip");
-    assert_eq!(ip, Ipv4Addr::new(10, 96, 0, 10));
+    // Above the static band 10.96.0.0/24 that manifests' fixed IPs use.
+    assert_eq!(ip, Ipv4Addr::new(10, 96, 1, 1));
     a.record(
         &key("a"),
-        Some(&json!({"spec": {"clusterIP": "10.96.0.10"}})),
+        Some(&json!({"spec": {"clusterIP": "10.96.1.1"}})),
     );
     assert_eq!(a.check_ip(&key("a"), ip), Ok(()));
     assert_eq!(a.check_ip(&key("b"), ip), Err(AllocError::IpTaken));
@@ -36,6 +37,7 @@ fn ips_are_unique_and_checked() {
 fn node_ports_are_unique_freed_and_rolled_back() {
     let mut a = alloc();
     let p = a.allocate_port().expect("port");
+    assert_eq!(p, 30086, "above the static band 30000-30085");
     a.record(
         &key("a"),
         Some(&json!({"spec": {"ports": [{"port": 80, "nodePort": p}]}})),
@@ -49,4 +51,19 @@ fn node_ports_are_unique_freed_and_rolled_back() {
     // Type change to ClusterIP drops the NodePort.
     a.record(&key("a"), Some(&json!({"spec": {"ports": [{"port": 80}]}})));
     assert_eq!(a.check_port(&key("b"), p), Ok(()));
+}
+
+#[test]
+fn the_static_band_is_used_last() {
+    let mut a = ServiceAllocator::new("10.96.0.0/27".parse().expect("cidr"));
+    // A /27: 32 addresses, band 16 (.1-.16), dynamic .17-.30 first.
+    let ips: Vec<Ipv4Addr> = (0..30).map_while(|_| a.allocate_ip().ok()).collect();
+    assert_eq!(ips.len(), 30, "every host, none twice: {ips:?}");
+    assert_eq!(ips[0], Ipv4Addr::new(10, 96, 0, 17));
+    assert_eq!(ips[13], Ipv4Addr::new(10, 96, 0, 30));
+    assert_eq!(ips[14], Ipv4Addr::new(10, 96, 0, 1));
+    let mut unique = ips.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ips.len());
 }
