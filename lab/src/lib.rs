@@ -48,9 +48,13 @@
 pub mod checks;
 pub mod cluster;
 pub mod env;
+pub mod flood;
 pub mod objects;
+pub mod probes;
+pub mod routers;
 pub mod session;
 pub mod text;
+pub mod timed;
 pub mod tshark;
 
 pub use checks::Checks;
