@@ -61,3 +61,12 @@ pub fn time_until(
         std::thread::sleep(every);
     }
 }
+
+/// Runs `ok` again and again until `stop` is set; the tally.
+pub fn tally_until(stop: &std::sync::atomic::AtomicBool, mut ok: impl FnMut() -> bool) -> Tally {
+    let mut t = Tally::default();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        t.add(ok());
+    }
+    t
+}

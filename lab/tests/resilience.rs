@@ -5,13 +5,14 @@
 //! test binary with its own lab (see `lab::session`), as it kills routers
 //! and floods the nodes. Every measured figure is printed (`--nocapture`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lab::cluster::Cluster;
 use lab::env::*;
 use lab::flood::{flood, Flood};
 use lab::objects::*;
-use lab::probes::{curl_ok, time_until, Tally};
+use lab::probes::{curl_ok, tally_until, time_until, Tally};
 use lab::routers::{is_alive, is_router, router_pid, rss_kib, stats, wait_restarted};
 use lab::text::{netstat_counter, udp_hostname, veth_name};
 use lab::timed::{Timed, TimedLines};
@@ -24,6 +25,10 @@ const SYNFLOOD: &str = env!("CARGO_BIN_EXE_synflood");
 const CONNTRACK_CAPACITY: u64 = 131_072;
 /// Lab-only spoofed sources: no route in the lab leads back to them.
 const SPOOF_NET: &str = "10.200.0.0/16";
+/// The NodePort flood's rate: 300,000 SYNs over 15 s, the scenario
+/// (unpaced, `synflood` reaches ~40,000/s in the lab, more than one
+/// router on a shared core drains from its TUN queue).
+const FLOOD_RATE: &str = "20000";
 
 /// `router get stats -o json` of `node`, recording a failure as `{}`.
 fn node_stats(c: &mut Checks, node: &str) -> Value {
@@ -138,6 +143,8 @@ fn syn_flood_to_node_port() {
                 "300000",
                 "--seconds",
                 "15",
+                "--rate",
+                FLOOD_RATE,
             ],
         ) {
             Ok(f) => f,
@@ -148,17 +155,24 @@ fn syn_flood_to_node_port() {
             }
         };
         let started = Instant::now();
-        let (mut same, mut another) = (Tally::default(), Tally::default());
         let mut peak: Option<Value> = None;
-        // Let the flood ramp up before counting.
-        std::thread::sleep(Duration::from_millis(500));
-        while fl.running() && started.elapsed() < Duration::from_secs(30) {
-            same.add(curl_ok(ext, &nodeport, 3));
-            another.add(curl_ok(ext, &other, 3));
-            if peak.is_none() && started.elapsed() > Duration::from_secs(6) {
-                peak = stats(&node.name).ok();
+        // Both Services probed side by side while the flood runs.
+        let stop = AtomicBool::new(false);
+        let (same, another) = std::thread::scope(|s| {
+            let same = s.spawn(|| tally_until(&stop, || curl_ok(ext, &nodeport, 3)));
+            let another = s.spawn(|| tally_until(&stop, || curl_ok(ext, &other, 3)));
+            while fl.running() && started.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(100));
+                if peak.is_none() && started.elapsed() > Duration::from_secs(6) {
+                    peak = stats(&node.name).ok();
+                }
             }
-        }
+            stop.store(true, Ordering::Relaxed);
+            (
+                same.join().unwrap_or_default(),
+                another.join().unwrap_or_default(),
+            )
+        });
         let report = fl.finish();
         let recovered = time_until(Duration::from_secs(60), Duration::from_millis(100), || {
             curl_ok(ext, &nodeport, 1) && curl_ok(ext, &other, 1)
@@ -483,6 +497,9 @@ fn dns_tcp_syn_flood_is_bounded() {
                 "20000",
                 "--seconds",
                 "10",
+                // ~5 s, so that `dig +tcp` runs during it.
+                "--rate",
+                "4000",
             ],
         );
         let mut during = Tally::default();
