@@ -82,16 +82,45 @@ fn stream_from(target: &str, url: &str, pod: &str, secs: u32) -> Result<TimedLin
     ))
 }
 
+/// The last lines of the lab's pod-server and router logs that say
+/// something about streams or errors: what a broken stream leaves behind.
+fn log_evidence() -> String {
+    let mut out = String::new();
+    let Ok(dir) = std::fs::read_dir(RUN_DIR) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".log") || !(name.starts_with("pod-") || name.starts_with("router-")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let hits: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("stream:") || l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        for l in hits.iter().rev().take(5).rev() {
+            out.push_str(&format!("{name}: {l}\n"));
+        }
+    }
+    out
+}
+
 /// Checks that a stream of `lines` lines arrived whole, and says so.
 fn check_stream(c: &mut Checks, what: &str, t: &Timed, lines: usize) {
     let (got, in_order) = stream_lines(t);
     c.check(got == lines && in_order && t.succeeded(), || {
         format!(
             "{what}: the stream should deliver all {lines} lines in order and end cleanly \
-             (no RST), got {got} (in order: {in_order}), exit {:?}\nstderr: {}\nlast lines: {:?}",
+             (no RST), got {got} (in order: {in_order}), exit {:?}, {} ms after it started\n\
+             stderr: {}\nlast lines: {:?}\nlogs:\n{}",
             t.status,
+            t.lines
+                .last()
+                .map_or(0, |(at, _)| ms(at.duration_since(t.started))),
             t.stderr,
-            t.lines.iter().rev().take(3).collect::<Vec<_>>()
+            t.lines.iter().rev().take(3).collect::<Vec<_>>(),
+            log_evidence()
         )
     });
 }
