@@ -52,12 +52,27 @@ impl TimedLines {
         let (tx, first) = mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut lines = Vec::new();
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
+            let mut reader = BufReader::new(out);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                // Bytes, not `lines()`: a line that is not UTF-8 must not
+                // end the reading (and look like a short stream).
+                let line = match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => String::from_utf8_lossy(&buf)
+                        .trim_end_matches('\n')
+                        .to_string(),
+                    Err(e) => format!("<read error: {e}>"),
+                };
                 if lines.is_empty() {
                     let _ = tx.send(line.clone());
                 }
+                let failed = line.starts_with("<read error");
                 lines.push((Instant::now(), line));
+                if failed {
+                    break;
+                }
             }
             lines
         });

@@ -27,7 +27,8 @@ const CONNTRACK_CAPACITY: u64 = 131_072;
 const SPOOF_NET: &str = "10.200.0.0/16";
 /// The NodePort flood's rate: 300,000 SYNs over 15 s, the scenario
 /// (unpaced, `synflood` reaches ~40,000/s in the lab, more than one
-/// router on a shared core drains from its TUN queue).
+/// router on a shared core drains from its TUN queue); `KSR_FLOOD_RATE`
+/// overrides it (0: unpaced).
 const FLOOD_RATE: &str = "20000";
 
 /// `router get stats -o json` of `node`, recording a failure as `{}`.
@@ -160,6 +161,7 @@ fn syn_flood_to_node_port() {
             format!("no first line from {stream_url}")
         });
         let dst = format!("{}:{port}", node.address);
+        let rate = std::env::var("KSR_FLOOD_RATE").unwrap_or_else(|_| FLOOD_RATE.to_string());
         let mut fl = match Flood::start(
             SYNFLOOD,
             ext,
@@ -173,7 +175,7 @@ fn syn_flood_to_node_port() {
                 "--seconds",
                 "15",
                 "--rate",
-                FLOOD_RATE,
+                &rate,
             ],
         ) {
             Ok(f) => f,
