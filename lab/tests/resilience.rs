@@ -58,6 +58,27 @@ fn stream_lines(t: &Timed) -> (usize, bool) {
     (lines.len(), in_order)
 }
 
+/// The drop reasons that counted between two `get stats -o json`.
+fn drops_between(before: &Value, after: &Value) -> String {
+    let mut out = Vec::new();
+    if let Some(reasons) = after["dropped"].as_object() {
+        for (reason, n) in reasons {
+            let grew = n
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(stat_count(before, reason));
+            if grew > 0 {
+                out.push(format!("{reason} +{grew}"));
+            }
+        }
+    }
+    if out.is_empty() {
+        "none".into()
+    } else {
+        out.join(", ")
+    }
+}
+
 /// `curl -sSN URL` from `target`, bounded by `secs`.
 fn start_stream(target: &str, url: &str, secs: u32) -> Result<TimedLines, String> {
     let max = secs.saturating_sub(2).to_string();
@@ -418,6 +439,7 @@ fn failing_overlay_sends_do_not_stop_the_router() {
             return;
         };
         let before = node_stats(c, node);
+        let far_before = node_stats(c, &k.master.name);
         let out = ipt("-I");
         if !c.check(out.status.success(), || show("iptables -I", &out)) {
             return;
@@ -438,15 +460,19 @@ fn failing_overlay_sends_do_not_stop_the_router() {
             curl_ok(&k.client.name, &url, 1)
         });
         let after = node_stats(c, node);
+        let far_after = node_stats(c, &k.master.name);
         let dropped = stat_count(&after, "overlay_send_dropped")
             - stat_count(&before, "overlay_send_dropped");
         println!(
             "overlay sends blocked on {node} for {} ms: router pid {pid} alive {}, overlay_send_dropped +{dropped}, \
-             cross-node traffic resumed {} ms after the rule went; ping during: {}",
+             cross-node traffic resumed {} ms after the rule went; ping during: {}; drops on {node}: {}, on {}: {}",
             ms(unblocked.duration_since(blocked)),
             is_alive(pid) && router_pid(node) == Some(pid),
             resumed.map_or("never".into(), |d| ms(d).to_string()),
             stdout(&ping).lines().rev().find(|l| l.contains("packets")).unwrap_or("-"),
+            drops_between(&before, &after),
+            k.master.name,
+            drops_between(&far_before, &far_after),
         );
         c.check(is_alive(pid) && router_pid(node) == Some(pid), || {
             format!(
