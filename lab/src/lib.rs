@@ -27,7 +27,13 @@
 //!   named targetPorts), `dns` (cluster DNS with `dig` and names in
 //!   `curl`);
 //! - `tests/fail_closed.rs` (its own lab, as it kills the routers): pod
-//!   traffic fails closed when the routers die.
+//!   traffic fails closed when the routers die;
+//! - `tests/resilience.rs` (its own lab, as it floods the nodes and kills
+//!   the routers): a spoofed SYN flood to a NodePort (the `synflood`
+//!   binary of this crate), SIGKILL/SIGTERM of each router under its
+//!   supervisor during a stream and a UDP flow, a flushed table 100, failing
+//!   overlay sends, a DNS-over-TCP SYN flood, the DNS pod's address spoofed;
+//!   each prints what it measured (`--nocapture`).
 //!
 //! The checks read the router's CLI in JSON (`router get po -o json`,
 //! `get svc -o json`, `get stats -o json`), except where the check is the
@@ -48,9 +54,13 @@
 pub mod checks;
 pub mod cluster;
 pub mod env;
+pub mod flood;
 pub mod objects;
+pub mod probes;
+pub mod routers;
 pub mod session;
 pub mod text;
+pub mod timed;
 pub mod tshark;
 
 pub use checks::Checks;

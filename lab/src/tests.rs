@@ -47,3 +47,22 @@ fn reads_a_pod_item() {
     assert_eq!(p.udp, [9000]);
     assert!(p.has_ports());
 }
+
+#[test]
+fn parses_synflood_reports() {
+    let r = crate::flood::parse_report("sent 300000 packets in 15.00 s (20000/s), 0 send errors\n")
+        .expect("a report");
+    assert_eq!(r.sent, 300_000);
+    assert!((r.secs - 15.0).abs() < 1e-9 && (r.rate - 20_000.0).abs() < 1e-9);
+    assert!(crate::flood::parse_report("synflood: cannot open a raw socket").is_none());
+}
+
+#[test]
+fn tallies_percent() {
+    let mut t = crate::probes::Tally::default();
+    assert_eq!(t.percent(), 100.0);
+    t.add(true);
+    t.add(false);
+    assert_eq!((t.ok, t.total, t.percent()), (1, 2, 50.0));
+    assert_eq!(t.to_string(), "1/2 (50.0%)");
+}
