@@ -48,6 +48,13 @@ pub enum Command {
         /// Capture only this Service's packets (NAMESPACE/NAME or NAME).
         #[arg(long, requires = "capture")]
         capture_service: Option<String>,
+        /// Rotate the capture when it reaches this many MiB (like
+        /// `tcpdump -C`): FILE becomes FILE.1 and a new FILE starts.
+        #[arg(long, default_value_t = 100, requires = "capture")]
+        capture_max_mb: u64,
+        /// Capture files kept, the current one included (like `tcpdump -W`).
+        #[arg(long, default_value_t = 2, requires = "capture")]
+        capture_files: u32,
         /// Do not install or keep the node's routing rules and routes (when
         /// something else manages them); by default the router installs
         /// them at start and restores them when they are removed.

@@ -44,6 +44,8 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             conntrack_max,
             capture,
             capture_service,
+            capture_max_mb,
+            capture_files,
             no_manage_routing,
             state,
         } => {
@@ -66,6 +68,10 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 },
                 capture,
                 capture_service,
+                capture_limit: shell::capture::CaptureLimit {
+                    max_bytes: capture_max_mb.saturating_mul(1 << 20),
+                    files: capture_files,
+                },
                 manage_routing: !no_manage_routing,
                 state,
             };

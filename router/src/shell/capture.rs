@@ -7,6 +7,12 @@
 //! capture shows the whole VXLAN packet: `tshark -d udp.port==8472,vxlan`
 //! decodes it (Wireshark knows VXLAN on 4789 only by default).
 //!
+//! A capture is bounded, like `tcpdump -C SIZE -W FILES`: when the file
+//! would grow past [`CaptureLimit::max_bytes`], it is renamed to `FILE.1`
+//! (older ones shift to `FILE.2`... and the oldest beyond
+//! [`CaptureLimit::files`] goes) and a new `FILE` starts with the same
+//! interfaces, so a long capture never fills the disk.
+//!
 //! A capture can cover the whole node or one Service: then only packets
 //! to or from one of the Service's addresses (ClusterIP, external and
 //! LoadBalancer IPs, endpoints) are kept, looking inside the overlay.
@@ -16,7 +22,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
@@ -45,6 +51,25 @@ pub enum Point {
 
 const NAMES: [&str; 4] = ["tun-in", "tun-out", "overlay-in", "overlay-out"];
 
+/// How large a capture may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureLimit {
+    /// Bytes per file before it is rotated.
+    pub max_bytes: u64,
+    /// Files kept, the one being written included (at least 1).
+    pub files: u32,
+}
+
+impl Default for CaptureLimit {
+    /// 100 MiB, two files: at most ~200 MiB on disk.
+    fn default() -> Self {
+        CaptureLimit {
+            max_bytes: 100 << 20,
+            files: 2,
+        }
+    }
+}
+
 /// An open capture.
 pub struct Capture {
     /// Blocks are encoded into memory and written to `file` whole, so a
@@ -53,6 +78,13 @@ pub struct Capture {
     file: File,
     filter: Option<HashSet<Ipv4Addr>>,
     scratch: Vec<u8>,
+    path: PathBuf,
+    /// The section header and interface blocks, written at the start of
+    /// every file so each one decodes on its own.
+    header: Vec<u8>,
+    written: u64,
+    limit: CaptureLimit,
+    rotations: u64,
 }
 
 /// Why a capture could not be started.
@@ -78,6 +110,7 @@ impl Capture {
         path: &Path,
         service: Option<&str>,
         cluster: &Cluster,
+        limit: CaptureLimit,
     ) -> Result<Self, CaptureError> {
         let filter = match service {
             None => None,
@@ -101,11 +134,20 @@ impl Capture {
                 })
                 .map_err(|e| err(e.to_string()))?;
         }
+        let header = writer.get_ref().clone();
         let mut capture = Self {
             writer,
             file,
             filter,
             scratch: Vec::new(),
+            path: path.to_owned(),
+            header,
+            written: 0,
+            limit: CaptureLimit {
+                max_bytes: limit.max_bytes.max(64 << 10),
+                files: limit.files.max(1),
+            },
+            rotations: 0,
         };
         capture.flush();
         Ok(capture)
@@ -156,16 +198,57 @@ impl Capture {
         }
     }
 
-    /// Writes the blocks recorded so far to the file.
+    /// Writes the blocks recorded so far to the file, rotating it first if
+    /// they would take it past the limit.
     pub fn flush(&mut self) {
-        let pending = self.writer.get_mut();
-        if pending.is_empty() {
+        let pending_len = self.writer.get_ref().len() as u64;
+        if pending_len == 0 {
             return;
         }
-        if let Err(e) = self.file.write_all(pending) {
-            log::warn!("capture: {e}");
+        if self.written > 0 && self.written + pending_len > self.limit.max_bytes {
+            if let Err(e) = self.rotate() {
+                log::warn!("capture: rotating {}: {e}", self.path.display());
+            }
+        }
+        let pending = self.writer.get_mut();
+        match self.file.write_all(pending) {
+            Ok(()) => self.written += pending.len() as u64,
+            Err(e) => log::warn!("capture: {e}"),
         }
         pending.clear();
+    }
+
+    /// How many times the capture has been rotated.
+    pub fn rotations(&self) -> u64 {
+        self.rotations
+    }
+
+    /// `FILE` becomes `FILE.1` (`FILE.1` becomes `FILE.2`, ...; the oldest
+    /// beyond the limit is removed) and a new `FILE` starts with the header.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let numbered = |n: u32| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{n}"));
+            PathBuf::from(p)
+        };
+        let keep = self.limit.files - 1;
+        if keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            let _ = std::fs::remove_file(numbered(keep));
+            for n in (1..keep).rev() {
+                let from = numbered(n);
+                if from.exists() {
+                    std::fs::rename(&from, numbered(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = File::create(&self.path)?;
+        self.file.write_all(&self.header)?;
+        self.written = self.header.len() as u64;
+        self.rotations += 1;
+        Ok(())
     }
 }
 
@@ -193,6 +276,57 @@ fn outer_headers(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, port: u16, pay
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_rotates_at_its_limit_and_keeps_its_files() {
+        let dir = std::env::temp_dir().join(format!("ksr-capture-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("c.pcapng");
+        let cluster = control::config::parse(include_str!("../../../config.toml")).expect("config");
+        let limit = CaptureLimit {
+            max_bytes: 64 << 10,
+            files: 3,
+        };
+        let mut c = Capture::create(&path, None, &cluster, limit).expect("create");
+        let packet = vec![0x45u8; 1400];
+        for _ in 0..500 {
+            c.record(Point::TunIn, &packet, None);
+            c.flush();
+        }
+        // 500 x ~1.4 kB = ~720 kB through 64 kB files: rotated, and only
+        // three files (c, c.1, c.2) are left, each within the limit.
+        assert!(c.rotations() >= 9, "{} rotations", c.rotations());
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["c.pcapng", "c.pcapng.1", "c.pcapng.2"]);
+        for f in &files {
+            let bytes = std::fs::read(dir.join(f)).expect("read");
+            assert!(
+                bytes.len() as u64 <= limit.max_bytes,
+                "{f}: {}",
+                bytes.len()
+            );
+            // Each file starts with a section header block: it decodes alone.
+            assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a], "{f}");
+            let mut reader =
+                pcap_file::pcapng::PcapNgReader::new(&bytes[..]).expect("a pcapng file");
+            let mut packets = 0;
+            while let Some(block) = reader.next_block() {
+                if matches!(
+                    block.expect("block"),
+                    pcap_file::pcapng::Block::EnhancedPacket(_)
+                ) {
+                    packets += 1;
+                }
+            }
+            assert!(packets > 0, "{f} has packets");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn outer_headers_are_valid_udp() {

@@ -7,7 +7,7 @@
 //! so that control questions and timers are never starved; a packet buffer
 //! of 64 KiB is allocated once.
 
-mod capture;
+pub mod capture;
 mod control_server;
 mod errors;
 mod journal;
@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub capture: Option<PathBuf>,
     /// Capture only this Service (`ns/name` or `name`).
     pub capture_service: Option<String>,
+    /// How large the capture may grow (size per file, files kept).
+    pub capture_limit: capture::CaptureLimit,
     /// Install and keep the node's routing rules and routes
     /// ([`plumbing`]); off when something else manages them.
     pub manage_routing: bool,
@@ -224,6 +226,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 path,
                 opts.capture_service.as_deref(),
                 &cluster,
+                opts.capture_limit,
             )?)
         }
         None => None,
