@@ -219,7 +219,8 @@ impl Capture {
     }
 
     /// How many times the capture has been rotated.
-    pub fn rotations(&self) -> u64 {
+    #[cfg(test)]
+    fn rotations(&self) -> u64 {
         self.rotations
     }
 
@@ -248,6 +249,11 @@ impl Capture {
         self.file.write_all(&self.header)?;
         self.written = self.header.len() as u64;
         self.rotations += 1;
+        log::debug!(
+            "capture: {} rotated ({} times)",
+            self.path.display(),
+            self.rotations
+        );
         Ok(())
     }
 }
