@@ -17,7 +17,7 @@ use dataplane::service::{Maglev, TableSize};
 use proptest::prelude::*;
 
 /// At most this share of the flows of endpoints that stay may move when one
-/// endpoint is added or removed (measured: up to ~1.3% for 1..64 endpoints;
+/// endpoint is added or removed (measured: well under this for 1..64 endpoints;
 /// Maglev trades this for its even spread).
 const MAX_EXTRA_MOVED: f64 = 0.02;
 
@@ -170,7 +170,7 @@ fn every_count_up_to_64() {
 }
 
 /// The same endpoints give the same table on every node and every run: the
-/// permutations depend on the addresses and fixed seeds only.
+/// preference lists depend on the addresses and a fixed seed only.
 #[test]
 fn deterministic() {
     let endpoints: Vec<_> = (0..7)
@@ -181,7 +181,7 @@ fn deterministic() {
     assert_eq!(a.slots().len(), SIZE.get());
     // Pinned: a change here moves flows between routers of different
     // versions (and after an upgrade), so it must be deliberate.
-    assert_eq!(&a.slots()[..8], &[5, 5, 2, 3, 4, 2, 6, 0]);
+    assert_eq!(&a.slots()[..8], &[1, 2, 5, 2, 1, 0, 1, 3]);
 }
 
 /// Building a table is cheap enough to rebuild thousands per change:

@@ -3,15 +3,15 @@
 //! of [`TableSize`] slots, each naming an endpoint, that a flow hash indexes.
 //!
 //! The promise, and why it needs one table size: every endpoint walks its
-//! own permutation of the slots (an offset and a skip derived from its
-//! address alone), and the endpoints take turns claiming their next free
-//! slot. Adding or removing one endpoint leaves every other endpoint's
-//! permutation unchanged, so the slots they held stay theirs, except for a
+//! own preference list of the slots (a pseudo-random stream derived from
+//! its address alone), and the endpoints take turns claiming their next
+//! free slot. Adding or removing one endpoint leaves every other endpoint's
+//! preference list unchanged, so the slots they held stay theirs, except for a
 //! small share that changes hands because the turns now go round a
-//! different number of endpoints (at most ~1.3% for 1 to 64 endpoints at
+//! different number of endpoints (well under 2% for 1 to 64 endpoints at
 //! the default size; `tests/maglev.rs` asserts < 2% for every single add
 //! or remove). That holds only if the table size stays the same: another
-//! size is another set of permutations, and then almost every flow moves.
+//! size is another set of preference lists, and then almost every flow moves.
 //! So every Service uses the same size, as Cilium does
 //! (`bpf-lb-maglev-table-size`, default 16381). The turns also give every
 //! endpoint the floor or ceiling of size / N slots: an even spread.
@@ -129,43 +129,63 @@ impl Maglev {
     }
 }
 
-/// The seeds of an endpoint's offset and skip hashes. Any fixed pair works;
+/// The seed of an endpoint's preference stream. Any fixed value works;
 /// changing it moves flows between routers of different versions, so it
-/// is pinned by a test. (This pair keeps the flow the engine's unit tests
-/// send, 10.10.1.100:40000 to nginx-svc, on the local endpoint it had
-/// under the earlier per-count table sizes.)
-const PERMUTATION_SEEDS: (u64, u64) = (3, 4);
+/// is pinned by a test.
+const PREFERENCE_SEED: u64 = 3;
 
-/// An endpoint's permutation of the `m` slots: where it starts and how far
-/// it steps (both from the address alone, with fixed seeds, so every node
-/// and every run agree).
-fn permutation(e: &SocketAddrV4, m: usize) -> (usize, usize) {
-    let mut b = [0u8; 6];
-    b[..4].copy_from_slice(&e.ip().octets());
-    b[4..].copy_from_slice(&e.port().to_be_bytes());
-    let (offset_seed, skip_seed) = PERMUTATION_SEEDS;
-    let offset = (xxh3_64_with_seed(&b, offset_seed) % m as u64) as usize;
-    let skip = (xxh3_64_with_seed(&b, skip_seed) % (m as u64 - 1)) as usize + 1;
-    (offset, skip)
+/// An endpoint's preference list of slots: a SplitMix64 stream seeded by a
+/// hash of its address alone (so every node and every run agree), mapped
+/// onto the `m` slots by a multiply-shift.
+///
+/// Not the paper's arithmetic permutation (offset + j * skip): two
+/// endpoints whose skips happen to be equal (1 in `m - 1` per pair, so
+/// common among dozens of endpoints) walk the same cycle at different
+/// phases, and adding or removing a third endpoint then moved a third of
+/// their flows between them (found by the disruption property test).
+/// Independent streams have no such structure. A stream may name a slot
+/// twice; a taken slot is skipped like any other.
+struct Preferences {
+    state: u64,
+    m: u64,
+}
+
+impl Preferences {
+    fn new(e: &SocketAddrV4, m: usize) -> Self {
+        let mut b = [0u8; 6];
+        b[..4].copy_from_slice(&e.ip().octets());
+        b[4..].copy_from_slice(&e.port().to_be_bytes());
+        Preferences {
+            state: xxh3_64_with_seed(&b, PREFERENCE_SEED),
+            m: m as u64,
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) -> usize {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((u128::from(z) * u128::from(self.m)) >> 64) as usize
+    }
 }
 
 /// The paper's population loop: endpoints take turns claiming the next
-/// free slot of their permutation until every slot is claimed.
+/// free slot of their preference list until every slot is claimed.
 fn fill(endpoints: &[SocketAddrV4], m: usize) -> Vec<u16> {
     const FREE: u16 = u16::MAX;
-    // Each endpoint's next candidate slot and its step; stepping by
-    // addition (offset + j * skip mod m, one subtraction at most) avoids a
-    // division per probe.
-    let mut walk: Vec<(usize, usize)> = endpoints.iter().map(|e| permutation(e, m)).collect();
+    let mut prefs: Vec<Preferences> = endpoints.iter().map(|e| Preferences::new(e, m)).collect();
     let mut table = vec![FREE; m];
     let mut filled = 0;
     'fill: loop {
-        for (i, (pos, skip)) in walk.iter_mut().enumerate() {
-            while table[*pos] != FREE {
-                *pos = step(*pos, *skip, m);
+        for (i, p) in prefs.iter_mut().enumerate() {
+            let mut pos = p.next();
+            while table[pos] != FREE {
+                pos = p.next();
             }
-            table[*pos] = i as u16;
-            *pos = step(*pos, *skip, m);
+            table[pos] = i as u16;
             filled += 1;
             if filled == m {
                 break 'fill;
@@ -173,14 +193,4 @@ fn fill(endpoints: &[SocketAddrV4], m: usize) -> Vec<u16> {
         }
     }
     table
-}
-
-#[inline]
-fn step(pos: usize, skip: usize, m: usize) -> usize {
-    let next = pos + skip;
-    if next >= m {
-        next - m
-    } else {
-        next
-    }
 }
