@@ -4,7 +4,7 @@
 //! packet (Service lookup + Maglev pick + conntrack insert), with 1, 1,000
 //! and 10,000 Services and 100,000 tracked flows.
 //!
-//! Run: `cargo bench -p router --bench dataplane`.
+//! Run: `cargo bench -p dataplane --bench dataplane`.
 
 // A benchmark measures wall time and needs a starting instant for the core.
 #![allow(clippy::disallowed_methods)]
