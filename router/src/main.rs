@@ -46,6 +46,11 @@ enum Command {
         /// TUN MTU.
         #[arg(long, default_value_t = 1500)]
         mtu: u16,
+        /// TUN offload (virtio-net header, TSO super-packets of up to
+        /// 64 KiB): on (falls back to off, with a log line, if the kernel
+        /// refuses) or off.
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        offload: String,
         /// Control socket path (default /run/ksr/NODE.sock).
         #[arg(long)]
         control: Option<PathBuf>,
@@ -211,6 +216,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
         Command::Run {
             tun,
             mtu,
+            offload,
             control,
             conntrack_max,
             capture,
@@ -224,6 +230,7 @@ fn dispatch(cli: Cli) -> Result<String, String> {
                 node,
                 tun,
                 mtu,
+                offload: offload == "on",
                 control,
                 dataplane: DataplaneConfig {
                     conntrack_capacity: conntrack_max,

@@ -57,8 +57,8 @@ impl Dataplane {
         dst: Ipv4Addr,
     ) -> Result<Egress, DropReason> {
         let off = buf.offload();
-        let finish = off.checksum == L4Checksum::Partial
-            && (hop == NextHop::Stack || off.gso == Gso::None);
+        let finish =
+            off.checksum == L4Checksum::Partial && (hop == NextHop::Stack || off.gso == Gso::None);
         if finish && hop != NextHop::Tun {
             offload::finish_checksum(buf.data_mut());
             buf.set_offload(Offload::default());

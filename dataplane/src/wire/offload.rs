@@ -168,11 +168,18 @@ pub fn segment<E>(
     let payload = &packet[headers..total];
     let count = payload.len().div_ceil(size).max(1);
     let ip_id = u16::from_be_bytes([packet[4], packet[5]]);
-    let seq = u32::from_be_bytes([packet[l4 + 4], packet[l4 + 5], packet[l4 + 6], packet[l4 + 7]]);
+    let seq = u32::from_be_bytes([
+        packet[l4 + 4],
+        packet[l4 + 5],
+        packet[l4 + 6],
+        packet[l4 + 7],
+    ]);
     let src: [u8; 4] = [packet[12], packet[13], packet[14], packet[15]];
     let dst: [u8; 4] = [packet[16], packet[17], packet[18], packet[19]];
     for i in 0..count {
-        let chunk = payload.get(i * size..((i + 1) * size).min(payload.len())).unwrap_or(&[]);
+        let chunk = payload
+            .get(i * size..((i + 1) * size).min(payload.len()))
+            .unwrap_or(&[]);
         out.clear();
         out.extend_from_slice(prefix);
         let ip = out.len();

@@ -6,6 +6,13 @@
 //! event is drained until `WouldBlock`, at most `BATCH` packets at a time
 //! so that control questions and timers are never starved; a packet buffer
 //! of 64 KiB is allocated once.
+//!
+//! With TUN offload (`--offload on`, the default) the kernel hands over
+//! TCP super-packets of up to 64 KiB with partial checksums: each is read
+//! once, NATed once by the core (the offload state travels in the
+//! `PacketBuf`, see [`vnet`]) and written back whole behind its virtio-net
+//! header; one bound for another node is cut into MSS-sized segments with
+//! full checksums before it goes out on the overlay.
 
 mod capture;
 mod control_server;
@@ -15,6 +22,7 @@ mod journal;
 pub mod plumbing;
 pub mod store;
 mod tun;
+mod vnet;
 
 use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
@@ -35,6 +43,8 @@ use control_server::{ControlState, Query};
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
+use dataplane::overlay::OVERLAY_HEADER_LEN;
+use dataplane::wire::offload::{self, Gso, Offload};
 use errors::{ErrorAction, RateLimitedLog};
 use tun::Tun;
 
@@ -60,6 +70,10 @@ pub struct RunOptions {
     pub tun: String,
     /// TUN MTU.
     pub mtu: u16,
+    /// Ask for TUN offload (virtio-net header, TSO/USO super-packets);
+    /// without it, or when the kernel refuses, one read and one write per
+    /// packet.
+    pub offload: bool,
     /// Control socket path.
     pub control: PathBuf,
     /// Data plane settings.
@@ -147,7 +161,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 .join(", "),
         });
     }
-    let tun = Tun::open(&opts.tun, opts.mtu).map_err(|source| RunError::Tun {
+    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload).map_err(|source| RunError::Tun {
         name: opts.tun.clone(),
         source,
     })?;
@@ -255,15 +269,17 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     };
     let io = Io {
         tun: &tun,
+        mtu: opts.mtu,
         overlay: &overlay,
         overlay_port: cluster.overlay.port,
         underlay_ip,
     };
     info!(
-        "router for node {} on {} (MTU {}), {} services, control socket {}",
+        "router for node {} on {} (MTU {}, offload {}), {} services, control socket {}",
         opts.node,
         tun.name(),
         opts.mtu,
+        if tun.offload() { "on" } else { "off" },
         cluster.services.len(),
         opts.control.display()
     );
@@ -309,6 +325,7 @@ struct ShellStats {
     tun_write_dropped: u64,
     overlay_send_dropped: u64,
     tun_read_errors: u64,
+    tun_offload_dropped: u64,
     overlay_recv_errors: u64,
     tun_write_log: RateLimitedLog,
     overlay_send_log: RateLimitedLog,
@@ -323,6 +340,7 @@ impl ShellStats {
             tun_write_dropped: 0,
             overlay_send_dropped: 0,
             tun_read_errors: 0,
+            tun_offload_dropped: 0,
             overlay_recv_errors: 0,
             tun_write_log: RateLimitedLog::new("writing to the TUN device"),
             overlay_send_log: RateLimitedLog::new("sending on the overlay socket"),
@@ -335,6 +353,7 @@ impl ShellStats {
 /// The data plane's file descriptors.
 struct Io<'a> {
     tun: &'a Tun,
+    mtu: u16,
     overlay: &'a UdpSocket,
     overlay_port: u16,
     underlay_ip: Ipv4Addr,
@@ -431,6 +450,25 @@ enum Source {
     Overlay,
 }
 
+/// How a packet read from the TUN device came (its virtio-net header and
+/// what it said), so that it is written back the same way; plain for
+/// everything else.
+#[derive(Clone, Copy)]
+struct Wire {
+    hdr: [u8; vnet::VNET_HDR_LEN],
+    read_as: Offload,
+}
+
+impl Wire {
+    const PLAIN: Self = Self {
+        hdr: vnet::PLAIN,
+        read_as: Offload {
+            checksum: offload::L4Checksum::Full,
+            gso: Gso::None,
+        },
+    };
+}
+
 /// Reads and handles up to [`BATCH`] packets from one source. Returns
 /// whether packets may be left (the budget ran out before `WouldBlock`).
 fn drain(
@@ -442,10 +480,11 @@ fn drain(
     capture: &mut Option<Capture>,
 ) -> Result<bool, RunError> {
     let now = Instant::now();
+    let mut wire = Wire::PLAIN;
     for _ in 0..BATCH {
         let area = buf.recv_area();
         let read = match source {
-            Source::Tun => io.tun.recv(area).map(|n| (n, Ingress::Tun)),
+            Source::Tun => io.tun.recv(&mut wire.hdr, area).map(|n| (n, Ingress::Tun)),
             Source::Overlay => io.overlay.recv_from(area).map(|(n, from)| match from {
                 SocketAddr::V4(from) => (n, Ingress::Overlay { from: *from.ip() }),
                 SocketAddr::V6(_) => (
@@ -484,68 +523,126 @@ fn drain(
             },
         };
         buf.set_len(n);
+        wire.read_as = Offload::default();
+        if matches!(source, Source::Tun) && io.tun.offload() {
+            match vnet::decode(&wire.hdr) {
+                Ok(off) => wire.read_as = off,
+                Err(vnet::UnsupportedGso(kind)) => {
+                    debug!("dropping a TUN packet with GSO type {kind}");
+                    shell.tun_offload_dropped += 1;
+                    continue;
+                }
+            }
+            buf.set_offload(wire.read_as);
+        }
         if let Some(c) = capture.as_mut() {
             match ingress {
-                Ingress::Tun => c.record(Point::TunIn, buf.data(), None),
+                Ingress::Tun => {
+                    c.record(Point::TunIn, buf.data(), None, vnet::describe(wire.read_as))
+                }
                 Ingress::Overlay { from } => {
                     c.record(
                         Point::OverlayIn,
                         buf.data(),
                         Some((from, io.underlay_ip, io.overlay_port)),
+                        None,
                     );
                 }
                 Ingress::Stack => {}
             }
         }
         if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
-            send(io, egress, buf.data(), shell, capture)?;
+            send(io, egress, buf.data(), buf.offload(), wire, shell, capture)?;
         }
         while let Some(t) = dp.poll_transmit() {
-            send(io, t.egress, &t.packet, shell, capture)?;
+            let plain = Offload::default();
+            send(io, t.egress, &t.packet, plain, Wire::PLAIN, shell, capture)?;
         }
     }
     Ok(true)
 }
 
+/// Sends a packet the data plane forwarded. `offload` is what is left to
+/// do to it and `wire` how it was read: a packet for the TUN device goes
+/// back whole behind its virtio-net header; a super-packet for the overlay
+/// is cut into segments here, each sent as its own datagram.
 fn send(
     io: &Io<'_>,
     egress: Egress,
     packet: &[u8],
+    offload: Offload,
+    wire: Wire,
+    shell: &mut ShellStats,
+    capture: &mut Option<Capture>,
+) -> Result<(), RunError> {
+    match egress {
+        // Delivered to an in-process pod by the `Node`: nothing to send.
+        Egress::Stack { .. } => Ok(()),
+        Egress::Tun => {
+            if let Some(c) = capture.as_mut() {
+                c.record(Point::TunOut, packet, None, vnet::describe(offload));
+            }
+            let hdr = vnet::encode(offload, &wire.hdr, wire.read_as);
+            let result = io.tun.send(&hdr, packet);
+            settle(
+                result,
+                &mut shell.tun_write_dropped,
+                &mut shell.tun_write_log,
+                "writing to the TUN device",
+            )
+        }
+        Egress::Overlay { to } if offload.gso != Gso::None => {
+            let at = OVERLAY_HEADER_LEN.min(packet.len());
+            let (header, inner) = packet.split_at(at);
+            let mut out = Vec::with_capacity(OVERLAY_HEADER_LEN + usize::from(io.mtu));
+            let sent = offload::segment(inner, offload.gso, header, &mut out, |datagram| {
+                send_datagram(io, to, datagram, shell, capture)
+            })?;
+            if sent == 0 {
+                shell.overlay_send_dropped += 1;
+            }
+            Ok(())
+        }
+        Egress::Overlay { to } => send_datagram(io, to, packet, shell, capture),
+    }
+}
+
+/// Sends one VXLAN datagram to peer `to`.
+fn send_datagram(
+    io: &Io<'_>,
+    to: Ipv4Addr,
+    datagram: &[u8],
     shell: &mut ShellStats,
     capture: &mut Option<Capture>,
 ) -> Result<(), RunError> {
     if let Some(c) = capture.as_mut() {
-        match egress {
-            Egress::Tun => c.record(Point::TunOut, packet, None),
-            Egress::Overlay { to } => {
-                c.record(
-                    Point::OverlayOut,
-                    packet,
-                    Some((io.underlay_ip, to, io.overlay_port)),
-                );
-            }
-            Egress::Stack { .. } => {}
-        }
+        c.record(
+            Point::OverlayOut,
+            datagram,
+            Some((io.underlay_ip, to, io.overlay_port)),
+            None,
+        );
     }
-    let (result, dropped, log, what) = match egress {
-        // Delivered to an in-process pod by the `Node`: nothing to send.
-        Egress::Stack { .. } => return Ok(()),
-        Egress::Tun => (
-            io.tun.send(packet),
-            &mut shell.tun_write_dropped,
-            &mut shell.tun_write_log,
-            "writing to the TUN device",
-        ),
-        Egress::Overlay { to } => (
-            io.overlay.send_to(
-                packet,
-                SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
-            ),
-            &mut shell.overlay_send_dropped,
-            &mut shell.overlay_send_log,
-            "sending on the overlay socket",
-        ),
-    };
+    let result = io.overlay.send_to(
+        datagram,
+        SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
+    );
+    settle(
+        result,
+        &mut shell.overlay_send_dropped,
+        &mut shell.overlay_send_log,
+        "sending on the overlay socket",
+    )
+}
+
+/// What a failed send means: dropped and counted (logged at a bounded
+/// rate when it is not just a full queue), or fatal.
+fn settle(
+    result: std::io::Result<usize>,
+    dropped: &mut u64,
+    log: &mut RateLimitedLog,
+    what: &'static str,
+) -> Result<(), RunError> {
     match result {
         Ok(_) => Ok(()),
         Err(e) => match errors::classify(&e) {

@@ -54,11 +54,19 @@ fn assert_valid(buf: &[u8]) {
         panic!("not ipv4");
     };
     let hdr = ip.header().to_header();
-    assert_eq!(hdr.header_checksum, hdr.calc_header_checksum(), "IP checksum");
+    assert_eq!(
+        hdr.header_checksum,
+        hdr.calc_header_checksum(),
+        "IP checksum"
+    );
     let (src, dst) = (hdr.source, hdr.destination);
     match sliced.transport.expect("transport") {
         TransportSlice::Tcp(tcp) => {
-            assert_eq!(tcp.checksum(), tcp.calc_checksum_ipv4(src, dst).expect("calc"), "TCP");
+            assert_eq!(
+                tcp.checksum(),
+                tcp.calc_checksum_ipv4(src, dst).expect("calc"),
+                "TCP"
+            );
         }
         TransportSlice::Udp(udp) => {
             let calc = udp
@@ -98,7 +106,13 @@ fn segments(pkt: &[u8], gso: Gso, prefix: &[u8]) -> Vec<Vec<u8>> {
 #[test]
 fn nat_of_a_tcp_super_packet_keeps_every_segment_valid() {
     let mut pkt = tcp_super_packet(60_000, 0x08 | 0x01 | 0x80); // PSH FIN CWR
-    dnat(&mut pkt, Ipv4Addr::new(10, 10, 2, 7), 8080, Ipv4Addr::new(10, 10, 1, 1), 33000);
+    dnat(
+        &mut pkt,
+        Ipv4Addr::new(10, 10, 2, 7),
+        8080,
+        Ipv4Addr::new(10, 10, 1, 1),
+        33000,
+    );
     let segs = segments(&pkt, Gso::Tcp { mss: MSS }, &[]);
     assert_eq!(segs.len(), 60_000usize.div_ceil(usize::from(MSS)));
     let mut payload = Vec::new();
@@ -110,7 +124,10 @@ fn nat_of_a_tcp_super_packet_keeps_every_segment_valid() {
             panic!("tcp");
         };
         assert_eq!((tcp.source_port(), tcp.destination_port()), (33000, 8080));
-        assert_eq!(tcp.sequence_number(), 1_000_000 + (i * usize::from(MSS)) as u32);
+        assert_eq!(
+            tcp.sequence_number(),
+            1_000_000 + (i * usize::from(MSS)) as u32
+        );
         let last = i + 1 == segs.len();
         assert_eq!(tcp.fin(), last, "FIN on the last segment only");
         assert_eq!(tcp.psh(), last, "PSH on the last segment only");
@@ -125,11 +142,23 @@ fn nat_of_a_tcp_super_packet_keeps_every_segment_valid() {
 fn finishing_a_nated_partial_checksum_gives_the_full_one() {
     for len in [0usize, 1, 100, 1410, 9000, 65_000] {
         let mut pkt = tcp_super_packet(len, 0);
-        dnat(&mut pkt, Ipv4Addr::new(10, 10, 2, 7), 80, Ipv4Addr::new(10, 10, 1, 100), 40000);
+        dnat(
+            &mut pkt,
+            Ipv4Addr::new(10, 10, 2, 7),
+            80,
+            Ipv4Addr::new(10, 10, 1, 100),
+            40000,
+        );
         finish_checksum(&mut pkt);
         assert_valid(&pkt);
         let mut udp = udp_super_packet(len.min(65_000));
-        dnat(&mut udp, Ipv4Addr::new(10, 10, 1, 53), 5353, Ipv4Addr::new(10, 10, 1, 1), 1);
+        dnat(
+            &mut udp,
+            Ipv4Addr::new(10, 10, 1, 53),
+            5353,
+            Ipv4Addr::new(10, 10, 1, 1),
+            1,
+        );
         finish_checksum(&mut udp);
         assert_valid(&udp);
     }
@@ -141,7 +170,9 @@ fn many_rewrites_of_partial_sums_agree_with_full_recomputation() {
     // LCG, so failures reproduce).
     let mut x: u64 = 0x1234_5678;
     let mut next = || {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (x >> 32) as u32
     };
     for _ in 0..500 {
@@ -158,7 +189,13 @@ fn many_rewrites_of_partial_sums_agree_with_full_recomputation() {
 #[test]
 fn udp_super_packets_are_cut_into_datagrams() {
     let mut pkt = udp_super_packet(5000);
-    dnat(&mut pkt, Ipv4Addr::new(10, 10, 2, 9), 9999, Ipv4Addr::new(10, 10, 1, 100), 40000);
+    dnat(
+        &mut pkt,
+        Ipv4Addr::new(10, 10, 2, 9),
+        9999,
+        Ipv4Addr::new(10, 10, 1, 100),
+        40000,
+    );
     let segs = segments(&pkt, Gso::Udp { size: 1200 }, &[]);
     assert_eq!(segs.len(), 5);
     for s in &segs {
