@@ -135,35 +135,44 @@ pub fn largest_segment(packet: &[u8], gso: Gso) -> Option<usize> {
     Some(total.min(headers + usize::from(size)))
 }
 
+/// Where [`segment`] put the segments: `count` of them back to back, each
+/// `stride` bytes long but the last, which may be shorter; the layout
+/// UDP GSO (`UDP_SEGMENT`) sends in one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segments {
+    /// How many.
+    pub count: usize,
+    /// The length of each but the last (prefix included).
+    pub stride: usize,
+}
+
+impl Segments {
+    /// The segments in `out` (what [`segment`] filled), one by one.
+    pub fn iter<'a>(&self, out: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        out.chunks(self.stride.max(1)).take(self.count)
+    }
+}
+
 /// Cuts super-packet `packet` into the packets `gso` describes, each with
 /// complete IP and TCP/UDP checksums, as the kernel's software GSO would:
 /// TCP sequence numbers advance, FIN and PSH stay on the last segment and
-/// CWR on the first, IP identifiers count up. Each segment is written to
-/// `out` behind `prefix` (an overlay header, say) and handed to `emit`.
+/// CWR on the first, IP identifiers count up. Each segment is put behind
+/// `prefix` (an overlay header, say); `out` is cleared and gets them back
+/// to back ([`Segments`]).
 ///
-/// Returns the number of segments emitted; 0 when `packet` is not the
-/// super-packet `gso` describes (it must then be dropped).
-pub fn segment<E>(
-    packet: &[u8],
-    gso: Gso,
-    prefix: &[u8],
-    out: &mut Vec<u8>,
-    mut emit: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<usize, E> {
-    let Some((l4, total, proto)) = layout(packet) else {
-        return Ok(0);
-    };
+/// `None` when `packet` is not the super-packet `gso` describes (it must
+/// then be dropped).
+pub fn segment(packet: &[u8], gso: Gso, prefix: &[u8], out: &mut Vec<u8>) -> Option<Segments> {
+    out.clear();
+    let (l4, total, proto) = layout(packet)?;
     let (size, want) = match gso {
-        Gso::None => return Ok(0),
+        Gso::None => return None,
         Gso::Tcp { mss } => (usize::from(mss), PROTO_TCP),
         Gso::Udp { size } => (usize::from(size), PROTO_UDP),
     };
-    let Some(l4_len) = l4_header_len(packet, l4, proto) else {
-        return Ok(0);
-    };
-    let headers = l4 + l4_len;
+    let headers = l4 + l4_header_len(packet, l4, proto)?;
     if proto != want || size == 0 || headers > total {
-        return Ok(0);
+        return None;
     }
     let payload = &packet[headers..total];
     let count = payload.len().div_ceil(size).max(1);
@@ -176,11 +185,12 @@ pub fn segment<E>(
     ]);
     let src: [u8; 4] = [packet[12], packet[13], packet[14], packet[15]];
     let dst: [u8; 4] = [packet[16], packet[17], packet[18], packet[19]];
-    for i in 0..count {
-        let chunk = payload
-            .get(i * size..((i + 1) * size).min(payload.len()))
-            .unwrap_or(&[]);
-        out.clear();
+    out.reserve(count * (prefix.len() + headers) + payload.len());
+    for (i, chunk) in payload
+        .chunks(size)
+        .chain(payload.is_empty().then_some(&[][..]))
+        .enumerate()
+    {
         out.extend_from_slice(prefix);
         let ip = out.len();
         out.extend_from_slice(&packet[..headers]);
@@ -216,9 +226,11 @@ pub fn segment<E>(
             c = 0xffff;
         }
         seg[off..off + 2].copy_from_slice(&c.to_be_bytes());
-        emit(out)?;
     }
-    Ok(count)
+    Some(Segments {
+        count,
+        stride: prefix.len() + headers + size.min(payload.len().max(1)),
+    })
 }
 
 #[cfg(test)]

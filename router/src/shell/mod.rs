@@ -19,6 +19,7 @@ mod control_server;
 mod errors;
 #[allow(dead_code)] // wired to conntrack in the next step
 mod journal;
+mod overlay_socket;
 pub mod plumbing;
 pub mod store;
 mod tun;
@@ -31,10 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use mio::net::UdpSocket;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::protocol::{Request, Response};
 use capture::{Capture, Point};
@@ -46,6 +46,7 @@ use dataplane::node::Node;
 use dataplane::overlay::OVERLAY_HEADER_LEN;
 use dataplane::wire::offload::{self, Gso, Offload};
 use errors::{ErrorAction, RateLimitedLog};
+use overlay_socket::OverlaySocket;
 use tun::Tun;
 
 const TUN: Token = Token(0);
@@ -217,12 +218,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             known: String::new(),
         })?;
     let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
-    let mut overlay = UdpSocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
+    let mut overlay = OverlaySocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
         addr: overlay_addr,
         source,
     })?;
     poll.registry()
-        .register(&mut overlay, OVERLAY, Interest::READABLE)
+        .register(overlay.socket_mut(), OVERLAY, Interest::READABLE)
         .map_err(io_err("registering the overlay socket"))?;
     let underlay_ip = cluster
         .node(&opts.node)
@@ -269,17 +270,18 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     };
     let io = Io {
         tun: &tun,
-        mtu: opts.mtu,
         overlay: &overlay,
         overlay_port: cluster.overlay.port,
         underlay_ip,
     };
     info!(
-        "router for node {} on {} (MTU {}, offload {}), {} services, control socket {}",
+        "router for node {} on {} (MTU {}, offload {}; overlay UDP GSO {} segments, GRO {}), {} services, control socket {}",
         opts.node,
         tun.name(),
         opts.mtu,
         if tun.offload() { "on" } else { "off" },
+        overlay.max_gso_segments(),
+        overlay.gro_segments(),
         cluster.services.len(),
         opts.control.display()
     );
@@ -353,8 +355,7 @@ impl ShellStats {
 /// The data plane's file descriptors.
 struct Io<'a> {
     tun: &'a Tun,
-    mtu: u16,
-    overlay: &'a UdpSocket,
+    overlay: &'a OverlaySocket,
     overlay_port: u16,
     underlay_ip: Ipv4Addr,
 }
@@ -370,6 +371,7 @@ fn event_loop(
 ) -> Result<(), RunError> {
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
+    let mut scratch = Scratch::default();
     let mut shell = ShellStats::new(io.tun.name());
     let (mut tun_pending, mut overlay_pending) = (false, false);
     let mut next_stats = Instant::now() + STATS_EVERY;
@@ -414,11 +416,16 @@ fn event_loop(
                 other => warn!("event for unknown token {other:?}"),
             }
         }
+        let mut out = Out {
+            shell: &mut shell,
+            capture,
+            scratch: &mut scratch,
+        };
         if tun_ready {
-            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut shell, capture)?;
+            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut out)?;
         }
         if overlay_ready {
-            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut shell, capture)?;
+            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut out)?;
         }
         if let Some(c) = capture.as_mut() {
             c.flush();
@@ -469,33 +476,46 @@ impl Wire {
     };
 }
 
-/// Reads and handles up to [`BATCH`] packets from one source. Returns
+/// Buffers the packet paths reuse: a GRO batch from the overlay, and the
+/// segments of a super-packet for the overlay.
+#[derive(Default)]
+struct Scratch {
+    gro: Vec<u8>,
+    segments: Vec<u8>,
+}
+
+/// Where handled packets' side effects go: counters, the capture, buffers.
+struct Out<'a> {
+    shell: &'a mut ShellStats,
+    capture: &'a mut Option<Capture>,
+    scratch: &'a mut Scratch,
+}
+
+/// Reads and handles up to [`BATCH`] reads from one source (a read from
+/// the overlay may carry several datagrams, coalesced by UDP GRO). Returns
 /// whether packets may be left (the budget ran out before `WouldBlock`).
 fn drain(
     source: Source,
     io: &Io<'_>,
     dp: &mut Node,
     buf: &mut PacketBuf,
-    shell: &mut ShellStats,
-    capture: &mut Option<Capture>,
+    out: &mut Out<'_>,
 ) -> Result<bool, RunError> {
     let now = Instant::now();
     let mut wire = Wire::PLAIN;
     for _ in 0..BATCH {
         let area = buf.recv_area();
         let read = match source {
-            Source::Tun => io.tun.recv(&mut wire.hdr, area).map(|n| (n, Ingress::Tun)),
-            Source::Overlay => io.overlay.recv_from(area).map(|(n, from)| match from {
-                SocketAddr::V4(from) => (n, Ingress::Overlay { from: *from.ip() }),
-                SocketAddr::V6(_) => (
-                    0,
-                    Ingress::Overlay {
-                        from: Ipv4Addr::UNSPECIFIED,
-                    },
-                ),
+            Source::Tun => io
+                .tun
+                .recv(&mut wire.hdr, area)
+                .map(|n| (n, n, Ingress::Tun)),
+            Source::Overlay => io.overlay.recv(area).map(|r| {
+                let from = r.from.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                (r.len, r.stride, Ingress::Overlay { from })
             }),
         };
-        let (n, ingress) = match read {
+        let (n, stride, ingress) = match read {
             Ok(r) => r,
             Err(e) => match errors::classify(&e) {
                 ErrorAction::Retry if e.kind() == ErrorKind::Interrupted => continue,
@@ -503,6 +523,7 @@ fn drain(
                 // The overlay socket reports ICMP errors about earlier sends
                 // (ECONNREFUSED from a peer without a router) on receive.
                 ErrorAction::Count => {
+                    let shell = &mut *out.shell;
                     let (count, log) = match source {
                         Source::Tun => (&mut shell.tun_read_errors, &mut shell.tun_read_log),
                         Source::Overlay => {
@@ -529,63 +550,88 @@ fn drain(
                 Ok(off) => wire.read_as = off,
                 Err(vnet::UnsupportedGso(kind)) => {
                     debug!("dropping a TUN packet with GSO type {kind}");
-                    shell.tun_offload_dropped += 1;
+                    out.shell.tun_offload_dropped += 1;
                     continue;
                 }
             }
             buf.set_offload(wire.read_as);
         }
-        if let Some(c) = capture.as_mut() {
-            match ingress {
-                Ingress::Tun => {
-                    c.record(Point::TunIn, buf.data(), None, vnet::describe(wire.read_as))
-                }
-                Ingress::Overlay { from } => {
-                    c.record(
-                        Point::OverlayIn,
-                        buf.data(),
-                        Some((from, io.underlay_ip, io.overlay_port)),
-                        None,
-                    );
-                }
-                Ingress::Stack => {}
-            }
+        if stride >= n {
+            handle(io, dp, now, ingress, buf, wire, out)?;
+            continue;
         }
-        if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
-            send(io, egress, buf.data(), buf.offload(), wire, shell, capture)?;
+        // Several datagrams coalesced by GRO: each is a packet of its own.
+        let mut gro = std::mem::take(&mut out.scratch.gro);
+        gro.clear();
+        gro.extend_from_slice(buf.data());
+        for datagram in gro.chunks(stride) {
+            buf.recv_area()[..datagram.len()].copy_from_slice(datagram);
+            buf.set_len(datagram.len());
+            handle(io, dp, now, ingress, buf, Wire::PLAIN, out)?;
         }
-        while let Some(t) = dp.poll_transmit() {
-            let plain = Offload::default();
-            send(io, t.egress, &t.packet, plain, Wire::PLAIN, shell, capture)?;
-        }
+        out.scratch.gro = gro;
     }
     Ok(true)
+}
+
+/// Hands one packet to the data plane and sends what comes out.
+fn handle(
+    io: &Io<'_>,
+    dp: &mut Node,
+    now: Instant,
+    ingress: Ingress,
+    buf: &mut PacketBuf,
+    wire: Wire,
+    out: &mut Out<'_>,
+) -> Result<(), RunError> {
+    if let Some(c) = out.capture.as_mut() {
+        match ingress {
+            Ingress::Tun => c.record(Point::TunIn, buf.data(), None, vnet::describe(wire.read_as)),
+            Ingress::Overlay { from } => {
+                c.record(
+                    Point::OverlayIn,
+                    buf.data(),
+                    Some((from, io.underlay_ip, io.overlay_port)),
+                    None,
+                );
+            }
+            Ingress::Stack => {}
+        }
+    }
+    if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
+        send(io, egress, buf.data(), buf.offload(), wire, out)?;
+    }
+    while let Some(t) = dp.poll_transmit() {
+        let plain = Offload::default();
+        send(io, t.egress, &t.packet, plain, Wire::PLAIN, out)?;
+    }
+    Ok(())
 }
 
 /// Sends a packet the data plane forwarded. `offload` is what is left to
 /// do to it and `wire` how it was read: a packet for the TUN device goes
 /// back whole behind its virtio-net header; a super-packet for the overlay
-/// is cut into segments here, each sent as its own datagram.
+/// is cut into segments here and sent with UDP GSO where the kernel has it.
 fn send(
     io: &Io<'_>,
     egress: Egress,
     packet: &[u8],
     offload: Offload,
     wire: Wire,
-    shell: &mut ShellStats,
-    capture: &mut Option<Capture>,
+    out: &mut Out<'_>,
 ) -> Result<(), RunError> {
+    let shell = &mut *out.shell;
     match egress {
         // Delivered to an in-process pod by the `Node`: nothing to send.
         Egress::Stack { .. } => Ok(()),
         Egress::Tun => {
-            if let Some(c) = capture.as_mut() {
+            if let Some(c) = out.capture.as_mut() {
                 c.record(Point::TunOut, packet, None, vnet::describe(offload));
             }
             let hdr = vnet::encode(offload, &wire.hdr, wire.read_as);
             let result = io.tun.send(&hdr, packet);
             settle(
-                result,
+                result.err().as_ref(),
                 &mut shell.tun_write_dropped,
                 &mut shell.tun_write_log,
                 "writing to the TUN device",
@@ -594,73 +640,75 @@ fn send(
         Egress::Overlay { to } if offload.gso != Gso::None => {
             let at = OVERLAY_HEADER_LEN.min(packet.len());
             let (header, inner) = packet.split_at(at);
-            let mut out = Vec::with_capacity(OVERLAY_HEADER_LEN + usize::from(io.mtu));
-            let sent = offload::segment(inner, offload.gso, header, &mut out, |datagram| {
-                send_datagram(io, to, datagram, shell, capture)
-            })?;
-            if sent == 0 {
+            let segments = &mut out.scratch.segments;
+            let Some(segs) = offload::segment(inner, offload.gso, header, segments) else {
                 shell.overlay_send_dropped += 1;
-            }
-            Ok(())
+                return Ok(());
+            };
+            io.overlay
+                .send_segments(to, segments, segs, |datagram, err| {
+                    if let Some(c) = out.capture.as_mut() {
+                        let outer = Some((io.underlay_ip, to, io.overlay_port));
+                        c.record(Point::OverlayOut, datagram, outer, None);
+                    }
+                    settle(
+                        err,
+                        &mut shell.overlay_send_dropped,
+                        &mut shell.overlay_send_log,
+                        "sending on the overlay socket",
+                    )
+                })
         }
-        Egress::Overlay { to } => send_datagram(io, to, packet, shell, capture),
+        Egress::Overlay { to } => {
+            if let Some(c) = out.capture.as_mut() {
+                let outer = Some((io.underlay_ip, to, io.overlay_port));
+                c.record(Point::OverlayOut, packet, outer, None);
+            }
+            let result = io.overlay.send(to, packet);
+            settle(
+                result.err().as_ref(),
+                &mut shell.overlay_send_dropped,
+                &mut shell.overlay_send_log,
+                "sending on the overlay socket",
+            )
+        }
     }
-}
-
-/// Sends one VXLAN datagram to peer `to`.
-fn send_datagram(
-    io: &Io<'_>,
-    to: Ipv4Addr,
-    datagram: &[u8],
-    shell: &mut ShellStats,
-    capture: &mut Option<Capture>,
-) -> Result<(), RunError> {
-    if let Some(c) = capture.as_mut() {
-        c.record(
-            Point::OverlayOut,
-            datagram,
-            Some((io.underlay_ip, to, io.overlay_port)),
-            None,
-        );
-    }
-    let result = io.overlay.send_to(
-        datagram,
-        SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
-    );
-    settle(
-        result,
-        &mut shell.overlay_send_dropped,
-        &mut shell.overlay_send_log,
-        "sending on the overlay socket",
-    )
 }
 
 /// What a failed send means: dropped and counted (logged at a bounded
 /// rate when it is not just a full queue), or fatal.
 fn settle(
-    result: std::io::Result<usize>,
+    err: Option<&std::io::Error>,
     dropped: &mut u64,
     log: &mut RateLimitedLog,
     what: &'static str,
 ) -> Result<(), RunError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => match errors::classify(&e) {
-            // The kernel queue is full for now: the packet is dropped, as a
-            // full NIC queue would drop it; counted, not logged.
-            ErrorAction::Retry => {
-                *dropped += 1;
-                Ok(())
-            }
-            // The peer unreachable, the packet refused by a firewall rule or
-            // too big: count it, log it at a bounded rate, go on.
-            ErrorAction::Count => {
-                *dropped += 1;
-                log.record(Instant::now(), &e);
-                Ok(())
-            }
-            ErrorAction::Fatal => Err(RunError::Io { what, source: e }),
-        },
+    let Some(e) = err else {
+        return Ok(());
+    };
+    match errors::classify(e) {
+        // The kernel queue is full for now: the packet is dropped, as a
+        // full NIC queue would drop it; counted, not logged.
+        ErrorAction::Retry => {
+            *dropped += 1;
+            Ok(())
+        }
+        // The peer unreachable, the packet refused by a firewall rule or
+        // too big: count it, log it at a bounded rate, go on.
+        ErrorAction::Count => {
+            *dropped += 1;
+            log.record(Instant::now(), e);
+            Ok(())
+        }
+        // (The error is borrowed: one GSO send's error stands for all its
+        // datagrams.)
+        ErrorAction::Fatal => Err(RunError::Io {
+            what,
+            source: e.raw_os_error().map_or_else(
+                || std::io::Error::new(e.kind(), e.to_string()),
+                std::io::Error::from_raw_os_error,
+            ),
+        }),
     }
 }
 

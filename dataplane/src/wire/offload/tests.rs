@@ -93,14 +93,17 @@ fn dnat(pkt: &mut [u8], dst: Ipv4Addr, dport: u16, src: Ipv4Addr, sport: u16) {
 
 fn segments(pkt: &[u8], gso: Gso, prefix: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut segs = Vec::new();
-    let n = segment(pkt, gso, prefix, &mut out, |s| {
-        segs.push(s.to_vec());
-        Ok::<(), ()>(())
-    })
-    .expect("no error");
-    assert_eq!(n, segs.len());
-    segs
+    let Some(segs) = segment(pkt, gso, prefix, &mut out) else {
+        assert!(out.is_empty());
+        return Vec::new();
+    };
+    let v: Vec<Vec<u8>> = segs.iter(&out).map(<[u8]>::to_vec).collect();
+    assert_eq!(v.len(), segs.count);
+    for s in &v[..v.len() - 1] {
+        assert_eq!(s.len(), segs.stride, "all but the last are stride long");
+    }
+    assert!(v[v.len() - 1].len() <= segs.stride);
+    v
 }
 
 #[test]
