@@ -30,6 +30,14 @@ pub struct Received {
     pub from: Option<Ipv4Addr>,
 }
 
+/// Kernel buffer asked for the overlay socket, each way: one GSO send
+/// carries up to 64 datagrams (~96 KB) and a burst of super-packets several
+/// of them, and a refused GSO send loses all its datagrams at once.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// The most one UDP send may carry (65,535 less the IPv4 and UDP headers).
+const MAX_UDP_PAYLOAD: usize = 65_507;
+
 /// The overlay socket, non-blocking.
 pub struct OverlaySocket {
     socket: UdpSocket,
@@ -43,6 +51,22 @@ impl OverlaySocket {
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         let state = UdpSocketState::new((&socket).into())?;
+        // As far as net.core.[rw]mem_max allow (global sysctls: not ours
+        // to raise).
+        for (what, r) in [
+            (
+                "send",
+                state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER),
+            ),
+            (
+                "receive",
+                state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER),
+            ),
+        ] {
+            if let Err(e) = r {
+                log::debug!("overlay socket {what} buffer: {e}");
+            }
+        }
         Ok(Self {
             socket,
             state,
@@ -105,7 +129,13 @@ impl OverlaySocket {
         segs: Segments,
         mut each: impl FnMut(&[u8], Option<&io::Error>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let per_send = self.max_gso_segments().max(1);
+        // A GSO send is one UDP datagram to the kernel until it cuts it: at
+        // most 65,507 bytes of payload (EMSGSIZE beyond). A 64 KiB
+        // super-packet's segments with their overlay headers exceed that.
+        let per_send = self
+            .max_gso_segments()
+            .min(MAX_UDP_PAYLOAD / segs.stride.max(1))
+            .max(1);
         if per_send == 1 || segs.count == 1 {
             for d in segs.iter(out) {
                 each(d, self.transmit(to, d, None).err().as_ref())?;
