@@ -23,6 +23,7 @@ mod overlay_socket;
 pub mod plumbing;
 pub mod store;
 mod tun;
+mod tun_batch;
 mod vnet;
 
 use std::io::{ErrorKind, Read};
@@ -482,6 +483,11 @@ impl Wire {
 struct Scratch {
     gro: Vec<u8>,
     segments: Vec<u8>,
+    /// TUN writes held back while the overlay is drained (offload only),
+    /// to be coalesced into super-packets.
+    tun_batch: tun_batch::TunBatch,
+    /// Whether TUN writes go to `tun_batch` now.
+    batching: bool,
 }
 
 /// Where handled packets' side effects go: counters, the capture, buffers.
@@ -494,7 +500,41 @@ struct Out<'a> {
 /// Reads and handles up to [`BATCH`] reads from one source (a read from
 /// the overlay may carry several datagrams, coalesced by UDP GRO). Returns
 /// whether packets may be left (the budget ran out before `WouldBlock`).
+/// With TUN offload, what the overlay brings for the TUN device is written
+/// coalesced at the end ([`tun_batch`]).
 fn drain(
+    source: Source,
+    io: &Io<'_>,
+    dp: &mut Node,
+    buf: &mut PacketBuf,
+    out: &mut Out<'_>,
+) -> Result<bool, RunError> {
+    out.scratch.batching = matches!(source, Source::Overlay) && io.tun.offload();
+    let result = drain_reads(source, io, dp, buf, out);
+    out.scratch.batching = false;
+    let flushed = flush_tun(io, out);
+    let more = result?;
+    flushed?;
+    Ok(more)
+}
+
+/// Writes the held-back TUN packets.
+fn flush_tun(io: &Io<'_>, out: &mut Out<'_>) -> Result<(), RunError> {
+    let Err((n, e)) = out.scratch.tun_batch.flush(io.tun) else {
+        return Ok(());
+    };
+    let shell = &mut *out.shell;
+    // Which of the batch's writes failed is not known: count the batch.
+    shell.tun_write_dropped += n.saturating_sub(1) as u64;
+    settle(
+        Some(&e),
+        &mut shell.tun_write_dropped,
+        &mut shell.tun_write_log,
+        "writing to the TUN device",
+    )
+}
+
+fn drain_reads(
     source: Source,
     io: &Io<'_>,
     dp: &mut Node,
@@ -627,6 +667,12 @@ fn send(
         Egress::Tun => {
             if let Some(c) = out.capture.as_mut() {
                 c.record(Point::TunOut, packet, None, vnet::describe(offload));
+            }
+            if out.scratch.batching && offload.is_none() {
+                if out.scratch.tun_batch.push(packet) {
+                    return flush_tun(io, out);
+                }
+                return Ok(());
             }
             let hdr = vnet::encode(offload, &wire.hdr, wire.read_as);
             let result = io.tun.send(&hdr, packet);
