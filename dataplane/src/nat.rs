@@ -14,6 +14,7 @@
 use std::net::Ipv4Addr;
 
 use crate::service::flow_hash;
+use crate::wire::offload::L4Checksum;
 use crate::wire::packet::{self, FlowKey, Parsed, PROTO_ICMP};
 
 /// Source ports used when a flow's source must be rewritten (masquerade, or
@@ -83,11 +84,14 @@ impl Translation {
     }
 
     /// Rewrites `buf`, the packet `parsed` was parsed from, in place with
-    /// incremental checksum updates; returns what changed.
-    pub fn translate(&self, buf: &mut [u8], parsed: &Parsed) -> Rewritten {
+    /// incremental checksum updates; returns what changed. `l4_checksum`
+    /// says whether its TCP/UDP checksum is complete or the partial sum of
+    /// checksum offload (a TUN super-packet): the partial sum is updated
+    /// as a sum, not by RFC 1624.
+    pub fn translate(&self, buf: &mut [u8], parsed: &Parsed, l4_checksum: L4Checksum) -> Rewritten {
         let to = self.to(parsed);
         match self {
-            Self::Flow { to } => packet::rewrite(buf, parsed, to),
+            Self::Flow { to } => packet::rewrite_with(buf, parsed, to, l4_checksum),
             Self::IcmpError {
                 quoted,
                 restored,

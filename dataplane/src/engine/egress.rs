@@ -9,6 +9,7 @@ use crate::overlay::{self, OVERLAY_HEADER_LEN};
 use crate::route::NextHop;
 use crate::stats::DropReason;
 use crate::wire::buf::PacketBuf;
+use crate::wire::offload::{self, Gso, L4Checksum, Offload};
 use crate::wire::packet::Parsed;
 use crate::wire::reject;
 
@@ -17,10 +18,13 @@ impl Dataplane {
     /// destination after NAT is `dst`. Refuses what must not leave: an
     /// overlay packet for another node (no transit), and a packet too big
     /// for the overlay (answered with "fragmentation needed" when DF is set).
+    /// A super-packet (`gso`, TUN offload) is too big when its segments
+    /// are, not for its own length.
     pub(super) fn next_hop(
         &mut self,
         p: &Parsed,
         packet: &[u8],
+        gso: Gso,
         dst: Ipv4Addr,
         from_overlay: bool,
     ) -> Result<NextHop, DropReason> {
@@ -29,7 +33,8 @@ impl Dataplane {
             if from_overlay {
                 return Err(DropReason::OverlayNotForUs);
             }
-            if p.len > self.topology.overlay_mtu {
+            let len = offload::largest_segment(packet, gso).unwrap_or(p.len);
+            if len > self.topology.overlay_mtu {
                 if p.dont_fragment {
                     self.frag_needed(p, packet);
                 }
@@ -40,13 +45,24 @@ impl Dataplane {
     }
 
     /// Sends a packet (already rewritten) to `hop`: encapsulated in place
-    /// for a peer.
+    /// for a peer. Offload work the next hop will not do is done here: a
+    /// partial checksum is finished for a router-hosted pod and for a peer
+    /// (a super-packet for a peer keeps its offload state: the shell cuts
+    /// it into segments behind the overlay header, each with full
+    /// checksums); the TUN device takes the packet as it is.
     pub(super) fn send(
         &mut self,
         buf: &mut PacketBuf,
         hop: NextHop,
         dst: Ipv4Addr,
     ) -> Result<Egress, DropReason> {
+        let off = buf.offload();
+        let finish =
+            off.checksum == L4Checksum::Partial && (hop == NextHop::Stack || off.gso == Gso::None);
+        if finish && hop != NextHop::Tun {
+            offload::finish_checksum(buf.data_mut());
+            buf.set_offload(Offload::default());
+        }
         let i = match hop {
             NextHop::Tun => return Ok(Egress::Tun),
             NextHop::Stack => return Ok(Egress::Stack { pod: dst }),

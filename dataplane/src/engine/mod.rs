@@ -223,12 +223,13 @@ impl Dataplane {
         let nat = self.decide(now, &p, buf.data())?;
         let dst = nat.map_or(p.key.dst, |n| n.to(&p).dst);
         let from_overlay = matches!(ingress, Ingress::Overlay { .. });
-        let hop = self.next_hop(&p, buf.data(), dst, from_overlay)?;
+        let offload = buf.offload();
+        let hop = self.next_hop(&p, buf.data(), offload.gso, dst, from_overlay)?;
         if hop == NextHop::Stack && !self.topology.is_trusted_source(p.key.src) {
             return Err(DropReason::HostedPodUntrustedSource);
         }
         if let Some(nat) = nat {
-            let done = nat.translate(buf.data_mut(), &p);
+            let done = nat.translate(buf.data_mut(), &p, offload.checksum);
             trace!("{} -> {}", done.from, done.to);
             self.stats.translated += 1;
         }

@@ -16,7 +16,7 @@ fn translate_reports_what_it_rewrote() {
     };
     let nat = Translation::Flow { to };
     assert_eq!(nat.to(&p), to);
-    let done = nat.translate(&mut pkt, &p);
+    let done = nat.translate(&mut pkt, &p, L4Checksum::Full);
     assert_eq!(done, Rewritten { from: p.key, to });
     assert!(done.destination_changed() && !done.source_changed());
     assert_eq!(parse(&pkt).expect("reparse").key, to);

@@ -5,6 +5,10 @@
 //! reads into [`PacketBuf::recv_area`], calls [`PacketBuf::set_len`], hands
 //! the buffer to the data plane, then sends [`PacketBuf::data`].
 //!
+//! The buffer also carries the packet's [`Offload`] state, so "the
+//! checksum is partial" and "this is a super-packet" travel with the bytes
+//! without the core reading a virtio-net header.
+//!
 //! A packet that already lives in a `Vec` (what a router-hosted pod's
 //! smoltcp device hands out) is wrapped without a copy by
 //! [`PacketBuf::from_vec`] and taken back by [`PacketBuf::into_vec`]; such
@@ -12,6 +16,7 @@
 //! ([`PacketBuf::reserve_front`]).
 
 use crate::overlay::OVERLAY_HEADER_LEN;
+use crate::wire::offload::Offload;
 use crate::wire::packet::MAX_PACKET_LEN;
 
 /// Room kept in front of a received packet.
@@ -25,6 +30,7 @@ pub struct PacketBuf {
     storage: Vec<u8>,
     start: usize,
     end: usize,
+    offload: Offload,
 }
 
 impl Default for PacketBuf {
@@ -40,6 +46,7 @@ impl PacketBuf {
             storage: vec![0u8; FULL],
             start: HEADROOM,
             end: HEADROOM,
+            offload: Offload::default(),
         }
     }
 
@@ -60,6 +67,7 @@ impl PacketBuf {
             storage: packet,
             start: 0,
             end,
+            offload: Offload::default(),
         }
     }
 
@@ -92,12 +100,27 @@ impl PacketBuf {
         }
         self.start = HEADROOM;
         self.end = HEADROOM;
+        self.offload = Offload::default();
         &mut self.storage[HEADROOM..]
     }
 
     /// Records that `len` bytes were read into the receive area.
     pub fn set_len(&mut self, len: usize) {
         self.end = (self.start + len).min(self.storage.len());
+    }
+
+    /// What is left to do to the packet before it is on the wire (TUN
+    /// offload: a partial checksum, a super-packet); nothing unless the
+    /// reader said so with [`PacketBuf::set_offload`]. Reset by
+    /// [`PacketBuf::recv_area`].
+    pub fn offload(&self) -> Offload {
+        self.offload
+    }
+
+    /// Records the packet's offload state (the shell, from the TUN
+    /// device's virtio-net header; the core, once it finished the work).
+    pub fn set_offload(&mut self, offload: Offload) {
+        self.offload = offload;
     }
 
     /// The packet.

@@ -34,6 +34,18 @@ pub fn update_u32(check: u16, old: u32, new: u32) -> u16 {
     !fold(sum)
 }
 
+/// Updates a *partial* checksum `partial` (the uncomplemented
+/// pseudo-header sum a TCP/UDP checksum field holds under checksum offload,
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`) for an address changing from `old` to
+/// `new`: the sum itself moves, `P' = P - old + new`, so it is RFC 1624
+/// applied to the complement (`../shared/tun-notes.md`, pitfall 9). Ports
+/// are not in the pseudo-header: the sum over the header picks them up
+/// when the checksum is finished.
+#[inline]
+pub fn update_partial_u32(partial: u16, old: u32, new: u32) -> u16 {
+    !update_u32(!partial, old, new)
+}
+
 /// The full Internet checksum of `data` (RFC 1071), with `initial` (an
 /// unfolded partial sum, e.g. a pseudo-header) added in.
 pub fn checksum(initial: u32, data: &[u8]) -> u16 {

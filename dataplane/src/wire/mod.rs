@@ -7,6 +7,8 @@
 //! - [`buf`]: a packet buffer with headroom for the overlay header;
 //! - [`ip`]: IPv4 and UDP header emission (smoltcp's `Ipv4Repr`/`UdpRepr`),
 //!   the one place headers are written from scratch;
+//! - [`offload`]: TUN offload metadata (partial checksums, super-packets)
+//!   and software segmentation;
 //! - [`reject`]: generated answers (TCP RST, ICMP errors).
 //!
 //! Nothing outside this module names a smoltcp wire type.
@@ -14,5 +16,6 @@
 pub mod buf;
 pub mod checksum;
 pub mod ip;
+pub mod offload;
 pub mod packet;
 pub mod reject;

@@ -16,6 +16,7 @@ use smoltcp::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
 use crate::stats::DropReason;
 use crate::wire::checksum;
+use crate::wire::offload::L4Checksum;
 
 /// IP protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
@@ -280,6 +281,14 @@ fn write_u32(buf: &mut [u8], at: usize, value: u32) {
 ///
 /// `buf` must be the buffer `parsed` came from.
 pub fn rewrite(buf: &mut [u8], parsed: &Parsed, to: &FlowKey) {
+    rewrite_with(buf, parsed, to, L4Checksum::Full);
+}
+
+/// [`rewrite`] for a packet whose TCP/UDP checksum is in state `l4`: a
+/// partial checksum (TUN offload) holds the pseudo-header sum, which only
+/// the addresses change, and is updated as a sum
+/// ([`checksum::update_partial_u32`]); a full one by RFC 1624.
+pub fn rewrite_with(buf: &mut [u8], parsed: &Parsed, to: &FlowKey, l4_checksum: L4Checksum) {
     let from = &parsed.key;
     if from == to {
         return;
@@ -311,6 +320,15 @@ pub fn rewrite(buf: &mut [u8], parsed: &Parsed, to: &FlowKey) {
                     UDP_CHECKSUM
                 };
             let old_check = read_u16(buf, at);
+            if l4_checksum == L4Checksum::Partial {
+                let mut partial = old_check;
+                partial = checksum::update_partial_u32(partial, old_src, new_src);
+                partial = checksum::update_partial_u32(partial, old_dst, new_dst);
+                write_u16(buf, at, partial);
+                write_u16(buf, l4, to.sport);
+                write_u16(buf, l4 + 2, to.dport);
+                return;
+            }
             // A zero UDP checksum means "none": leave it so.
             let udp_no_checksum = from.proto == PROTO_UDP && old_check == 0;
             let mut check = old_check;

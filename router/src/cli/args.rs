@@ -35,6 +35,11 @@ pub enum Command {
         /// TUN MTU.
         #[arg(long, default_value_t = 1500)]
         mtu: u16,
+        /// TUN offload (virtio-net header, TSO super-packets of up to
+        /// 64 KiB): on (falls back to off, with a log line, if the kernel
+        /// refuses) or off.
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        offload: String,
         /// Control socket path (default /run/ksr/NODE.sock).
         #[arg(long)]
         control: Option<PathBuf>,

@@ -40,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
         Command::Run {
             tun,
             mtu,
+            offload,
             control,
             conntrack_max,
             capture,
@@ -61,6 +62,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 node,
                 tun,
                 mtu,
+                offload: offload == "on",
                 control,
                 dataplane: DataplaneConfig {
                     conntrack_capacity: conntrack_max,

@@ -13,6 +13,12 @@
 //! [`CaptureLimit::files`] goes) and a new `FILE` starts with the same
 //! interfaces, so a long capture never fills the disk.
 //!
+//! With TUN offload, packets are recorded as read and written: a TCP
+//! super-packet of up to 64 KiB is one record (tshark decodes it as one
+//! long segment), marked by a packet comment saying so and that its
+//! checksum is partial (tshark does not check TCP checksums by default;
+//! with the check on, such records show "incorrect" checksums by design).
+//!
 //! A capture can cover the whole node or one Service: then only packets
 //! to or from one of the Service's addresses (ClusterIP, external and
 //! LoadBalancer IPs, endpoints) are kept, looking inside the overlay.
@@ -25,7 +31,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
@@ -154,12 +160,14 @@ impl Capture {
     }
 
     /// Records a packet seen at `point`. For overlay points, `packet` is the
-    /// UDP payload and `outer` the underlay addresses and port.
+    /// UDP payload and `outer` the underlay addresses and port. `comment`
+    /// marks a record (a super-packet, a partial checksum).
     pub fn record(
         &mut self,
         point: Point,
         packet: &[u8],
         outer: Option<(Ipv4Addr, Ipv4Addr, u16)>,
+        comment: Option<String>,
     ) {
         let inner = match point {
             Point::TunIn | Point::TunOut => packet,
@@ -191,7 +199,9 @@ impl Capture {
             timestamp,
             original_len: data.len() as u32,
             data: Cow::Borrowed(data),
-            options: vec![],
+            options: comment
+                .map(|c| vec![EnhancedPacketOption::Comment(Cow::Owned(c))])
+                .unwrap_or_default(),
         };
         if let Err(e) = self.writer.write_pcapng_block(block) {
             log::warn!("capture: {e}");
@@ -297,7 +307,7 @@ mod tests {
         let mut c = Capture::create(&path, None, &cluster, limit).expect("create");
         let packet = vec![0x45u8; 1400];
         for _ in 0..500 {
-            c.record(Point::TunIn, &packet, None);
+            c.record(Point::TunIn, &packet, None, None);
             c.flush();
         }
         // 500 x ~1.4 kB = ~720 kB through 64 kB files: rotated, and only

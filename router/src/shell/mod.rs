@@ -6,15 +6,25 @@
 //! event is drained until `WouldBlock`, at most `BATCH` packets at a time
 //! so that control questions and timers are never starved; a packet buffer
 //! of 64 KiB is allocated once.
+//!
+//! With TUN offload (`--offload on`, the default) the kernel hands over
+//! TCP super-packets of up to 64 KiB with partial checksums: each is read
+//! once, NATed once by the core (the offload state travels in the
+//! `PacketBuf`, see [`vnet`]) and written back whole behind its virtio-net
+//! header; one bound for another node is cut into MSS-sized segments with
+//! full checksums before it goes out on the overlay.
 
 pub mod capture;
 mod control_server;
 mod errors;
 mod journal;
+mod overlay_socket;
 mod persist;
 pub mod plumbing;
 pub mod store;
 mod tun;
+mod tun_batch;
+mod vnet;
 
 use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
@@ -23,10 +33,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use mio::net::UdpSocket;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::protocol::{Request, Response};
 use capture::{Capture, Point};
@@ -35,7 +44,10 @@ use control_server::{ControlState, Query};
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
+use dataplane::overlay::OVERLAY_HEADER_LEN;
+use dataplane::wire::offload::{self, Gso, Offload};
 use errors::{ErrorAction, RateLimitedLog};
+use overlay_socket::OverlaySocket;
 use tun::Tun;
 
 const TUN: Token = Token(0);
@@ -60,6 +72,10 @@ pub struct RunOptions {
     pub tun: String,
     /// TUN MTU.
     pub mtu: u16,
+    /// Ask for TUN offload (virtio-net header, TSO/USO super-packets);
+    /// without it, or when the kernel refuses, one read and one write per
+    /// packet.
+    pub offload: bool,
     /// Control socket path.
     pub control: PathBuf,
     /// Data plane settings.
@@ -152,7 +168,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 .join(", "),
         });
     }
-    let tun = Tun::open(&opts.tun, opts.mtu).map_err(|source| RunError::Tun {
+    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload).map_err(|source| RunError::Tun {
         name: opts.tun.clone(),
         source,
     })?;
@@ -209,12 +225,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         })?;
     let journal = open_journal(opts, &mut dp);
     let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
-    let mut overlay = UdpSocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
+    let mut overlay = OverlaySocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
         addr: overlay_addr,
         source,
     })?;
     poll.registry()
-        .register(&mut overlay, OVERLAY, Interest::READABLE)
+        .register(overlay.socket_mut(), OVERLAY, Interest::READABLE)
         .map_err(io_err("registering the overlay socket"))?;
     let underlay_ip = cluster
         .node(&opts.node)
@@ -267,10 +283,13 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         underlay_ip,
     };
     info!(
-        "router for node {} on {} (MTU {}), {} services, control socket {}",
+        "router for node {} on {} (MTU {}, offload {}; overlay UDP GSO {} segments, GRO {}), {} services, control socket {}",
         opts.node,
         tun.name(),
         opts.mtu,
+        if tun.offload() { "on" } else { "off" },
+        overlay.max_gso_segments(),
+        overlay.gro_segments(),
         cluster.services.len(),
         opts.control.display()
     );
@@ -343,6 +362,7 @@ struct ShellStats {
     tun_write_dropped: u64,
     overlay_send_dropped: u64,
     tun_read_errors: u64,
+    tun_offload_dropped: u64,
     overlay_recv_errors: u64,
     routing_restored: u64,
     tun_write_log: RateLimitedLog,
@@ -358,6 +378,7 @@ impl ShellStats {
             tun_write_dropped: 0,
             overlay_send_dropped: 0,
             tun_read_errors: 0,
+            tun_offload_dropped: 0,
             overlay_recv_errors: 0,
             routing_restored: 0,
             tun_write_log: RateLimitedLog::new("writing to the TUN device"),
@@ -371,7 +392,7 @@ impl ShellStats {
 /// The data plane's file descriptors.
 struct Io<'a> {
     tun: &'a Tun,
-    overlay: &'a UdpSocket,
+    overlay: &'a OverlaySocket,
     overlay_port: u16,
     underlay_ip: Ipv4Addr,
 }
@@ -388,6 +409,7 @@ fn event_loop(
     let Upkeep { plumbing, journal } = upkeep;
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
+    let mut scratch = Scratch::default();
     let mut shell = ShellStats::new(io.tun.name());
     let (mut tun_pending, mut overlay_pending) = (false, false);
     let mut next_stats = Instant::now() + STATS_EVERY;
@@ -435,11 +457,16 @@ fn event_loop(
                 other => warn!("event for unknown token {other:?}"),
             }
         }
+        let mut out = Out {
+            shell: &mut shell,
+            capture,
+            scratch: &mut scratch,
+        };
         if tun_ready {
-            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut shell, capture)?;
+            tun_pending = drain(Source::Tun, io, dp, &mut buf, &mut out)?;
         }
         if overlay_ready {
-            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut shell, capture)?;
+            overlay_pending = drain(Source::Overlay, io, dp, &mut buf, &mut out)?;
         }
         if let Some(c) = capture.as_mut() {
             c.flush();
@@ -476,32 +503,104 @@ enum Source {
     Overlay,
 }
 
-/// Reads and handles up to [`BATCH`] packets from one source. Returns
+/// How a packet read from the TUN device came (its virtio-net header and
+/// what it said), so that it is written back the same way; plain for
+/// everything else.
+#[derive(Clone, Copy)]
+struct Wire {
+    hdr: [u8; vnet::VNET_HDR_LEN],
+    read_as: Offload,
+}
+
+impl Wire {
+    const PLAIN: Self = Self {
+        hdr: vnet::PLAIN,
+        read_as: Offload {
+            checksum: offload::L4Checksum::Full,
+            gso: Gso::None,
+        },
+    };
+}
+
+/// Buffers the packet paths reuse: a GRO batch from the overlay, and the
+/// segments of a super-packet for the overlay.
+#[derive(Default)]
+struct Scratch {
+    gro: Vec<u8>,
+    segments: Vec<u8>,
+    /// TUN writes held back while the overlay is drained (offload only),
+    /// to be coalesced into super-packets.
+    tun_batch: tun_batch::TunBatch,
+    /// Whether TUN writes go to `tun_batch` now.
+    batching: bool,
+}
+
+/// Where handled packets' side effects go: counters, the capture, buffers.
+struct Out<'a> {
+    shell: &'a mut ShellStats,
+    capture: &'a mut Option<Capture>,
+    scratch: &'a mut Scratch,
+}
+
+/// Reads and handles up to [`BATCH`] reads from one source (a read from
+/// the overlay may carry several datagrams, coalesced by UDP GRO). Returns
 /// whether packets may be left (the budget ran out before `WouldBlock`).
+/// With TUN offload, what the overlay brings for the TUN device is written
+/// coalesced at the end ([`tun_batch`]).
 fn drain(
     source: Source,
     io: &Io<'_>,
     dp: &mut Node,
     buf: &mut PacketBuf,
-    shell: &mut ShellStats,
-    capture: &mut Option<Capture>,
+    out: &mut Out<'_>,
+) -> Result<bool, RunError> {
+    out.scratch.batching = matches!(source, Source::Overlay) && io.tun.offload();
+    let result = drain_reads(source, io, dp, buf, out);
+    out.scratch.batching = false;
+    let flushed = flush_tun(io, out);
+    let more = result?;
+    flushed?;
+    Ok(more)
+}
+
+/// Writes the held-back TUN packets.
+fn flush_tun(io: &Io<'_>, out: &mut Out<'_>) -> Result<(), RunError> {
+    let Err((n, e)) = out.scratch.tun_batch.flush(io.tun) else {
+        return Ok(());
+    };
+    let shell = &mut *out.shell;
+    // Which of the batch's writes failed is not known: count the batch.
+    shell.tun_write_dropped += n.saturating_sub(1) as u64;
+    settle(
+        Some(&e),
+        &mut shell.tun_write_dropped,
+        &mut shell.tun_write_log,
+        "writing to the TUN device",
+    )
+}
+
+fn drain_reads(
+    source: Source,
+    io: &Io<'_>,
+    dp: &mut Node,
+    buf: &mut PacketBuf,
+    out: &mut Out<'_>,
 ) -> Result<bool, RunError> {
     let now = Instant::now();
+    let mut wire = Wire::PLAIN;
     for _ in 0..BATCH {
         let area = buf.recv_area();
         let read = match source {
-            Source::Tun => io.tun.recv(area).map(|n| (n, Ingress::Tun)),
-            Source::Overlay => io.overlay.recv_from(area).map(|(n, from)| match from {
-                SocketAddr::V4(from) => (n, Ingress::Overlay { from: *from.ip() }),
-                SocketAddr::V6(_) => (
-                    0,
-                    Ingress::Overlay {
-                        from: Ipv4Addr::UNSPECIFIED,
-                    },
-                ),
+            Source::Tun => io
+                .tun
+                .recv(&mut wire.hdr, area)
+                .map(|n| (n, n, Ingress::Tun)),
+            Source::Overlay => io.overlay.recv(area).map(|r| {
+                let from = r.from.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                (r.len, r.stride, Ingress::Overlay { from })
             }),
         };
-        let (n, ingress) = match read {
+        let (n, stride, ingress) = match read {
             Ok(r) => r,
             Err(e) => match errors::classify(&e) {
                 ErrorAction::Retry if e.kind() == ErrorKind::Interrupted => continue,
@@ -509,6 +608,7 @@ fn drain(
                 // The overlay socket reports ICMP errors about earlier sends
                 // (ECONNREFUSED from a peer without a router) on receive.
                 ErrorAction::Count => {
+                    let shell = &mut *out.shell;
                     let (count, log) = match source {
                         Source::Tun => (&mut shell.tun_read_errors, &mut shell.tun_read_log),
                         Source::Overlay => {
@@ -529,86 +629,177 @@ fn drain(
             },
         };
         buf.set_len(n);
-        if let Some(c) = capture.as_mut() {
-            match ingress {
-                Ingress::Tun => c.record(Point::TunIn, buf.data(), None),
-                Ingress::Overlay { from } => {
-                    c.record(
-                        Point::OverlayIn,
-                        buf.data(),
-                        Some((from, io.underlay_ip, io.overlay_port)),
-                    );
+        wire.read_as = Offload::default();
+        if matches!(source, Source::Tun) && io.tun.offload() {
+            match vnet::decode(&wire.hdr) {
+                Ok(off) => wire.read_as = off,
+                Err(vnet::UnsupportedGso(kind)) => {
+                    debug!("dropping a TUN packet with GSO type {kind}");
+                    out.shell.tun_offload_dropped += 1;
+                    continue;
                 }
-                Ingress::Stack => {}
             }
+            buf.set_offload(wire.read_as);
         }
-        if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
-            send(io, egress, buf.data(), shell, capture)?;
+        if stride >= n {
+            handle(io, dp, now, ingress, buf, wire, out)?;
+            continue;
         }
-        while let Some(t) = dp.poll_transmit() {
-            send(io, t.egress, &t.packet, shell, capture)?;
+        // Several datagrams coalesced by GRO: each is a packet of its own.
+        let mut gro = std::mem::take(&mut out.scratch.gro);
+        gro.clear();
+        gro.extend_from_slice(buf.data());
+        for datagram in gro.chunks(stride) {
+            buf.recv_area()[..datagram.len()].copy_from_slice(datagram);
+            buf.set_len(datagram.len());
+            handle(io, dp, now, ingress, buf, Wire::PLAIN, out)?;
         }
+        out.scratch.gro = gro;
     }
     Ok(true)
 }
 
+/// Hands one packet to the data plane and sends what comes out.
+fn handle(
+    io: &Io<'_>,
+    dp: &mut Node,
+    now: Instant,
+    ingress: Ingress,
+    buf: &mut PacketBuf,
+    wire: Wire,
+    out: &mut Out<'_>,
+) -> Result<(), RunError> {
+    if let Some(c) = out.capture.as_mut() {
+        match ingress {
+            Ingress::Tun => c.record(Point::TunIn, buf.data(), None, vnet::describe(wire.read_as)),
+            Ingress::Overlay { from } => {
+                c.record(
+                    Point::OverlayIn,
+                    buf.data(),
+                    Some((from, io.underlay_ip, io.overlay_port)),
+                    None,
+                );
+            }
+            Ingress::Stack => {}
+        }
+    }
+    if let Verdict::Forward(egress) = dp.handle_packet(now, ingress, buf) {
+        send(io, egress, buf.data(), buf.offload(), wire, out)?;
+    }
+    while let Some(t) = dp.poll_transmit() {
+        let plain = Offload::default();
+        send(io, t.egress, &t.packet, plain, Wire::PLAIN, out)?;
+    }
+    Ok(())
+}
+
+/// Sends a packet the data plane forwarded. `offload` is what is left to
+/// do to it and `wire` how it was read: a packet for the TUN device goes
+/// back whole behind its virtio-net header; a super-packet for the overlay
+/// is cut into segments here and sent with UDP GSO where the kernel has it.
 fn send(
     io: &Io<'_>,
     egress: Egress,
     packet: &[u8],
-    shell: &mut ShellStats,
-    capture: &mut Option<Capture>,
+    offload: Offload,
+    wire: Wire,
+    out: &mut Out<'_>,
 ) -> Result<(), RunError> {
-    if let Some(c) = capture.as_mut() {
-        match egress {
-            Egress::Tun => c.record(Point::TunOut, packet, None),
-            Egress::Overlay { to } => {
-                c.record(
-                    Point::OverlayOut,
-                    packet,
-                    Some((io.underlay_ip, to, io.overlay_port)),
-                );
+    let shell = &mut *out.shell;
+    match egress {
+        // Delivered to an in-process pod by the `Node`: nothing to send.
+        Egress::Stack { .. } => Ok(()),
+        Egress::Tun => {
+            if let Some(c) = out.capture.as_mut() {
+                c.record(Point::TunOut, packet, None, vnet::describe(offload));
             }
-            Egress::Stack { .. } => {}
+            if out.scratch.batching && offload.is_none() {
+                if out.scratch.tun_batch.push(packet) {
+                    return flush_tun(io, out);
+                }
+                return Ok(());
+            }
+            let hdr = vnet::encode(offload, &wire.hdr, wire.read_as);
+            let result = io.tun.send(&hdr, packet);
+            settle(
+                result.err().as_ref(),
+                &mut shell.tun_write_dropped,
+                &mut shell.tun_write_log,
+                "writing to the TUN device",
+            )
+        }
+        Egress::Overlay { to } if offload.gso != Gso::None => {
+            let at = OVERLAY_HEADER_LEN.min(packet.len());
+            let (header, inner) = packet.split_at(at);
+            let segments = &mut out.scratch.segments;
+            let Some(segs) = offload::segment(inner, offload.gso, header, segments) else {
+                shell.overlay_send_dropped += 1;
+                return Ok(());
+            };
+            io.overlay
+                .send_segments(to, segments, segs, |datagram, err| {
+                    if let Some(c) = out.capture.as_mut() {
+                        let outer = Some((io.underlay_ip, to, io.overlay_port));
+                        c.record(Point::OverlayOut, datagram, outer, None);
+                    }
+                    settle(
+                        err,
+                        &mut shell.overlay_send_dropped,
+                        &mut shell.overlay_send_log,
+                        "sending on the overlay socket",
+                    )
+                })
+        }
+        Egress::Overlay { to } => {
+            if let Some(c) = out.capture.as_mut() {
+                let outer = Some((io.underlay_ip, to, io.overlay_port));
+                c.record(Point::OverlayOut, packet, outer, None);
+            }
+            let result = io.overlay.send(to, packet);
+            settle(
+                result.err().as_ref(),
+                &mut shell.overlay_send_dropped,
+                &mut shell.overlay_send_log,
+                "sending on the overlay socket",
+            )
         }
     }
-    let (result, dropped, log, what) = match egress {
-        // Delivered to an in-process pod by the `Node`: nothing to send.
-        Egress::Stack { .. } => return Ok(()),
-        Egress::Tun => (
-            io.tun.send(packet),
-            &mut shell.tun_write_dropped,
-            &mut shell.tun_write_log,
-            "writing to the TUN device",
-        ),
-        Egress::Overlay { to } => (
-            io.overlay.send_to(
-                packet,
-                SocketAddr::V4(SocketAddrV4::new(to, io.overlay_port)),
-            ),
-            &mut shell.overlay_send_dropped,
-            &mut shell.overlay_send_log,
-            "sending on the overlay socket",
-        ),
+}
+
+/// What a failed send means: dropped and counted (logged at a bounded
+/// rate when it is not just a full queue), or fatal.
+fn settle(
+    err: Option<&std::io::Error>,
+    dropped: &mut u64,
+    log: &mut RateLimitedLog,
+    what: &'static str,
+) -> Result<(), RunError> {
+    let Some(e) = err else {
+        return Ok(());
     };
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => match errors::classify(&e) {
-            // The kernel queue is full for now: the packet is dropped, as a
-            // full NIC queue would drop it; counted, not logged.
-            ErrorAction::Retry => {
-                *dropped += 1;
-                Ok(())
-            }
-            // The peer unreachable, the packet refused by a firewall rule or
-            // too big: count it, log it at a bounded rate, go on.
-            ErrorAction::Count => {
-                *dropped += 1;
-                log.record(Instant::now(), &e);
-                Ok(())
-            }
-            ErrorAction::Fatal => Err(RunError::Io { what, source: e }),
-        },
+    match errors::classify(e) {
+        // The kernel queue is full for now: the packet is dropped, as a
+        // full NIC queue would drop it; counted, not logged.
+        ErrorAction::Retry => {
+            *dropped += 1;
+            Ok(())
+        }
+        // The peer unreachable, the packet refused by a firewall rule or
+        // too big: count it, log it at a bounded rate, go on.
+        ErrorAction::Count => {
+            *dropped += 1;
+            log.record(Instant::now(), e);
+            Ok(())
+        }
+        // (The error is borrowed: one GSO send's error stands for all its
+        // datagrams.)
+        ErrorAction::Fatal => Err(RunError::Io {
+            what,
+            source: e.raw_os_error().map_or_else(
+                || std::io::Error::new(e.kind(), e.to_string()),
+                std::io::Error::from_raw_os_error,
+            ),
+        }),
     }
 }
 

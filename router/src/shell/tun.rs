@@ -1,10 +1,17 @@
-//! The TUN device: created with `tun-rs`, which supports virtio-net-hdr
-//! offload (TSO/GRO) and multi-queue for later; today one queue, no offload.
+//! The TUN device, created with `tun-rs`: one queue, non-blocking, with
+//! offload (`IFF_VNET_HDR` + `TUNSETOFFLOAD`) when asked and the kernel
+//! agrees. With offload every packet read or written is preceded by a
+//! virtio-net header ([`super::vnet`]); reads and writes are vectored so
+//! the header and the packet live in separate buffers and the packet lands
+//! where the data plane wants it.
 
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, RawFd};
 
+use log::warn;
 use tun_rs::{DeviceBuilder, SyncDevice};
+
+use super::vnet::VNET_HDR_LEN;
 
 /// TUN transmit queue length; the kernel's default 500 drops bursts when the
 /// router falls briefly behind (`../shared/tun-notes.md`, pitfall 10).
@@ -14,22 +21,40 @@ const TX_QUEUE_LEN: u32 = 1000;
 pub struct Tun {
     device: SyncDevice,
     name: String,
+    offload: bool,
 }
 
 impl Tun {
     /// Creates (or attaches to) the TUN device `name` in the current network
-    /// namespace, sets its MTU and brings it up.
-    pub fn open(name: &str, mtu: u16) -> io::Result<Self> {
+    /// namespace, sets its MTU and brings it up. With `offload`, asks for
+    /// the virtio-net header and TSO/USO; if the kernel refuses, logs it and
+    /// opens the device without ([`Tun::offload`] says which it got).
+    pub fn open(name: &str, mtu: u16, offload: bool) -> io::Result<Self> {
+        if offload {
+            match Self::build(name, mtu, true) {
+                Ok(tun) => return Ok(tun),
+                Err(e) => warn!(
+                    "TUN offload refused on {name} ({e}); running without it (one read and one write per packet)"
+                ),
+            }
+        }
+        Self::build(name, mtu, false)
+    }
+
+    fn build(name: &str, mtu: u16, offload: bool) -> io::Result<Self> {
         let device = DeviceBuilder::new()
             .name(name)
             .mtu(mtu)
             .tx_queue_len(TX_QUEUE_LEN)
+            .offload(offload)
             .enable(true)
             .build_sync()?;
         device.set_nonblocking(true)?;
+        let offload = offload && device.tcp_gso();
         Ok(Self {
             device,
             name: name.to_owned(),
+            offload,
         })
     }
 
@@ -38,14 +63,59 @@ impl Tun {
         &self.name
     }
 
-    /// Reads one packet; `WouldBlock` when none is queued.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.device.recv(buf)
+    /// Whether packets carry a virtio-net header (offload is on).
+    pub fn offload(&self) -> bool {
+        self.offload
     }
 
-    /// Writes one packet back to the kernel.
-    pub fn send(&self, packet: &[u8]) -> io::Result<usize> {
-        self.device.send(packet)
+    /// Reads one packet into `buf` (and, with offload, its virtio-net
+    /// header into `hdr`); returns the packet's length. `WouldBlock` when
+    /// none is queued.
+    pub fn recv(&self, hdr: &mut [u8; VNET_HDR_LEN], buf: &mut [u8]) -> io::Result<usize> {
+        if !self.offload {
+            return self.device.recv(buf);
+        }
+        let n = self
+            .device
+            .recv_vectored(&mut [IoSliceMut::new(hdr), IoSliceMut::new(buf)])?;
+        if n < VNET_HDR_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TUN read shorter than its virtio-net header",
+            ));
+        }
+        Ok(n - VNET_HDR_LEN)
+    }
+
+    /// Writes one packet back to the kernel, behind virtio-net header `hdr`
+    /// when offload is on (ignored otherwise).
+    pub fn send(&self, hdr: &[u8; VNET_HDR_LEN], packet: &[u8]) -> io::Result<usize> {
+        if !self.offload {
+            return self.device.send(packet);
+        }
+        self.device
+            .send_vectored(&[IoSlice::new(hdr), IoSlice::new(packet)])
+    }
+}
+
+impl Tun {
+    /// Writes `bufs` (each a packet behind `offset` bytes, `offset` at least
+    /// the virtio-net header) after coalescing what can be with `table`
+    /// (offload only; without it, one write each).
+    pub fn send_coalesced(
+        &self,
+        table: &mut tun_rs::GROTable,
+        bufs: &mut [Vec<u8>],
+        offset: usize,
+    ) -> io::Result<usize> {
+        if self.offload {
+            return self.device.send_multiple(table, bufs, offset);
+        }
+        let mut last = Ok(0);
+        for b in bufs.iter() {
+            last = self.device.send(b.get(offset..).unwrap_or(&[]));
+        }
+        last
     }
 }
 

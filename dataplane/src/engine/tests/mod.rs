@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 mod between_nodes;
+mod offload;
 mod services;
 
 pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(10, 101, 182, 177);
