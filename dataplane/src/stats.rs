@@ -169,6 +169,9 @@ pub struct Stats {
     /// Errors reading the TUN device that the shell counted and went on
     /// from; filled in by the shell.
     pub tun_read_errors: u64,
+    /// Super-packets from the TUN device the shell could not take (an
+    /// unsupported GSO type, e.g. IPv6); filled in by the shell.
+    pub tun_offload_dropped: u64,
     /// Errors reading the overlay socket (e.g. ICMP errors the kernel
     /// reports there) that the shell counted and went on from.
     pub overlay_recv_errors: u64,

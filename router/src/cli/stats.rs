@@ -11,7 +11,7 @@ pub fn render(s: &Stats, flows: usize) -> String {
          generated     {}\nuntracked     {}\nflows         {flows} (created {}, expired {}, evicted {})\n\
          conntrack     insert_failed={} early_drop={} drop={} half_open={}\n\
          tun-write-dropped {}\noverlay-send-dropped {}\ntun-queue-dropped {} (by the kernel, before the router read them)\n\
-         tun-read-errors {}\noverlay-recv-errors {}\nrouting-restored {}\n\
+         tun-read-errors {}\ntun-offload-dropped {}\noverlay-recv-errors {}\nrouting-restored {}\n\
          dns-tcp       open={} half_open={} shed={}\n\
          dropped       {}\n",
         s.received,
@@ -32,6 +32,7 @@ pub fn render(s: &Stats, flows: usize) -> String {
         s.overlay_send_dropped,
         s.tun_queue_dropped,
         s.tun_read_errors,
+        s.tun_offload_dropped,
         s.overlay_recv_errors,
         s.routing_restored,
         s.dns_tcp_open,

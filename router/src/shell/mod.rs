@@ -845,6 +845,7 @@ fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
         Request::Stats => {
             let mut stats = dp.stats_snapshot();
             stats.tun_read_errors = shell.tun_read_errors;
+            stats.tun_offload_dropped = shell.tun_offload_dropped;
             stats.overlay_recv_errors = shell.overlay_recv_errors;
             stats.routing_restored = shell.routing_restored;
             stats.tun_write_dropped = shell.tun_write_dropped;
