@@ -25,7 +25,9 @@
 //!   re-applied Service, refused applies changing nothing),
 //!   `service_features` (sessionAffinity, internalTrafficPolicy Local,
 //!   named targetPorts), `dns` (cluster DNS with `dig` and names in
-//!   `curl`);
+//!   `curl`), `offload` (100 MB from a pod with TSO on, pod to pod on one
+//!   node and across nodes, sha256 compared; no bad TCP checksum captured
+//!   on the receiving pod's `eth0`; with `KSR_OFFLOAD=off` too);
 //! - `tests/fail_closed.rs` (its own lab, as it kills the routers): pod
 //!   traffic fails closed when the routers die;
 //! - `tests/resilience.rs` (its own lab, as it floods the nodes and kills

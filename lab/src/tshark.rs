@@ -68,7 +68,8 @@ pub fn check_checksums(c: &mut Checks, file: &str) {
     });
 }
 
-/// A `tshark` capture running in the background on the underlay bridge.
+/// A `tshark` capture running in the background, on the underlay bridge
+/// or on an interface of another lab namespace.
 pub struct BridgeCapture {
     child: std::process::Child,
     /// The capture file.
@@ -80,18 +81,39 @@ impl BridgeCapture {
     /// the capture runs.
     pub fn start(secs: u32) -> Result<BridgeCapture, String> {
         let file = format!("{RUN_DIR}/underlay.pcapng");
-        let _ = std::fs::remove_file(&file);
-        let child = command("timeout")
-            .args(["-k", "2", &(secs + 5).to_string()])
-            .args(["ip", "netns", "exec", "ksr-underlay"])
-            .args(["tshark", "-q", "-i", "ksr-br0", "-w", &file])
-            .args(["-a", &format!("duration:{secs}")])
+        BridgeCapture::start_on("ksr-underlay", "ksr-br0", None, &file, secs)
+    }
+
+    /// Starts capturing on `iface` in the lab namespace `netns` (a pod's
+    /// `eth0`, say) into `file`, only what the capture filter `bpf` lets
+    /// through, for at most `secs` seconds; waits (bounded) until the
+    /// capture runs.
+    pub fn start_on(
+        netns: &str,
+        iface: &str,
+        bpf: Option<&str>,
+        file: &str,
+        secs: u32,
+    ) -> Result<BridgeCapture, String> {
+        let _ = std::fs::remove_file(file);
+        let mut cmd = command("timeout");
+        cmd.args(["-k", "2", &(secs + 5).to_string()])
+            .args(["ip", "netns", "exec", netns])
+            .args(["tshark", "-q", "-i", iface, "-w", file])
+            .args(["-a", &format!("duration:{secs}")]);
+        if let Some(bpf) = bpf {
+            cmd.args(["-f", bpf]);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start tshark: {e}"))?;
-        let mut cap = BridgeCapture { child, file };
+        let mut cap = BridgeCapture {
+            child,
+            file: file.to_string(),
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if std::fs::metadata(&cap.file).is_ok_and(|m| m.len() > 0) {
@@ -100,12 +122,16 @@ impl BridgeCapture {
                 return Ok(cap);
             }
             if let Ok(Some(status)) = cap.child.try_wait() {
-                return Err(format!("tshark on ksr-br0 exited early: {status}"));
+                return Err(format!(
+                    "tshark on {iface} in {netns} exited early: {status}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         cap.stop();
-        Err("tshark on ksr-br0 did not start within 15 s".to_string())
+        Err(format!(
+            "tshark on {iface} in {netns} did not start within 15 s"
+        ))
     }
 
     /// Waits (bounded) for the capture to end by itself.

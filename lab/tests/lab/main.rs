@@ -8,6 +8,7 @@ mod cluster_ip;
 mod dns;
 mod live_cluster;
 mod node_port;
+mod offload;
 mod overlay;
 mod service_features;
 mod spoofing;
