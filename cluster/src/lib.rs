@@ -7,6 +7,10 @@
 //! `Cluster` can be sent over the control socket as JSON and rendered by the
 //! CLI exactly as the running router holds it.
 
+mod duration;
+
+pub use duration::human_duration;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
