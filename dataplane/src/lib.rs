@@ -24,6 +24,8 @@
 //! - [`service`] and [`affinity`]: Service frontends and endpoint choice
 //!   (Maglev, `sessionAffinity: ClientIP`);
 //! - [`route`] and [`overlay`]: this node, its peers, VXLAN framing;
+//! - [`splitmix`]: the deterministic pseudo-random streams behind the port
+//!   search and Maglev (the core has no random source);
 //! - [`stats`]: counters and drop reasons.
 //!
 //! Unit tests live beside the code they test (`foo/tests.rs`).
@@ -41,6 +43,7 @@ pub mod node;
 pub mod overlay;
 pub mod route;
 pub mod service;
+pub mod splitmix;
 pub mod stats;
 pub mod wire;
 

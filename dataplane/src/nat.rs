@@ -14,6 +14,7 @@
 use std::net::Ipv4Addr;
 
 use crate::service::flow_hash;
+use crate::splitmix::SplitMix64;
 use crate::wire::offload::L4Checksum;
 use crate::wire::packet::{self, FlowKey, Parsed, PROTO_ICMP};
 
@@ -120,20 +121,8 @@ pub const MAX_PORT_ATTEMPTS: usize = 128;
 /// different ports instead of all walking from the same start).
 pub fn source_ports(original: &FlowKey) -> impl Iterator<Item = u16> {
     let range = u64::from(NAT_PORT_LAST - NAT_PORT_FIRST) + 1;
-    let mut state = flow_hash(original);
-    (0..MAX_PORT_ATTEMPTS).map(move |_| {
-        state = splitmix64(&mut state);
-        NAT_PORT_FIRST + (state % range) as u16
-    })
-}
-
-/// One step of SplitMix64: a well-mixed 64-bit sequence from any seed.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    let mut stream = SplitMix64::new(flow_hash(original));
+    (0..MAX_PORT_ATTEMPTS).map(move |_| NAT_PORT_FIRST + stream.next_below(range) as u16)
 }
 
 /// `key` with source port `port` (for ICMP echo, the identifier, which is

@@ -33,6 +33,8 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::splitmix::SplitMix64;
+
 /// The number of slots of a Maglev table: a prime, so that every skip
 /// visits every slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,7 +148,7 @@ const PREFERENCE_SEED: u64 = 3;
 /// Independent streams have no such structure. A stream may name a slot
 /// twice; a taken slot is skipped like any other.
 struct Preferences {
-    state: u64,
+    stream: SplitMix64,
     m: u64,
 }
 
@@ -156,19 +158,14 @@ impl Preferences {
         b[..4].copy_from_slice(&e.ip().octets());
         b[4..].copy_from_slice(&e.port().to_be_bytes());
         Preferences {
-            state: xxh3_64_with_seed(&b, PREFERENCE_SEED),
+            stream: SplitMix64::new(xxh3_64_with_seed(&b, PREFERENCE_SEED)),
             m: m as u64,
         }
     }
 
     #[inline]
     fn next(&mut self) -> usize {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        ((u128::from(z) * u128::from(self.m)) >> 64) as usize
+        self.stream.next_below(self.m) as usize
     }
 }
 
