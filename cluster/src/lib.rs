@@ -7,9 +7,15 @@
 //! `Cluster` can be sent over the control socket as JSON and rendered by the
 //! CLI exactly as the running router holds it.
 
+mod change;
 mod duration;
+mod key;
+mod slices;
 
+pub use change::ClusterChange;
 pub use duration::human_duration;
+pub use key::ObjectKey;
+pub use slices::{slice_endpoints, EndpointConditions, EndpointPort, EndpointSlice, SliceEndpoint};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +48,13 @@ pub struct Cluster {
     pub pods: Vec<Pod>,
     /// Every Service with its ClusterIP allocated. Ordered by namespace, then name.
     pub services: Vec<Service>,
+    /// `Some` when the cluster comes from a Kubernetes API: the
+    /// EndpointSlices it published, ordered by namespace and name, and the
+    /// only source of endpoints (as for kube-proxy, which never evaluates a
+    /// selector). `None` for a cluster from `config.toml`: the endpoints are
+    /// computed from [`Cluster::pods`].
+    #[serde(default)]
+    pub endpoint_slices: Option<Vec<EndpointSlice>>,
 }
 
 /// The VXLAN overlay's settings (flannel's `vxlan` backend).
@@ -398,8 +411,17 @@ impl Cluster {
     /// alias, has no endpoints). A numeric `targetPort` is used as is; a
     /// named one is looked up per pod among its container ports with the
     /// Service port's protocol, and pods without such a port are skipped.
+    ///
+    /// A cluster watched from a Kubernetes API reads them from the
+    /// Service's EndpointSlices instead (see [`slice_endpoints`]).
     pub fn endpoints(&self, svc: &Service, port: &ServicePort) -> Vec<Endpoint> {
-        if svc.selector.is_empty() || svc.service_type == ServiceType::ExternalName {
+        if svc.service_type == ServiceType::ExternalName {
+            return Vec::new();
+        }
+        if self.endpoint_slices.is_some() {
+            return slice_endpoints(self.slices_of(&svc.namespace, &svc.name), port);
+        }
+        if svc.selector.is_empty() {
             return Vec::new();
         }
         let mut out: Vec<Endpoint> = self
@@ -436,3 +458,6 @@ impl Cluster {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,38 +1,13 @@
 //! Object keys: what identifies a Deployment, pod or Service within its
 //! kind, as Kubernetes' `namespace/name`.
 
-use std::fmt;
-
 use cluster::{Deployment, Pod, Service};
 
 use crate::deployments::PodPlan;
 use crate::error::cut;
 use crate::schema::{RawDeployment, RawPod, RawService, DEFAULT_NAMESPACE};
 
-/// An object's namespace and name, shown as `namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectKey {
-    /// The namespace.
-    pub namespace: String,
-    /// The name, unique per kind within the namespace.
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// The key `namespace/name`.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
+pub use cluster::ObjectKey;
 
 /// How errors name the object with `key` whose key-path prefix is
 /// `label`: `services[1] "default/web"`, long parts cut (see

@@ -142,6 +142,7 @@ pub(crate) fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
         deployments: deployments.into_iter().map(|d| d.deployment).collect(),
         pods,
         services,
+        endpoint_slices: None,
     })
 }
 

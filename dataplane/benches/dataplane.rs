@@ -101,6 +101,7 @@ fn cluster(services: usize) -> Cluster {
         deployments: vec![],
         pods,
         services,
+        endpoint_slices: None,
     }
 }
 

@@ -43,7 +43,7 @@ use crate::engine::{Dataplane, DataplaneConfig, Egress, Ingress, Transmit, Unkno
 use crate::service::ServiceTable;
 use crate::stats::Stats;
 use crate::wire::buf::PacketBuf;
-use cluster::{Cluster, Protocol};
+use cluster::{Cluster, ClusterChange, Protocol};
 
 /// The port a router-hosted pod always serves DNS on.
 pub const DNS_PORT: u16 = 53;
@@ -179,6 +179,22 @@ impl Node {
         }
         self.to_hosts.retain(|(ip, _)| hosted.contains_key(ip));
         Ok(())
+    }
+
+    /// Applies one object's change (a Kubernetes watch event).
+    ///
+    /// Today this applies the changed cluster whole (see [`Node::apply`]);
+    /// the result is what counts and is the reference an incremental
+    /// update must match.
+    pub fn apply_change(&mut self, change: &ClusterChange) -> Result<(), UnknownNode> {
+        let mut cluster = (*self.cluster).clone();
+        cluster.apply_change(change);
+        self.apply(&cluster)
+    }
+
+    /// The cluster this node serves.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// Handles one packet, like [`Dataplane::handle_packet`]. A packet for
