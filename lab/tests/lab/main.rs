@@ -7,6 +7,7 @@
 mod cluster_ip;
 mod dns;
 mod live_cluster;
+mod metrics;
 mod node_port;
 mod offload;
 mod overlay;

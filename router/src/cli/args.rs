@@ -70,6 +70,11 @@ pub enum Command {
         /// keeps no journal.
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Where to serve `/metrics` (Prometheus) and `/healthz`, like
+        /// kube-proxy's metricsBindAddress (default 127.0.0.1:10249, in
+        /// the node's network namespace); `none` serves neither.
+        #[arg(long, default_value = "127.0.0.1:10249")]
+        metrics_bind_address: String,
     },
     /// Display resources, like `kubectl get`.
     Get {

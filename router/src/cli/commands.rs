@@ -49,7 +49,14 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             capture_files,
             no_manage_routing,
             state,
+            metrics_bind_address,
         } => {
+            let metrics = match metrics_bind_address.as_str() {
+                "none" => None,
+                addr => Some(addr.parse().map_err(|_| {
+                    CliError::Usage("--metrics-bind-address takes IP:PORT or none")
+                })?),
+            };
             let config = target
                 .config
                 .ok_or(CliError::Usage("router run needs --config FILE"))?;
@@ -76,6 +83,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 },
                 manage_routing: !no_manage_routing,
                 state,
+                metrics,
             };
             shell::run(&opts)?;
             Ok(String::new())

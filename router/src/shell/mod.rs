@@ -18,6 +18,7 @@ pub mod capture;
 mod control_server;
 mod errors;
 mod journal;
+mod metrics;
 mod overlay_socket;
 mod persist;
 pub mod plumbing;
@@ -92,6 +93,8 @@ pub struct RunOptions {
     /// The conntrack journal's path (`None`: beside the control socket,
     /// `NODE.conntrack`; `none`: no journal).
     pub state: Option<PathBuf>,
+    /// Where to serve `/metrics` and `/healthz` (`None`: nowhere).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Why the router could not start or had to stop.
@@ -204,7 +207,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         cluster: cluster.clone(),
         config: opts.config.clone(),
     };
-    control_server::spawn(&opts.control, state, query_tx, Arc::clone(&waker)).map_err(
+    control_server::spawn(&opts.control, state, query_tx.clone(), Arc::clone(&waker)).map_err(
         |source| RunError::Control {
             path: opts.control.display().to_string(),
             source,
@@ -224,6 +227,21 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             known: String::new(),
         })?;
     let journal = open_journal(opts, &mut dp);
+    let programming = metrics::Programming::default();
+    if let Some(addr) = opts.metrics {
+        match metrics::spawn(
+            addr,
+            query_tx.clone(),
+            Arc::clone(&waker),
+            programming.clone(),
+            opts.dataplane.conntrack_capacity,
+        ) {
+            Ok(local) => info!("serving /metrics and /healthz on http://{local}"),
+            // Metrics are not worth refusing to route for (two routers in
+            // one namespace, a port taken): say so and go on.
+            Err(e) => warn!("cannot serve /metrics and /healthz on {addr}: {e}; running without"),
+        }
+    }
     let overlay_addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, cluster.overlay.port));
     let mut overlay = OverlaySocket::bind(overlay_addr).map_err(|source| RunError::Overlay {
         addr: overlay_addr,
@@ -300,7 +318,11 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         &query_rx,
         &mut signal_rx,
         &mut capture,
-        &mut Upkeep { plumbing, journal },
+        &mut Upkeep {
+            plumbing,
+            journal,
+            programming,
+        },
     );
     if let Some(c) = capture.as_mut() {
         c.flush();
@@ -314,6 +336,9 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
 struct Upkeep {
     plumbing: Option<plumbing::Plumbing>,
     journal: Option<persist::ConntrackJournal>,
+    /// Programming-latency histograms (`/metrics`), observed per applied
+    /// change.
+    programming: metrics::Programming,
 }
 
 /// Opens the conntrack journal `opts` asks for and restores its flows into
@@ -406,7 +431,11 @@ fn event_loop(
     capture: &mut Option<Capture>,
     upkeep: &mut Upkeep,
 ) -> Result<(), RunError> {
-    let Upkeep { plumbing, journal } = upkeep;
+    let Upkeep {
+        plumbing,
+        journal,
+        programming,
+    } = upkeep;
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
     let mut scratch = Scratch::default();
@@ -472,7 +501,7 @@ fn event_loop(
             c.flush();
         }
         while let Ok(q) = queries.try_recv() {
-            let _ = q.reply.send(answer(dp, &q.request, &shell));
+            let _ = q.reply.send(answer(dp, &q.request, &shell, programming));
         }
         let now = Instant::now();
         dp.handle_timeout(now);
@@ -812,13 +841,20 @@ fn tun_queue_dropped(tun: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
+fn answer(
+    dp: &mut Node,
+    request: &Request,
+    shell: &ShellStats,
+    programming: &metrics::Programming,
+) -> Response {
     match request {
         Request::Apply { cluster } => {
             let start = Instant::now();
             match dp.apply(cluster) {
                 Ok(()) => {
-                    let micros = start.elapsed().as_micros() as u64;
+                    let took = start.elapsed();
+                    programming.observe(took, took, None);
+                    let micros = took.as_micros() as u64;
                     info!(
                         "applied a new cluster state: {} services, {} pods ({micros} us)",
                         cluster.services.len(),

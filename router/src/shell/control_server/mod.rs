@@ -245,7 +245,8 @@ fn validate(cluster: &Cluster) -> Result<(), String> {
     control::config::validate(cluster).map_err(|e| e.to_string())
 }
 
-fn ask_loop(request: Request, queries: &Sender<Query>, waker: &mio::Waker) -> Response {
+/// Asks the packet loop `request` and waits (bounded) for its answer.
+pub(crate) fn ask_loop(request: Request, queries: &Sender<Query>, waker: &mio::Waker) -> Response {
     let (reply, answer): (Sender<Response>, Receiver<Response>) = crossbeam_channel::bounded(1);
     if queries.try_send(Query { request, reply }).is_err() {
         return Response::Error(ProtocolError::Busy);
