@@ -19,6 +19,11 @@ pub struct Cli {
     /// Read the cluster from this file instead of asking a running router.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// Kubeconfig of a Kubernetes API server: `get po|svc|ep|ns` and
+    /// `delete` then ask the API (when neither --config, --server nor
+    /// --node is given); `conntrack` and `stats` stay node-local.
+    #[arg(long, global = true, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

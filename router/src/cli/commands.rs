@@ -9,7 +9,7 @@ use control::config;
 use dataplane::DataplaneConfig;
 
 use super::args::{Cli, Command, Output, Resource};
-use super::{conntrack, json, stats, CliError, NotFound};
+use super::{api, conntrack, json, stats, CliError, NotFound};
 use super::{describe_endpoints, describe_service, Ages, NamespaceFilter};
 use super::{get_endpoints, get_namespaces, get_pods, get_services};
 use super::{lab_cluster, lab_nodes, lab_pods, lab_services};
@@ -21,6 +21,18 @@ struct Target {
     server: Option<PathBuf>,
     node: Option<String>,
     config: Option<PathBuf>,
+    kubeconfig: Option<PathBuf>,
+}
+
+impl Target {
+    /// The API server to ask, when the command names no file and no
+    /// router.
+    fn api(&self) -> Option<&Path> {
+        if self.config.is_some() || self.server.is_some() || self.node.is_some() {
+            return None;
+        }
+        self.kubeconfig.as_deref()
+    }
 }
 
 /// Runs `cli`; returns what goes to stdout.
@@ -29,12 +41,14 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
         server,
         node,
         config,
+        kubeconfig,
         command,
     } = cli;
     let target = Target {
         server,
         node,
         config,
+        kubeconfig,
     };
     match command {
         Command::Run {
@@ -107,6 +121,18 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             if !matches!(resource, Resource::Pods | Resource::Services) {
                 return Err(CliError::Usage("delete supports: pod (po), service (svc)"));
             }
+            if let (Some(kubeconfig), None) = (target.api(), &store) {
+                let ns = NamespaceFilter::One(namespace);
+                let path = api::path(resource, &ns, Some(&name))
+                    .ok_or(CliError::Usage("delete supports: pod (po), service (svc)"))?;
+                api::ApiClient::new(kubeconfig)?.delete(&path)?;
+                let kind = if resource == Resource::Pods {
+                    "pod"
+                } else {
+                    "service"
+                };
+                return Ok(format!("{kind} \"{name}\" deleted\n"));
+            }
             let store = store::locate(store.as_deref());
             let (cluster, changes) = store::update(&store, |current| match resource {
                 Resource::Pods => config::delete_pod(current, &namespace, &name),
@@ -166,6 +192,27 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                     },
                     other => Err(unexpected(other)),
                 },
+                _ if target.api().is_some() => {
+                    let kubeconfig = target.api().ok_or(CliError::Usage("no kubeconfig"))?;
+                    let path = api::path(resource, &ns, name.as_deref())
+                        .ok_or(CliError::Usage("not an API resource"))?;
+                    let client = api::ApiClient::new(kubeconfig)?;
+                    if output == Some(Output::Json) {
+                        return Ok(format!(
+                            "{}\n",
+                            serde_json::to_string_pretty(&client.get(&path)?)?
+                        ));
+                    }
+                    let table: api::Table = serde_json::from_value(client.table(&path)?)?;
+                    let text = api::render(&table, output == Some(Output::Wide), &ns);
+                    if table.rows.is_empty() {
+                        // kubectl says "No resources found" on stderr:
+                        // stdout stays empty for scripts.
+                        eprint!("{text}");
+                        return Ok(String::new());
+                    }
+                    Ok(text)
+                }
                 _ => {
                     let (mut cluster, created, now_unix) = cluster_state(&target)?;
                     if let Some(name) = &name {

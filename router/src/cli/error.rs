@@ -41,6 +41,17 @@ pub enum CliError {
     /// The data plane could not run.
     #[error(transparent)]
     Run(#[from] crate::shell::RunError),
+    /// The Kubernetes API server refused the request (its `Status`).
+    #[error("Error from server ({reason}): {message}")]
+    Api {
+        /// `Status.reason` (`NotFound`, `Forbidden`, ...).
+        reason: String,
+        /// `Status.message`.
+        message: String,
+    },
+    /// The Kubernetes API server could not be reached or used.
+    #[error("{0}")]
+    Kube(String),
     /// JSON output could not be made.
     #[error("JSON output: {0}")]
     Json(#[from] serde_json::Error),
@@ -50,6 +61,6 @@ impl CliError {
     /// Whether kubectl prints this error as it is (`Error from server ...`)
     /// rather than after `error: `.
     pub fn is_from_server(&self) -> bool {
-        matches!(self, Self::NotFound(_))
+        matches!(self, Self::NotFound(_) | Self::Api { .. })
     }
 }

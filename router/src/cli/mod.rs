@@ -8,6 +8,7 @@
 //! port of Go's `text/tabwriter` configured as kubectl configures it), or
 //! to JSON ([`json`], `-o json`).
 
+mod api;
 pub mod args;
 mod columns;
 pub mod commands;
