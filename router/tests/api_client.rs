@@ -199,6 +199,25 @@ fn get_and_delete_print_what_kubectl_prints() {
     let (ok, out, err) = text(&router(&kubeconfig, &["delete", "po", &pod]));
     assert!(ok, "router delete po {pod}: {err}");
     assert_eq!(out, format!("pod \"{pod}\" deleted\n"));
+    // A manifest the server refuses: kubectl's error, nothing applied.
+    let bad = server.dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad-svc\nspec:\n  ports:\n  - port: 70000\n",
+    )
+    .expect("manifest");
+    let (ok, _, err) = text(&router(
+        &kubeconfig,
+        &["apply", "-f", &bad.to_string_lossy()],
+    ));
+    assert!(!ok, "a port of 70000 must be refused");
+    assert!(
+        err.contains("Error from server") && err.contains("70000"),
+        "{err}"
+    );
+    assert!(!text(&kubectl(&kubeconfig, &["get", "svc"]))
+        .1
+        .contains("bad-svc"));
     let (ok, _, err) = text(&router(&kubeconfig, &["delete", "po", "nope"]));
     let (_, _, k_err) = text(&kubectl(&kubeconfig, &["delete", "po", "nope"]));
     assert!(!ok);

@@ -107,6 +107,10 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 path: file.clone(),
                 source,
             })?;
+            let toml = file.extension().is_some_and(|e| e == "toml");
+            if let (Some(kubeconfig), None, false) = (target.api(), &store, toml) {
+                return api::ApiClient::new(kubeconfig)?.apply(&text, "default");
+            }
             let store = store::locate(store.as_deref());
             let (cluster, changes) =
                 store::update(&store, |current| config::apply(current, &text))?;

@@ -49,6 +49,9 @@ pub enum CliError {
         /// `Status.message`.
         message: String,
     },
+    /// A YAML manifest that cannot be applied.
+    #[error("error: {0}")]
+    Manifest(String),
     /// The Kubernetes API server could not be reached or used.
     #[error("{0}")]
     Kube(String),

@@ -13,11 +13,12 @@ const ACCEPT_TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,applica
 
 /// A connection to one API server.
 pub struct ApiClient {
-    runtime: tokio::runtime::Runtime,
-    client: kube::Client,
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) client: kube::Client,
 }
 
-fn api_error(e: kube::Error) -> CliError {
+/// A kube-rs error as the CLI reports it.
+pub(super) fn api_error(e: kube::Error) -> CliError {
     match e {
         // A `Status` from the server: kubectl's "Error from server (Reason): message".
         kube::Error::Api(status) => CliError::Api {

@@ -4,6 +4,7 @@
 //! objects, `delete` deletes. For machines without kubectl; `conntrack`
 //! and `stats` stay node-local (they ask the router's control socket).
 
+mod apply;
 mod client;
 mod table;
 

@@ -69,3 +69,20 @@ fn a_table_prints_like_kubectl_get() {
         "No resources found in default namespace.\n"
     );
 }
+
+#[test]
+fn manifests_split_into_objects_lists_flattened() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\n---\n\
+                apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: b\n";
+    let objects = apply::objects(text).expect("parses");
+    let names: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| {
+            o.pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+        })
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(apply::objects("- just\n- a list\n").is_err());
+    assert!(apply::objects("key: [unclosed\n").is_err());
+}
