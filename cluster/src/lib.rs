@@ -421,42 +421,53 @@ impl Cluster {
         if self.endpoint_slices.is_some() {
             return slice_endpoints(self.slices_of(&svc.namespace, &svc.name), port);
         }
-        if svc.selector.is_empty() {
-            return Vec::new();
-        }
-        let mut out: Vec<Endpoint> = self
-            .pods
-            .iter()
-            .filter(|p| p.ready && p.namespace == svc.namespace)
-            .filter(|p| {
-                svc.selector
-                    .iter()
-                    .all(|(k, v)| p.labels.get(k).is_some_and(|pv| pv == v))
-            })
-            .filter_map(|p| {
-                let target = match &port.target_port {
-                    TargetPort::Number(n) => *n,
-                    TargetPort::Name(name) => {
-                        p.ports
-                            .iter()
-                            .find(|cp| {
-                                cp.protocol == port.protocol
-                                    && cp.name.as_deref() == Some(name.as_str())
-                            })?
-                            .container_port
-                    }
-                };
-                Some(Endpoint {
-                    ip: p.ip,
-                    port: target,
-                    pod: p.name.clone(),
-                    node: p.node.clone(),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| (a.ip, a.port, &a.pod).cmp(&(b.ip, b.port, &b.pod)));
-        out
+        selector_endpoints(&self.pods, svc, port)
     }
+}
+
+/// The ready endpoints of one port of `svc` among `pods`, sorted by IP, as
+/// the Kubernetes endpoints controller computes them from a selector (see
+/// [`Cluster::endpoints`]; `pods` may be any superset of the Service's
+/// namespace's pods).
+pub fn selector_endpoints<'a>(
+    pods: impl IntoIterator<Item = &'a Pod>,
+    svc: &Service,
+    port: &ServicePort,
+) -> Vec<Endpoint> {
+    if svc.selector.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<Endpoint> = pods
+        .into_iter()
+        .filter(|p| p.ready && p.namespace == svc.namespace)
+        .filter(|p| {
+            svc.selector
+                .iter()
+                .all(|(k, v)| p.labels.get(k).is_some_and(|pv| pv == v))
+        })
+        .filter_map(|p| {
+            let target = match &port.target_port {
+                TargetPort::Number(n) => *n,
+                TargetPort::Name(name) => {
+                    p.ports
+                        .iter()
+                        .find(|cp| {
+                            cp.protocol == port.protocol
+                                && cp.name.as_deref() == Some(name.as_str())
+                        })?
+                        .container_port
+                }
+            };
+            Some(Endpoint {
+                ip: p.ip,
+                port: target,
+                pod: p.name.clone(),
+                node: p.node.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.ip, a.port, &a.pod).cmp(&(b.ip, b.port, &b.pod)));
+    out
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@
 //!   writer), [`wire::reject`] (TCP RST, ICMP errors);
 //! - [`conntrack`]: the flow table (both tuples, TCP states, timeouts,
 //!   early drop) and [`conntrack::FlowRecord`], an entry as the CLI lists it;
+//! - [`model`]: the cluster objects a node serves, indexed by key, and
+//!   what one watch event touches (so a change costs what it touches);
 //! - [`service`] and [`affinity`]: Service frontends and endpoint choice
 //!   (Maglev, `sessionAffinity: ClientIP`);
 //! - [`route`] and [`overlay`]: this node, its peers, VXLAN framing;
@@ -38,6 +40,7 @@ pub mod affinity;
 pub mod conntrack;
 pub mod dns;
 pub mod engine;
+pub mod model;
 pub mod nat;
 pub mod node;
 pub mod overlay;

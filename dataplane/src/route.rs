@@ -6,14 +6,27 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use crate::model::Model;
 use crate::overlay;
-use cluster::Cluster;
+use cluster::{Cluster, Overlay, Pod};
 
 fn sorted(ips: impl Iterator<Item = Ipv4Addr>) -> Vec<Ipv4Addr> {
     let mut v: Vec<Ipv4Addr> = ips.collect();
     v.sort_unstable();
     v.dedup();
     v
+}
+
+fn insert_sorted(v: &mut Vec<Ipv4Addr>, ip: Ipv4Addr) {
+    if let Err(i) = v.binary_search(&ip) {
+        v.insert(i, ip);
+    }
+}
+
+fn remove_sorted(v: &mut Vec<Ipv4Addr>, ip: Ipv4Addr) {
+    if let Ok(i) = v.binary_search(&ip) {
+        v.remove(i);
+    }
 }
 
 /// Another node, reachable over the overlay.
@@ -78,11 +91,67 @@ pub struct Topology {
 impl Topology {
     /// The topology of node `node` in `cluster`; `None` if there is no such node.
     pub fn new(cluster: &Cluster, node: &str) -> Option<Self> {
-        let me = cluster.node(node)?;
-        let peers = cluster
-            .nodes
+        Self::build(
+            &cluster.nodes,
+            cluster.pod_cidr,
+            cluster.overlay,
+            cluster.pods.iter(),
+            node,
+        )
+    }
+
+    /// The topology of node `node` in `model`; `None` if there is no such node.
+    pub fn from_model(model: &Model, node: &str) -> Option<Self> {
+        Self::build(
+            model.nodes(),
+            model.pod_cidr,
+            model.overlay,
+            model.pods(),
+            node,
+        )
+    }
+
+    fn build<'a>(
+        nodes: &[cluster::Node],
+        cluster_pod_cidr: Ipv4Net,
+        overlay: Overlay,
+        pods: impl Iterator<Item = &'a Pod> + Clone,
+        node: &str,
+    ) -> Option<Self> {
+        let mut topology = Self {
+            node: node.to_owned(),
+            underlay_ip: Ipv4Addr::UNSPECIFIED,
+            pod_cidr: cluster_pod_cidr,
+            cluster_pod_cidr,
+            gateway: Ipv4Addr::UNSPECIFIED,
+            masquerade_ip: Ipv4Addr::UNSPECIFIED,
+            mac: [0; 6],
+            peers: Vec::new(),
+            vni: overlay.vni,
+            overlay_mtu: usize::from(overlay.pod_mtu()),
+            local_pods: sorted(pods.clone().filter(|p| p.node == node).map(|p| p.ip)),
+            stack_pods: sorted(
+                pods.filter(|p| p.node == node && p.is_router_hosted())
+                    .map(|p| p.ip),
+            ),
+        };
+        topology.set_nodes(nodes).then_some(topology)
+    }
+
+    /// Takes this node's address and pod CIDR and its peers from `nodes`;
+    /// false (and nothing changed) if this node is not among them.
+    pub fn set_nodes(&mut self, nodes: &[cluster::Node]) -> bool {
+        let Some(me) = nodes.iter().find(|n| n.name == self.node) else {
+            return false;
+        };
+        self.underlay_ip = me.underlay_ip;
+        self.pod_cidr = me.pod_cidr;
+        self.gateway = me.gateway();
+        self.masquerade_ip = me.pod_cidr.network();
+        self.mac = overlay::vtep_mac(me.underlay_ip);
+        self.peers = nodes
             .iter()
-            .filter(|n| n.name != node)
+            .filter(|n| n.name != self.node)
             .map(|n| Peer {
                 name: n.name.clone(),
                 underlay_ip: n.underlay_ip,
@@ -90,26 +159,37 @@ impl Topology {
                 mac: overlay::vtep_mac(n.underlay_ip),
             })
             .collect();
-        Some(Self {
-            node: node.to_owned(),
-            underlay_ip: me.underlay_ip,
-            pod_cidr: me.pod_cidr,
-            cluster_pod_cidr: cluster.pod_cidr,
-            gateway: me.gateway(),
-            masquerade_ip: me.pod_cidr.network(),
-            mac: overlay::vtep_mac(me.underlay_ip),
-            peers,
-            vni: cluster.overlay.vni,
-            overlay_mtu: usize::from(cluster.overlay.pod_mtu()),
-            local_pods: sorted(cluster.pods.iter().filter(|p| p.node == node).map(|p| p.ip)),
-            stack_pods: sorted(
-                cluster
-                    .pods
-                    .iter()
-                    .filter(|p| p.node == node && p.is_router_hosted())
-                    .map(|p| p.ip),
-            ),
-        })
+        true
+    }
+
+    /// Updates this node's pods after pod `old` became `new` (either may
+    /// be absent); `pods` are the pods after the change, asked whether
+    /// another pod of this node still holds a released address.
+    pub fn update_pod<'a>(
+        &mut self,
+        old: Option<&Pod>,
+        new: Option<&Pod>,
+        pods: impl Iterator<Item = &'a Pod> + Clone,
+    ) {
+        let node = self.node.clone();
+        if let Some(p) = old.filter(|p| p.node == node) {
+            let still = |hosted: bool| {
+                pods.clone()
+                    .any(|q| q.node == node && q.ip == p.ip && (!hosted || q.is_router_hosted()))
+            };
+            if !still(false) {
+                remove_sorted(&mut self.local_pods, p.ip);
+            }
+            if !still(true) {
+                remove_sorted(&mut self.stack_pods, p.ip);
+            }
+        }
+        if let Some(p) = new.filter(|p| p.node == node) {
+            insert_sorted(&mut self.local_pods, p.ip);
+            if p.is_router_hosted() {
+                insert_sorted(&mut self.stack_pods, p.ip);
+            }
+        }
     }
 
     /// Longest-prefix match over the pod CIDRs: a peer's pod CIDR goes over

@@ -11,20 +11,23 @@
 //! the flows that must move (1/N of them) move, and of the others at most
 //! ~1.3% (asserted < 2% by the property test in `tests/maglev.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+mod frontends;
 pub mod maglev;
 
 pub use maglev::{Maglev, TableSize};
 
+use crate::model::Model;
 use crate::packet::{FlowKey, PROTO_ICMP};
 use crate::route::Topology;
-use cluster::{Cluster, ServiceType, SessionAffinity, TrafficPolicy};
+use cluster::{Cluster, ObjectKey, TrafficPolicy};
+use frontends::{frontends, has_node_ports, Built};
 
 /// The fixed seed of the flow hash: the same on every node and every run, so
 /// backend choice survives restarts and agrees across nodes.
@@ -39,6 +42,9 @@ pub enum Frontend {
     /// external IP, with the Service's `externalTrafficPolicy`.
     External(TrafficPolicy),
 }
+
+/// A frontend: address, port and IP protocol.
+pub type FrontendKey = (Ipv4Addr, u16, u8);
 
 /// One Service port: its VIP, port and protocol, and its ready endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +129,11 @@ impl ServicePortEntry {
         self.endpoints.get(i).copied()
     }
 
+    /// The frontend: address, port and IP protocol.
+    pub fn key(&self) -> FrontendKey {
+        (self.vip, self.port, self.proto)
+    }
+
     /// The Maglev table endpoints are picked from.
     pub fn maglev(&self) -> &Maglev {
         &self.maglev
@@ -146,7 +157,7 @@ impl Tables {
     }
 
     /// Keeps the tables of `entries` that have this size, for reuse.
-    fn keep(&mut self, entries: &[ServicePortEntry]) {
+    fn keep<'a>(&mut self, entries: impl IntoIterator<Item = &'a ServicePortEntry>) {
         for e in entries {
             let slots = e.maglev.slots().len();
             if slots == 0 || slots == self.size.get() {
@@ -195,13 +206,70 @@ pub enum ServiceLookup<'a> {
     Port(&'a ServicePortEntry),
 }
 
-/// All Service ports of the cluster, indexed by VIP, port and protocol.
+/// Who claims a frontend. Two Services may claim the same address and
+/// port (a shared external IP, say); the greatest claim wins, which is the
+/// one a build over the Services in key order writes last, so an update
+/// gives the same table as a build from scratch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Claim {
+    service: ObjectKey,
+    /// The frontend's place in the Service's build order.
+    ordinal: usize,
+}
+
+/// A frontend's entry and who claims it.
+#[derive(Debug, Clone)]
+struct Claimed {
+    claim: Claim,
+    /// Whether the address is a virtual IP (see `Built::vip`).
+    vip: bool,
+    entry: ServicePortEntry,
+}
+
+/// What one Service's update changed, for the stale-UDP cleanup: the
+/// tracked UDP flows that may now point at an endpoint their frontend no
+/// longer has are those *to* an address in `frontend_ips` (a frontend
+/// appeared or went, or an address started or stopped being a virtual IP)
+/// and those *towards* an endpoint address in `backend_ips` (an endpoint a
+/// frontend lost).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FrontendDiff {
+    pub(crate) frontend_ips: BTreeSet<Ipv4Addr>,
+    pub(crate) backend_ips: BTreeSet<Ipv4Addr>,
+}
+
+impl FrontendDiff {
+    /// Adds `other`'s addresses.
+    pub(crate) fn extend(&mut self, other: Self) {
+        self.frontend_ips.extend(other.frontend_ips);
+        self.backend_ips.extend(other.backend_ips);
+    }
+}
+
+/// The key `insert` claims frontends with: lower than any Service's.
+fn manual_key() -> ObjectKey {
+    ObjectKey::new("", "")
+}
+
+/// All Service ports of the cluster, indexed by VIP, port and protocol,
+/// and which frontends each Service holds, so that one Service is updated
+/// without touching the others.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
     service_cidr: Option<Ipv4Net>,
-    vips: HashSet<Ipv4Addr>,
-    ports: HashMap<(Ipv4Addr, u16, u8), usize>,
-    entries: Vec<ServicePortEntry>,
+    size: TableSize,
+    /// Virtual IPs, with how many frontend claims use each.
+    vips: HashMap<Ipv4Addr, usize>,
+    /// The winning claim of each frontend.
+    ports: HashMap<FrontendKey, Claimed>,
+    /// Claims that lost to another on the same frontend (rare).
+    shadowed: HashMap<FrontendKey, Vec<Claimed>>,
+    /// Service key -> the frontends it claims.
+    by_service: HashMap<ObjectKey, Vec<FrontendKey>>,
+    /// Services with NodePort frontends (which depend on the nodes).
+    node_port_services: HashSet<ObjectKey>,
+    /// Claims made by [`ServiceTable::insert`].
+    manual: usize,
 }
 
 impl ServiceTable {
@@ -224,7 +292,7 @@ impl ServiceTable {
 
     /// [`ServiceTable::from_cluster`] with Maglev tables of `size` slots.
     pub fn from_cluster_with(cluster: &Cluster, node: Option<&Topology>, size: TableSize) -> Self {
-        Self::build(cluster, node, Tables::new(size))
+        Self::build(&Model::from_cluster(cluster), node, Tables::new(size))
     }
 
     /// [`ServiceTable::from_cluster`] for a changed cluster, keeping this
@@ -233,138 +301,224 @@ impl ServiceTable {
     /// (a fraction of a millisecond) per Service port whose endpoints
     /// changed, not per Service port of the cluster.
     pub fn rebuild(&self, cluster: &Cluster, node: Option<&Topology>) -> Self {
-        let mut tables = Tables::new(TableSize::DEFAULT);
-        tables.keep(&self.entries);
-        Self::build(cluster, node, tables)
+        self.rebuild_from(&Model::from_cluster(cluster), node)
     }
 
-    fn build(cluster: &Cluster, node: Option<&Topology>, mut tables: Tables) -> Self {
-        let mut table = Self::new(cluster.service_cidr);
-        for svc in &cluster.services {
-            if svc.headless || svc.service_type == ServiceType::ExternalName {
-                // No virtual IP: DNS answers for these.
-                continue;
-            }
-            for port in &svc.ports {
-                let all = cluster.endpoints(svc, port);
-                // The endpoints, or only those on node `on` (a Local policy).
-                let addrs_on = |on: Option<&str>| -> Vec<SocketAddrV4> {
-                    all.iter()
-                        .filter(|e| on.is_none_or(|n| n == e.node))
-                        .map(|e| SocketAddrV4::new(e.ip, e.port))
-                        .collect()
-                };
-                let addrs = |local_only: bool| -> Vec<SocketAddrV4> {
-                    addrs_on(if local_only {
-                        node.map(|n| n.node.as_str())
-                    } else {
-                        None
-                    })
-                };
-                let name = match &port.name {
-                    Some(p) => format!("{}/{}:{p}", svc.namespace, svc.name),
-                    None => format!("{}/{}", svc.namespace, svc.name),
-                };
-                let proto = port.protocol.ip_number();
-                let affinity = match svc.session_affinity {
-                    SessionAffinity::None => None,
-                    SessionAffinity::ClientIP { timeout_seconds } => {
-                        Some(Duration::from_secs(u64::from(timeout_seconds)))
-                    }
-                };
-                let internal_local =
-                    node.is_some() && svc.internal_traffic_policy == TrafficPolicy::Local;
-                table.insert(
-                    ServicePortEntry::with_tables(
-                        name.clone(),
-                        (svc.cluster_ip, port.port, proto),
-                        Frontend::ClusterIp,
-                        addrs(internal_local),
-                        &mut tables,
-                    )
-                    .with_affinity(affinity)
-                    .with_local_only(internal_local),
-                );
-                let Some(node) = node else { continue };
-                let policy = svc.external_traffic_policy;
-                let local = policy == TrafficPolicy::Local;
-                let external = |frontend: (Ipv4Addr, u16, u8), tables: &mut Tables| {
-                    ServicePortEntry::with_tables(
-                        name.clone(),
-                        frontend,
-                        Frontend::External(policy),
-                        addrs(local),
-                        tables,
-                    )
-                    .with_affinity(affinity)
-                    .with_local_only(local)
-                };
-                if svc.service_type != ServiceType::ClusterIP {
-                    if let Some(node_port) = port.node_port {
-                        table.insert_node_port(external(
-                            (node.underlay_ip, node_port, proto),
-                            &mut tables,
-                        ));
-                        // A pod here reaching another node's NodePort is
-                        // served here, as that node would serve it (with a
-                        // Local policy: that node's endpoints), so the flow
-                        // never leaves the overlay with a pod source the
-                        // underlay cannot route back.
-                        for peer in &node.peers {
-                            let on = local.then_some(peer.name.as_str());
-                            table.insert_node_port(
-                                ServicePortEntry::with_tables(
-                                    name.clone(),
-                                    (peer.underlay_ip, node_port, proto),
-                                    Frontend::External(policy),
-                                    addrs_on(on),
-                                    &mut tables,
-                                )
-                                .with_affinity(affinity)
-                                .with_local_only(local),
-                            );
-                        }
-                    }
-                }
-                for ip in svc.load_balancer_ips.iter().chain(&svc.external_ips) {
-                    table.insert(external((*ip, port.port, proto), &mut tables));
-                }
-            }
+    /// [`ServiceTable::rebuild`] from a [`Model`].
+    pub fn rebuild_from(&self, model: &Model, node: Option<&Topology>) -> Self {
+        let mut tables = Tables::new(self.size);
+        tables.keep(self.all_claims().map(|c| &c.entry));
+        Self::build(model, node, tables)
+    }
+
+    /// The table of a [`Model`]'s Services.
+    pub fn from_model(model: &Model, node: Option<&Topology>) -> Self {
+        Self::build(model, node, Tables::new(TableSize::DEFAULT))
+    }
+
+    fn build(model: &Model, node: Option<&Topology>, mut tables: Tables) -> Self {
+        let mut table = Self::new(model.service_cidr);
+        table.size = tables.size;
+        for (key, svc) in model.services() {
+            let built = frontends(svc, |p| model.endpoints(svc, p), node, &mut tables);
+            table.set_service(key, has_node_ports(svc), built);
         }
         table
     }
 
-    /// Adds a NodePort: served on the node's address, which stays a normal
-    /// address for every other port.
-    fn insert_node_port(&mut self, entry: ServicePortEntry) {
-        let key = (entry.vip, entry.port, entry.proto);
-        self.ports.insert(key, self.entries.len());
-        self.entries.push(entry);
+    /// Recomputes Service `key` from `model` (removes it if the model has
+    /// no such Service): its frontends and their endpoints. Maglev tables
+    /// are kept for the endpoint sets the Service already had.
+    pub(crate) fn update_service(
+        &mut self,
+        model: &Model,
+        key: &ObjectKey,
+        node: Option<&Topology>,
+    ) -> FrontendDiff {
+        let mut tables = Tables::new(self.size);
+        let mine = self.by_service.get(key).into_iter().flatten();
+        tables.keep(mine.flat_map(|k| self.claims_at(k, key)).map(|c| &c.entry));
+        let (node_ports, built) = match model.service_by_key(key) {
+            Some(svc) => (
+                has_node_ports(svc),
+                frontends(svc, |p| model.endpoints(svc, p), node, &mut tables),
+            ),
+            None => (false, Vec::new()),
+        };
+        self.set_service(key, node_ports, built)
     }
 
-    /// Adds (or replaces) one Service port.
-    pub fn insert(&mut self, entry: ServicePortEntry) {
-        let key = (entry.vip, entry.port, entry.proto);
-        self.vips.insert(entry.vip);
-        match self.ports.get(&key) {
-            Some(&i) => self.entries[i] = entry,
-            None => {
-                self.ports.insert(key, self.entries.len());
-                self.entries.push(entry);
+    /// The Services with NodePort frontends (to update when the nodes change).
+    pub(crate) fn node_port_services(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.node_port_services.iter()
+    }
+
+    /// Every claim, winning or not.
+    fn all_claims(&self) -> impl Iterator<Item = &Claimed> {
+        self.ports.values().chain(self.shadowed.values().flatten())
+    }
+
+    /// The claims of Service `service` at frontend `key`.
+    fn claims_at<'a>(
+        &'a self,
+        key: &FrontendKey,
+        service: &'a ObjectKey,
+    ) -> impl Iterator<Item = &'a Claimed> {
+        self.ports
+            .get(key)
+            .into_iter()
+            .chain(self.shadowed.get(key).into_iter().flatten())
+            .filter(move |c| &c.claim.service == service)
+    }
+
+    /// Replaces Service `key`'s frontends with `built`, and reports what
+    /// changed for the frontends involved.
+    fn set_service(
+        &mut self,
+        key: &ObjectKey,
+        node_ports: bool,
+        built: Vec<Built>,
+    ) -> FrontendDiff {
+        let old = self.by_service.remove(key).unwrap_or_default();
+        let new: Vec<FrontendKey> = built.iter().map(|b| b.entry.key()).collect();
+        let mut involved: Vec<FrontendKey> = old.iter().chain(&new).copied().collect();
+        involved.sort_unstable();
+        involved.dedup();
+        let before: Vec<(Option<Vec<SocketAddrV4>>, bool)> =
+            involved.iter().map(|k| self.state_of(k)).collect();
+        for k in &old {
+            self.release(k, key);
+        }
+        for (ordinal, b) in built.into_iter().enumerate() {
+            let claim = Claim {
+                service: key.clone(),
+                ordinal,
+            };
+            self.claim(claim, b.vip, b.entry);
+        }
+        if !new.is_empty() {
+            self.by_service.insert(key.clone(), new);
+        }
+        if node_ports {
+            self.node_port_services.insert(key.clone());
+        } else {
+            self.node_port_services.remove(key);
+        }
+        let mut diff = FrontendDiff::default();
+        for (k, (old_eps, old_vip)) in involved.iter().zip(before) {
+            let (new_eps, new_vip) = self.state_of(k);
+            match (old_eps, new_eps) {
+                (Some(old_eps), Some(new_eps)) => diff.backend_ips.extend(
+                    old_eps
+                        .iter()
+                        .filter(|e| new_eps.binary_search(e).is_err())
+                        .map(|e| *e.ip()),
+                ),
+                (None, None) => {}
+                _ => {
+                    diff.frontend_ips.insert(k.0);
+                }
+            }
+            if old_vip != new_vip {
+                diff.frontend_ips.insert(k.0);
             }
         }
+        diff
+    }
+
+    /// The endpoints served at frontend `key` (if any) and whether its
+    /// address is a virtual IP.
+    fn state_of(&self, key: &FrontendKey) -> (Option<Vec<SocketAddrV4>>, bool) {
+        (
+            self.ports.get(key).map(|c| c.entry.endpoints.clone()),
+            self.vips.contains_key(&key.0),
+        )
+    }
+
+    /// Adds a claim on its frontend; the greatest claim there wins.
+    fn claim(&mut self, claim: Claim, vip: bool, entry: ServicePortEntry) {
+        let key = entry.key();
+        if vip {
+            *self.vips.entry(key.0).or_default() += 1;
+        }
+        let new = Claimed { claim, vip, entry };
+        let loser = match self.ports.get_mut(&key) {
+            None => {
+                self.ports.insert(key, new);
+                return;
+            }
+            Some(current) if new.claim > current.claim => std::mem::replace(current, new),
+            Some(_) => new,
+        };
+        self.shadowed.entry(key).or_default().push(loser);
+    }
+
+    /// Removes every claim of `service` on frontend `key`; the greatest
+    /// remaining claim, if any, wins.
+    fn release(&mut self, key: &FrontendKey, service: &ObjectKey) {
+        let mut released = Vec::new();
+        if let Some(list) = self.shadowed.get_mut(key) {
+            list.retain(|c| {
+                let mine = &c.claim.service == service;
+                if mine {
+                    released.push(c.vip);
+                }
+                !mine
+            });
+        }
+        if self
+            .ports
+            .get(key)
+            .is_some_and(|c| &c.claim.service == service)
+        {
+            if let Some(c) = self.ports.remove(key) {
+                released.push(c.vip);
+            }
+            let next = self.shadowed.get_mut(key).and_then(|list| {
+                let best = (0..list.len()).max_by(|&a, &b| list[a].claim.cmp(&list[b].claim))?;
+                Some(list.swap_remove(best))
+            });
+            if let Some(next) = next {
+                self.ports.insert(*key, next);
+            }
+        }
+        if self.shadowed.get(key).is_some_and(Vec::is_empty) {
+            self.shadowed.remove(key);
+        }
+        for _ in released.into_iter().filter(|vip| *vip) {
+            if let Some(n) = self.vips.get_mut(&key.0) {
+                *n -= 1;
+                if *n == 0 {
+                    self.vips.remove(&key.0);
+                }
+            }
+        }
+    }
+
+    /// Adds (or replaces) one Service port, outside any Service (tests,
+    /// tools): it wins over earlier inserts, and loses to a Service's
+    /// claim on the same frontend.
+    pub fn insert(&mut self, entry: ServicePortEntry) {
+        let service = manual_key();
+        self.release(&entry.key(), &service);
+        self.manual += 1;
+        let claim = Claim {
+            service,
+            ordinal: self.manual,
+        };
+        self.claim(claim, true, entry);
     }
 
     /// Classifies a packet's destination.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> ServiceLookup<'_> {
-        if !self.vips.contains(&key.dst) {
+        if !self.vips.contains_key(&key.dst) {
             if self.service_cidr.is_some_and(|c| c.contains(&key.dst)) {
                 return ServiceLookup::NoSuchServiceIp;
             }
             // Not a virtual IP; maybe a NodePort on this node's address.
             return match self.ports.get(&(key.dst, key.dport, key.proto)) {
-                Some(&i) if key.proto != PROTO_ICMP => ServiceLookup::Port(&self.entries[i]),
+                Some(c) if key.proto != PROTO_ICMP => ServiceLookup::Port(&c.entry),
                 _ => ServiceLookup::NotServiceIp,
             };
         }
@@ -372,14 +526,23 @@ impl ServiceTable {
             return ServiceLookup::Icmp;
         }
         match self.ports.get(&(key.dst, key.dport, key.proto)) {
-            Some(&i) => ServiceLookup::Port(&self.entries[i]),
+            Some(c) => ServiceLookup::Port(&c.entry),
             None => ServiceLookup::PortNotServed,
         }
     }
 
-    /// All Service ports.
-    pub fn entries(&self) -> &[ServicePortEntry] {
-        &self.entries
+    /// All Service ports (the winning one of each frontend), ordered by
+    /// address, port and protocol.
+    pub fn entries(&self) -> Vec<&ServicePortEntry> {
+        let mut out: Vec<&ServicePortEntry> = self.ports.values().map(|c| &c.entry).collect();
+        out.sort_unstable_by_key(|e| e.key());
+        out
+    }
+
+    /// The frontends Service `key` claims (its ClusterIP ports, NodePorts,
+    /// LoadBalancer and external IPs), in build order.
+    pub fn frontends_of(&self, key: &ObjectKey) -> &[FrontendKey] {
+        self.by_service.get(key).map_or(&[], Vec::as_slice)
     }
 }
 

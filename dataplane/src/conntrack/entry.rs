@@ -17,7 +17,7 @@ pub enum Direction {
 }
 
 /// Index of an entry in the table. Valid until the entry is removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId(pub(super) u32);
 
 /// One tracked flow.

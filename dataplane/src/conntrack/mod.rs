@@ -30,8 +30,10 @@ mod persist;
 mod record;
 mod tcp;
 mod timeouts;
+mod udp_nat;
 
 use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 pub use entry::{Direction, Entry, EntryId};
@@ -44,6 +46,7 @@ use crate::wire::packet::{FlowKey, Transport};
 use persist::Changes;
 use tcp::tcp_transition;
 use timeouts::timeout_for;
+use udp_nat::UdpNatIndex;
 
 /// How often the expiry sweep runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -95,6 +98,8 @@ pub struct ConnTrack {
     sweep_cursor: usize,
     /// Changes recorded for the journal, when journaling is on.
     changes: Option<Changes>,
+    /// NAT'd UDP entries by frontend and by endpoint address.
+    udp_nat: UdpNatIndex,
 }
 
 impl ConnTrack {
@@ -108,6 +113,7 @@ impl ConnTrack {
             seed.rotate_left(17),
         );
         Self {
+            udp_nat: UdpNatIndex::new(hasher.clone()),
             index: HashMap::with_capacity_and_hasher(capacity.min(1 << 20) * 2, hasher),
             slots: Vec::new(),
             free: Vec::new(),
@@ -316,6 +322,7 @@ impl ConnTrack {
                 (self.slots.len() - 1) as u32
             }
         };
+        self.udp_nat.insert(&entry, slot);
         let s = &mut self.slots[slot as usize];
         s.generation = s.generation.wrapping_add(1);
         s.entry = Some(entry);
@@ -338,6 +345,7 @@ impl ConnTrack {
     pub fn remove(&mut self, id: EntryId) -> Option<Entry> {
         let slot = self.slots.get_mut(id.0 as usize)?;
         let entry = slot.entry.take()?;
+        self.udp_nat.remove(&entry, id.0);
         self.index.remove(&entry.original);
         self.index.remove(&entry.reply);
         self.free.push(id.0);
@@ -404,6 +412,18 @@ impl ConnTrack {
             .map(|(id, _)| id)
             .collect();
         ids.iter().filter(|id| self.remove(**id).is_some()).count()
+    }
+
+    /// The NAT'd UDP entries whose client sent to `ip` (a Service
+    /// frontend's address), found through an index, not a scan.
+    pub fn udp_nat_to_frontend(&self, ip: Ipv4Addr) -> impl Iterator<Item = EntryId> + '_ {
+        self.udp_nat.to_frontend(ip).map(EntryId)
+    }
+
+    /// The NAT'd UDP entries translated to `ip` (an endpoint's address),
+    /// found through an index, not a scan.
+    pub fn udp_nat_to_backend(&self, ip: Ipv4Addr) -> impl Iterator<Item = EntryId> + '_ {
+        self.udp_nat.to_backend(ip).map(EntryId)
     }
 
     /// Live entries with their ids.

@@ -383,3 +383,49 @@ fn records_come_in_chunks_that_cover_the_table_once() {
     let want: Vec<u16> = (100..110).filter(|p| *p != 103).collect();
     assert_eq!(seen, want);
 }
+
+#[test]
+fn natted_udp_flows_are_indexed_by_frontend_and_endpoint_until_they_go() {
+    let t0 = Instant::now();
+    let mut ct = table();
+    let udp = |sport| FlowKey {
+        proto: PROTO_UDP,
+        ..key(sport)
+    };
+    let vip = key(0).dst;
+    let endpoint = dnat_reply(&key(0)).src;
+    let a = ct
+        .insert(udp(1), dnat_reply(&udp(1)), &Transport::Udp, t0)
+        .expect("insert");
+    let b = ct
+        .insert(udp(2), dnat_reply(&udp(2)), &Transport::Udp, t0)
+        .expect("insert");
+    // Not indexed: TCP, and UDP without NAT.
+    ct.insert(
+        key(3),
+        dnat_reply(&key(3)),
+        &tcp(true, false, false, false),
+        t0,
+    )
+    .expect("insert");
+    ct.insert(udp(4), udp(4).reversed(), &Transport::Udp, t0)
+        .expect("insert");
+    let sorted = |ids: Vec<EntryId>| {
+        let mut ids = ids;
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(sorted(ct.udp_nat_to_frontend(vip).collect()), vec![a, b]);
+    assert_eq!(
+        sorted(ct.udp_nat_to_backend(endpoint).collect()),
+        vec![a, b]
+    );
+    assert_eq!(ct.udp_nat_to_backend(vip).count(), 0);
+    ct.remove(a);
+    assert_eq!(ct.udp_nat_to_frontend(vip).collect::<Vec<_>>(), vec![b]);
+    // Expiry removes from the index too.
+    let late = t0 + ct.timeouts().udp_stream.max(ct.timeouts().udp) + SWEEP_INTERVAL;
+    while ct.handle_timeout(late) > 0 || ct.poll_timeout().is_some_and(|t| t <= late) {}
+    assert_eq!(ct.udp_nat_to_frontend(vip).count(), 0);
+    assert_eq!(ct.udp_nat_to_backend(endpoint).count(), 0);
+}

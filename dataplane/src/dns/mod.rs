@@ -40,10 +40,62 @@ use proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
 use proto::rr::DNSClass;
 use proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use cluster::Cluster;
+use cluster::{Cluster, Endpoint, Service, ServicePort};
 use zone::Zone;
 
+use crate::model::Model;
+
 mod zone;
+
+/// What the zone reads: a whole [`Cluster`] (scanned per query; for tests
+/// and tools), or a node's [`Model`] (indexed by key, kept up to date one
+/// change at a time, what the router-hosted DNS pods answer from).
+pub trait ZoneSource {
+    /// The cluster DNS domain (`cluster.local`).
+    fn dns_domain(&self) -> &str;
+    /// The Service `namespace/name`.
+    fn service(&self, namespace: &str, name: &str) -> Option<&Service>;
+    /// The endpoints of one port of `svc` (see [`Cluster::endpoints`]).
+    fn endpoints(&self, svc: &Service, port: &ServicePort) -> Vec<Endpoint>;
+    /// Whether namespace `ns` exists (see the module documentation).
+    fn namespace_exists(&self, ns: &str) -> bool;
+}
+
+impl ZoneSource for Cluster {
+    fn dns_domain(&self) -> &str {
+        &self.dns_domain
+    }
+
+    fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        Cluster::service(self, namespace, name)
+    }
+
+    fn endpoints(&self, svc: &Service, port: &ServicePort) -> Vec<Endpoint> {
+        Cluster::endpoints(self, svc, port)
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        self.namespaces().contains(ns)
+    }
+}
+
+impl ZoneSource for Model {
+    fn dns_domain(&self) -> &str {
+        &self.dns_domain
+    }
+
+    fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        Model::service(self, namespace, name)
+    }
+
+    fn endpoints(&self, svc: &Service, port: &ServicePort) -> Vec<Endpoint> {
+        Model::endpoints(self, svc, port)
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        Model::namespace_exists(self, ns)
+    }
+}
 
 /// TTL of every record, and the negative-caching TTL (CoreDNS's default `ttl 5`).
 pub const TTL: u32 = 5;
@@ -56,13 +108,13 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 const CLASSIC_UDP_PAYLOAD: usize = 512;
 
 /// Answers one DNS query (a whole message, as carried over TCP) from
-/// `cluster`. The response is not size-limited: use [`answer_udp`] for UDP.
+/// `cluster` (a [`Cluster`] or a [`Model`]). The response is not size-limited: use [`answer_udp`] for UDP.
 ///
 /// Returns `None` only when there is nothing to answer: the message is
 /// shorter than a DNS header, or is itself a response (answering those
 /// would let two servers loop). Anything else gets a response, an error
 /// code if need be.
-pub fn answer(query: &[u8], cluster: &Cluster) -> Option<Vec<u8>> {
+pub fn answer(query: &[u8], cluster: &impl ZoneSource) -> Option<Vec<u8>> {
     respond(query, cluster, usize::from(u16::MAX))
 }
 
@@ -70,12 +122,12 @@ pub fn answer(query: &[u8], cluster: &Cluster) -> Option<Vec<u8>> {
 /// the client's UDP payload size (512 bytes, or the EDNS size it
 /// advertised, at most [`MAX_UDP_PAYLOAD`]) is sent with the truncation flag
 /// and the question only, so the client retries over TCP.
-pub fn answer_udp(query: &[u8], cluster: &Cluster) -> Option<Vec<u8>> {
+pub fn answer_udp(query: &[u8], cluster: &impl ZoneSource) -> Option<Vec<u8>> {
     respond(query, cluster, CLASSIC_UDP_PAYLOAD)
 }
 
 /// Answers `query`; `limit` is the response size allowed without EDNS.
-fn respond(query: &[u8], cluster: &Cluster, limit: usize) -> Option<Vec<u8>> {
+fn respond(query: &[u8], cluster: &dyn ZoneSource, limit: usize) -> Option<Vec<u8>> {
     let header = Header::read(&mut BinDecoder::new(query)).ok()?;
     if header.metadata.message_type != MessageType::Query {
         return None;
@@ -142,7 +194,7 @@ fn formerr_without_questions(response: &mut Message) {
 }
 
 /// The response to a parsed query.
-fn resolve(request: &Message, cluster: &Cluster) -> Message {
+fn resolve(request: &Message, cluster: &dyn ZoneSource) -> Message {
     let meta = &request.metadata;
     let mut response = Message::response(meta.id, meta.op_code);
     response.metadata.recursion_desired = meta.recursion_desired;

@@ -1,16 +1,16 @@
-//! The cluster as a DNS zone: which names exist and what records they
+//! The cluster (a [`ZoneSource`]) as a DNS zone: which names exist and what records they
 //! hold (the table in [`super`]'s documentation).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::proto;
-use super::TTL;
+use super::{ZoneSource, TTL};
 use proto::op::{Message, Query, ResponseCode};
 use proto::rr::rdata::{A, CNAME, NS, SOA, SRV};
 use proto::rr::{Name, RData, Record, RecordType};
 
-use cluster::{Cluster, Protocol, Service, ServicePort, ServiceType, TargetPort};
+use cluster::{Protocol, Service, ServicePort, ServiceType, TargetPort};
 
 /// How many CNAMEs inside the cluster domain an answer follows.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -18,9 +18,6 @@ const MAX_CNAME_CHAIN: usize = 8;
 /// The zone's serial number. There are no zone transfers, so it carries no
 /// meaning beyond being part of the SOA record.
 const SOA_SERIAL: u32 = 1;
-
-/// The namespaces every Kubernetes cluster has.
-const BUILTIN_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// What the zone holds at one name.
 #[derive(Debug, Default)]
@@ -33,7 +30,7 @@ struct Entry {
 
 /// The cluster seen as the DNS zone `cluster.dns_domain`.
 pub(super) struct Zone<'a> {
-    cluster: &'a Cluster,
+    cluster: &'a dyn ZoneSource,
     /// The domain's labels, lowercase (`["cluster", "local"]`).
     domain_labels: Vec<String>,
     /// The domain, for printing and SOA/NS names.
@@ -41,9 +38,9 @@ pub(super) struct Zone<'a> {
 }
 
 impl<'a> Zone<'a> {
-    pub(super) fn new(cluster: &'a Cluster) -> Self {
+    pub(super) fn new(cluster: &'a dyn ZoneSource) -> Self {
         let domain = cluster
-            .dns_domain
+            .dns_domain()
             .trim_end_matches('.')
             .to_ascii_lowercase();
         Self {
@@ -205,11 +202,7 @@ impl<'a> Zone<'a> {
     }
 
     fn namespace_exists(&self, ns: &str) -> bool {
-        let c = self.cluster;
-        BUILTIN_NAMESPACES.contains(&ns)
-            || c.pods.iter().any(|p| p.namespace == ns)
-            || c.services.iter().any(|s| s.namespace == ns)
-            || c.deployments.iter().any(|d| d.namespace == ns)
+        self.cluster.namespace_exists(ns)
     }
 
     /// The records of `SVC.NS.svc.D`; `None` for a headless Service without

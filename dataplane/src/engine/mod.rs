@@ -13,6 +13,8 @@
 //!   says so; expires conntrack entries.
 //! - [`Dataplane::apply`]`(cluster)`: a new cluster state (Services,
 //!   endpoints). Tracked flows keep their endpoint.
+//! - [`Dataplane::apply_change`]`(change)`: one object changed (a watch
+//!   event); only what depends on it is recomputed.
 //!
 //! After any `handle_*` call, drain [`Dataplane::poll_transmit`] until it
 //! returns `None` (packets the router generated itself, such as a TCP RST
@@ -42,24 +44,26 @@
 mod egress;
 mod flow;
 mod ingress;
+mod update;
 mod verdict;
 
 use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use log::{debug, trace};
+use log::trace;
 
 pub use verdict::{Egress, Ingress, Transmit, Verdict};
 
 use crate::affinity::AffinityTable;
 use crate::conntrack::{
-    ConnTrack, CtChange, Direction, FlowCursor, FlowRecord, SavedEntry, Timeouts, DEFAULT_CAPACITY,
+    ConnTrack, CtChange, FlowCursor, FlowRecord, SavedEntry, Timeouts, DEFAULT_CAPACITY,
 };
+use crate::model::Model;
 use crate::route::{NextHop, Topology};
-use crate::service::{ServiceLookup, ServiceTable};
+use crate::service::ServiceTable;
 use crate::stats::{DropReason, Stats};
 use crate::wire::buf::PacketBuf;
-use crate::wire::packet::PROTO_UDP;
 use cluster::Cluster;
 
 /// Settings of one node's data plane.
@@ -90,6 +94,8 @@ pub struct UnknownNode(pub String);
 
 /// One node's data plane. See the module documentation for the contract.
 pub struct Dataplane {
+    /// The cluster objects this node serves, shared with the node's DNS.
+    model: Arc<RwLock<Model>>,
     topology: Topology,
     services: ServiceTable,
     conntrack: ConnTrack,
@@ -105,52 +111,17 @@ impl Dataplane {
         cluster: &Cluster,
         node: &str,
     ) -> Result<Self, UnknownNode> {
-        let topology = Topology::new(cluster, node).ok_or_else(|| UnknownNode(node.to_owned()))?;
+        let model = Model::from_cluster(cluster);
+        let topology =
+            Topology::from_model(&model, node).ok_or_else(|| UnknownNode(node.to_owned()))?;
         Ok(Self {
-            services: ServiceTable::from_cluster(cluster, Some(&topology)),
+            services: ServiceTable::from_model(&model, Some(&topology)),
+            model: Arc::new(RwLock::new(model)),
             topology,
             conntrack: ConnTrack::new(config.conntrack_capacity, config.timeouts, config.seed),
             affinity: AffinityTable::new(config.conntrack_capacity),
             stats: Stats::default(),
             transmits: VecDeque::new(),
-        })
-    }
-
-    /// Applies a new cluster state. Tracked flows keep their endpoints,
-    /// except UDP flows whose endpoint is gone: those are forgotten at once,
-    /// so the client's next datagram picks a live endpoint (the stale UDP
-    /// conntrack problem Kubernetes fixed in kube-proxy many times).
-    pub fn apply(&mut self, cluster: &Cluster) -> Result<(), UnknownNode> {
-        let topology = Topology::new(cluster, &self.topology.node)
-            .ok_or_else(|| UnknownNode(self.topology.node.clone()))?;
-        // Tables of endpoint sets that did not change are kept: a change
-        // in a large cluster rebuilds only what it touched.
-        self.services = self.services.rebuild(cluster, Some(&topology));
-        self.topology = topology;
-        let removed = self.drop_stale_udp();
-        if removed > 0 {
-            debug!("removed {removed} UDP conntrack entries to endpoints that are gone");
-        }
-        Ok(())
-    }
-
-    /// Removes UDP flows whose endpoint is no longer one of their Service's
-    /// (the stale-UDP bug: a client would keep sending into the void).
-    fn drop_stale_udp(&mut self) -> usize {
-        let services = &self.services;
-        self.conntrack.remove_where(|e| {
-            if e.original.proto != PROTO_UDP || !e.is_nat() {
-                return false;
-            }
-            let endpoint = e.translated(Direction::Original);
-            match services.lookup(&e.original) {
-                ServiceLookup::Port(sp) => !sp
-                    .endpoints
-                    .iter()
-                    .any(|ep| *ep.ip() == endpoint.dst && ep.port() == endpoint.dport),
-                ServiceLookup::NotServiceIp => false,
-                _ => true,
-            }
         })
     }
 
@@ -169,18 +140,6 @@ impl Dataplane {
     /// Every live flow, for a snapshot of the journal.
     pub fn conntrack_snapshot(&self) -> Vec<SavedEntry> {
         self.conntrack.saved_entries().collect()
-    }
-
-    /// Puts flows saved by a previous process back, then drops the UDP ones
-    /// whose endpoint went away meanwhile (as an apply would). Returns how
-    /// many were restored and how many of those were dropped.
-    pub fn restore_conntrack(
-        &mut self,
-        saved: impl IntoIterator<Item = SavedEntry>,
-        now: Instant,
-    ) -> (usize, usize) {
-        let restored = self.conntrack.restore(saved, now);
-        (restored, self.drop_stale_udp())
     }
 
     /// Handles one packet; see the module documentation. `buf` holds an IPv4

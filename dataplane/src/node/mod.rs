@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use log::{debug, trace};
@@ -40,10 +40,11 @@ use netstack::{DnsHandler, DnsTransport, HostConfig, VirtualHost};
 use crate::conntrack::{ConnTrack, CtChange, FlowCursor, FlowRecord, SavedEntry};
 use crate::dns;
 use crate::engine::{Dataplane, DataplaneConfig, Egress, Ingress, Transmit, UnknownNode, Verdict};
+use crate::model::Model;
 use crate::service::ServiceTable;
 use crate::stats::Stats;
 use crate::wire::buf::PacketBuf;
-use cluster::{Cluster, ClusterChange, Protocol};
+use cluster::{Cluster, ClusterChange, Pod, Protocol};
 
 /// The port a router-hosted pod always serves DNS on.
 pub const DNS_PORT: u16 = 53;
@@ -73,7 +74,8 @@ struct Host {
 pub struct Node {
     dataplane: Dataplane,
     node: String,
-    cluster: Arc<Cluster>,
+    /// What the DNS answers from: the data plane's model, shared.
+    model: Arc<RwLock<Model>>,
     /// This node's pods' gateway and MTU, for new hosts.
     gateway: Ipv4Addr,
     pod_mtu: usize,
@@ -97,39 +99,45 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// The DNS handler of a router-hosted pod: answers from `cluster`.
-fn dns_handler(cluster: Arc<Cluster>) -> DnsHandler {
-    Box::new(move |query, transport| match transport {
-        DnsTransport::Udp => dns::answer_udp(query, &cluster),
-        DnsTransport::Tcp => dns::answer(query, &cluster),
+/// The DNS handler of a router-hosted pod: answers from the node's
+/// current model (read-locked per query; the node updates it per change).
+fn dns_handler(model: Arc<RwLock<Model>>) -> DnsHandler {
+    Box::new(move |query, transport| {
+        let model = model.read().unwrap_or_else(PoisonError::into_inner);
+        match transport {
+            DnsTransport::Udp => dns::answer_udp(query, &*model),
+            DnsTransport::Tcp => dns::answer(query, &*model),
+        }
     })
 }
 
-/// The router-hosted pods of `node` in `cluster`.
-fn hosted_pods(cluster: &Cluster, node: &str) -> BTreeMap<Ipv4Addr, HostedPod> {
-    cluster
-        .pods
-        .iter()
-        .filter(|p| p.node == node && p.is_router_hosted())
-        .map(|p| {
-            let mut ports: Vec<u16> = std::iter::once(DNS_PORT)
-                .chain(
-                    p.ports
-                        .iter()
-                        .filter(|cp| matches!(cp.protocol, Protocol::Udp | Protocol::Tcp))
-                        .map(|cp| cp.container_port),
-                )
-                .collect();
-            ports.sort_unstable();
-            ports.dedup();
-            (
-                p.ip,
-                HostedPod {
-                    name: p.name.clone(),
-                    ports,
-                },
-            )
-        })
+/// `p` as a router-hosted pod of `node`, if it is one.
+fn hosted_pod(p: &Pod, node: &str) -> Option<HostedPod> {
+    if p.node != node || !p.is_router_hosted() {
+        return None;
+    }
+    let mut ports: Vec<u16> = std::iter::once(DNS_PORT)
+        .chain(
+            p.ports
+                .iter()
+                .filter(|cp| matches!(cp.protocol, Protocol::Udp | Protocol::Tcp))
+                .map(|cp| cp.container_port),
+        )
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    Some(HostedPod {
+        name: p.name.clone(),
+        ports,
+    })
+}
+
+/// The router-hosted pods of `node` among `pods`.
+fn hosted_pods<'a>(
+    pods: impl Iterator<Item = &'a Pod>,
+    node: &str,
+) -> BTreeMap<Ipv4Addr, HostedPod> {
+    pods.filter_map(|p| Some((p.ip, hosted_pod(p, node)?)))
         .collect()
 }
 
@@ -146,12 +154,12 @@ impl Node {
             .node(node)
             .ok_or_else(|| UnknownNode(node.to_owned()))?;
         Ok(Self {
+            model: dataplane.shared_model(),
             dataplane,
             node: node.to_owned(),
-            cluster: Arc::new(cluster.clone()),
             gateway: me.gateway(),
             pod_mtu: usize::from(cluster.overlay.pod_mtu()),
-            hosted: hosted_pods(cluster, node),
+            hosted: hosted_pods(cluster.pods.iter(), node),
             hosts: BTreeMap::new(),
             to_hosts: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -163,8 +171,48 @@ impl Node {
     /// DNS answers.
     pub fn apply(&mut self, cluster: &Cluster) -> Result<(), UnknownNode> {
         self.dataplane.apply(cluster)?;
-        self.cluster = Arc::new(cluster.clone());
-        self.hosted = hosted_pods(cluster, &self.node);
+        self.hosted = hosted_pods(cluster.pods.iter(), &self.node);
+        self.drop_changed_hosts();
+        Ok(())
+    }
+
+    /// Applies one object's change (a Kubernetes watch event): the data
+    /// plane's (see [`Dataplane::apply_change`]: only what depends on the
+    /// object), and for a pod of this node its in-process host. The DNS
+    /// answers from the updated model at once.
+    pub fn apply_change(&mut self, change: &ClusterChange) -> Result<(), UnknownNode> {
+        let old = match change {
+            ClusterChange::Pod(p) => self.model().pod(&p.namespace, &p.name).cloned(),
+            ClusterChange::PodDeleted(key) => self.model().pod(&key.namespace, &key.name).cloned(),
+            _ => None,
+        };
+        self.dataplane.apply_change(change)?;
+        let new = match change {
+            ClusterChange::Pod(p) => Some(p),
+            _ => None,
+        };
+        if old.is_none() && new.is_none() {
+            return Ok(());
+        }
+        for p in old.iter().chain(new) {
+            self.hosted.remove(&p.ip);
+        }
+        // Another pod of this node may hold the address a changed pod
+        // released (the model has this node's pods, so this is cheap).
+        let model = Arc::clone(&self.model);
+        let model = model.read().unwrap_or_else(PoisonError::into_inner);
+        for p in old.iter().chain(new) {
+            let holder = model.pods().filter(|q| q.ip == p.ip);
+            self.hosted.extend(hosted_pods(holder, &self.node));
+        }
+        drop(model);
+        self.drop_changed_hosts();
+        Ok(())
+    }
+
+    /// Drops the hosts (and queued packets) of router-hosted pods that are
+    /// gone or changed; the others keep their connections.
+    fn drop_changed_hosts(&mut self) {
         let hosted = &self.hosted;
         self.hosts.retain(|ip, h| {
             let keep = hosted.get(ip) == Some(&h.pod);
@@ -173,28 +221,18 @@ impl Node {
             }
             keep
         });
-        for h in self.hosts.values_mut() {
-            h.host
-                .set_dns_handler(dns_handler(Arc::clone(&self.cluster)));
-        }
         self.to_hosts.retain(|(ip, _)| hosted.contains_key(ip));
-        Ok(())
     }
 
-    /// Applies one object's change (a Kubernetes watch event).
-    ///
-    /// Today this applies the changed cluster whole (see [`Node::apply`]);
-    /// the result is what counts and is the reference an incremental
-    /// update must match.
-    pub fn apply_change(&mut self, change: &ClusterChange) -> Result<(), UnknownNode> {
-        let mut cluster = (*self.cluster).clone();
-        cluster.apply_change(change);
-        self.apply(&cluster)
+    /// The cluster objects this node serves (read-locked while held).
+    pub fn model(&self) -> RwLockReadGuard<'_, Model> {
+        self.dataplane.model()
     }
 
-    /// The cluster this node serves.
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+    /// The answer the node's router-hosted DNS pods give to `query` (over
+    /// TCP: not size-limited), from the node's current model.
+    pub fn dns_answer(&self, query: &[u8]) -> Option<Vec<u8>> {
+        dns::answer(query, &*self.model())
     }
 
     /// Handles one packet, like [`Dataplane::handle_packet`]. A packet for
@@ -294,7 +332,7 @@ impl Node {
     /// The host of router-hosted pod `ip`, created if need be.
     fn host(&mut self, now: Instant, ip: Ipv4Addr) -> &mut VirtualHost {
         let hosted = &self.hosted;
-        let cluster = &self.cluster;
+        let model = &self.model;
         let (gateway, mtu) = (self.gateway, self.pod_mtu);
         &mut self
             .hosts
@@ -312,7 +350,7 @@ impl Node {
                 config.mtu = mtu;
                 let mut host = VirtualHost::new(config, now);
                 for &port in &pod.ports {
-                    host.serve_dns(port, dns_handler(Arc::clone(cluster)));
+                    host.serve_dns(port, dns_handler(Arc::clone(model)));
                 }
                 Host {
                     pod,

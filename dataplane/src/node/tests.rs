@@ -217,3 +217,69 @@ fn dns_answers_go_only_to_sources_the_router_believes() {
     );
     assert_eq!(drain(&mut node).len(), 1);
 }
+
+#[test]
+fn apply_change_answers_from_the_changed_model_and_keeps_or_drops_hosts() {
+    let c = cluster();
+    let mut node = Node::new(&DataplaneConfig::default(), &c, NODE).expect("node");
+    let t0 = Instant::now();
+    let ask = |node: &mut Node, sport: u16| {
+        let mut buf = PacketBuf::from_slice(&udp(
+            CLIENT,
+            DNS_POD,
+            sport,
+            &dns_query(1, "late.default.svc.cluster.local"),
+        ));
+        let _ = node.handle_packet(t0, Ingress::Tun, &mut buf);
+        drain(node)
+            .into_iter()
+            .map(|t| Message::from_vec(&t.packet[28..]).expect("dns"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ask(&mut node, 1)[0].metadata.response_code,
+        ResponseCode::NXDomain
+    );
+    let mut late = c
+        .service("default", "nginx-svc")
+        .expect("nginx-svc")
+        .clone();
+    late.name = "late".into();
+    late.cluster_ip = Ipv4Addr::new(10, 96, 7, 7);
+    node.apply_change(&ClusterChange::Service(late))
+        .expect("apply_change");
+    assert!(
+        node.host_of(DNS_POD).is_some(),
+        "kept across a Service change"
+    );
+    assert_eq!(
+        ask(&mut node, 2)[0].answers[0].data,
+        RData::A(A(Ipv4Addr::new(10, 96, 7, 7)))
+    );
+    node.apply_change(&ClusterChange::ServiceDeleted(cluster::ObjectKey::new(
+        "default", "late",
+    )))
+    .expect("apply_change");
+    assert_eq!(
+        ask(&mut node, 3)[0].metadata.response_code,
+        ResponseCode::NXDomain
+    );
+    // The DNS pod loses its label: no longer router-hosted, its host goes.
+    let dns_pod = c
+        .pods
+        .iter()
+        .find(|p| p.ip == DNS_POD)
+        .expect("DNS pod")
+        .clone();
+    let mut plain = dns_pod.clone();
+    plain.labels.clear();
+    node.apply_change(&ClusterChange::Pod(plain))
+        .expect("apply_change");
+    assert!(node.host_of(DNS_POD).is_none());
+    assert!(ask(&mut node, 4).is_empty(), "no pod answers in process");
+    // Back as a DNS pod: served in process again.
+    node.apply_change(&ClusterChange::Pod(dns_pod))
+        .expect("apply_change");
+    assert_eq!(ask(&mut node, 5).len(), 1);
+    assert!(node.host_of(DNS_POD).is_some());
+}

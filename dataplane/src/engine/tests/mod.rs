@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 mod between_nodes;
+mod changes;
 mod offload;
 mod services;
 
