@@ -65,6 +65,7 @@ mod deployments;
 mod emit;
 pub mod error;
 mod key;
+pub mod kube;
 mod parse;
 mod schema;
 mod validate;
