@@ -68,6 +68,7 @@ mod key;
 pub mod kube;
 mod parse;
 mod schema;
+pub mod settings;
 mod validate;
 
 pub use changes::{apply, delete_pod, delete_service, set_ready, Change, ChangeAction, ChangeKind};
