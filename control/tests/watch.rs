@@ -20,8 +20,8 @@ use serde_json::json;
 
 use cluster::{Cluster, ClusterChange, ObjectKey};
 use control::kube::{
-    spawn, translate_node, translate_pod, translate_service, translate_slice, Update,
-    WatchConfig, SERVICE_PROXY_NAME,
+    spawn, translate_node, translate_pod, translate_service, translate_slice, Update, WatchConfig,
+    SERVICE_PROXY_NAME,
 };
 use control::settings::ClusterSettings;
 
@@ -85,10 +85,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "ksr-control-watch-{}",
-            apiserver::store::new_uid()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("ksr-control-watch-{}", apiserver::store::new_uid()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         TempDir(dir)
     }
@@ -207,12 +205,18 @@ fn summary(c: &Cluster) -> Summary {
 fn expected(server: &Server, client: &Client) -> Summary {
     let cluster = server.runtime.block_on(async {
         let all = ListParams::default();
-        let services = Api::<Service>::all(client.clone()).list(&all).await.expect("list");
+        let services = Api::<Service>::all(client.clone())
+            .list(&all)
+            .await
+            .expect("list");
         let slices = Api::<EndpointSlice>::all(client.clone())
             .list(&all)
             .await
             .expect("list");
-        let nodes = Api::<Node>::all(client.clone()).list(&all).await.expect("list");
+        let nodes = Api::<Node>::all(client.clone())
+            .list(&all)
+            .await
+            .expect("list");
         let pods = Api::<Pod>::all(client.clone())
             .list(&ListParams::default().fields(&format!("spec.nodeName={NODE}")))
             .await
@@ -309,7 +313,13 @@ fn the_watch_follows_the_api_through_changes_and_a_restart() {
     let kubeconfig = kubeconfig(&dir.0, address);
     let client = server.client(&kubeconfig);
     node(&server, &client, NODE, "10.10.0.0/24", "192.168.191.144");
-    node(&server, &client, "mac-worker", "10.10.1.0/24", "192.168.191.145");
+    node(
+        &server,
+        &client,
+        "mac-worker",
+        "10.10.1.0/24",
+        "192.168.191.145",
+    );
 
     let (tx, rx) = crossbeam_channel::unbounded();
     let watch = spawn(
@@ -370,7 +380,11 @@ fn the_watch_follows_the_api_through_changes_and_a_restart() {
         slice_json("other-proxy", "other-proxy-1", &["10.10.0.40"]),
     );
     selectorless(&server, &client, "manual", "10.96.0.41", json!({}));
-    create(&server, &slices, slice_json("manual", "manual-1", &["10.10.0.41"]));
+    create(
+        &server,
+        &slices,
+        slice_json("manual", "manual-1", &["10.10.0.41"]),
+    );
     router.until("manual with its endpoint", STEP, |r| {
         r.ready_endpoints("manual") == ["10.10.0.41:8080"]
     });

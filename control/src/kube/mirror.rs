@@ -23,7 +23,9 @@ use super::{
     SERVICE_PROXY_NAME,
 };
 
-/// What the watch sends the router.
+/// What the watch sends the router. (`Synced` comes once; every other
+/// update is a change, so boxing the change would only add allocations.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
     /// One object added, changed or removed.

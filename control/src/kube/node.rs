@@ -1,6 +1,6 @@
 //! A `v1` Node into a [`cluster::Node`], as flannel reads it.
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1 as k8s;
 
 use cluster::{Node, ObjectKey};
@@ -65,7 +65,7 @@ pub fn translate_node(node: &k8s::Node) -> Result<Option<Node>, Skip> {
     Ok(Some(Node {
         name,
         underlay_ip,
-        pod_cidr: Ipv4Net::from(pod_cidr),
+        pod_cidr,
         next_pod_ip: None,
     }))
 }

@@ -130,7 +130,9 @@ async fn client_config(path: Option<&PathBuf>) -> Result<kube::Config, WatchErro
         .map_err(error)
 }
 
-/// One watcher's item, tagged with its kind.
+/// One watcher's item, tagged with its kind. (Each is moved once, from
+/// the stream into the mirror: boxing the large ones would buy nothing.)
+#[allow(clippy::large_enum_variant)]
 enum Input {
     Service(Result<watcher::Event<core::Service>, watcher::Error>),
     Slice(Result<watcher::Event<discovery::EndpointSlice>, watcher::Error>),
@@ -181,17 +183,29 @@ async fn run(
         let Some(input) = input else {
             return;
         };
-        let error = match input {
-            Input::Service(Ok(e)) => return_none(mirror.service(e, &mut out)),
-            Input::Slice(Ok(e)) => return_none(mirror.slice(e, &mut out)),
-            Input::Node(Ok(e)) => return_none(mirror.node(e, &mut out)),
-            Input::Pod(Ok(e)) => return_none(mirror.pod(e, &mut out)),
-            Input::Service(Err(e)) => Some((Kind::Service, e)),
-            Input::Slice(Err(e)) => Some((Kind::EndpointSlice, e)),
-            Input::Node(Err(e)) => Some((Kind::Node, e)),
-            Input::Pod(Err(e)) => Some((Kind::Pod, e)),
+        let (kind, error) = match input {
+            Input::Service(Ok(e)) => {
+                mirror.service(e, &mut out);
+                (Kind::Service, None)
+            }
+            Input::Slice(Ok(e)) => {
+                mirror.slice(e, &mut out);
+                (Kind::EndpointSlice, None)
+            }
+            Input::Node(Ok(e)) => {
+                mirror.node(e, &mut out);
+                (Kind::Node, None)
+            }
+            Input::Pod(Ok(e)) => {
+                mirror.pod(e, &mut out);
+                (Kind::Pod, None)
+            }
+            Input::Service(Err(e)) => (Kind::Service, Some(e)),
+            Input::Slice(Err(e)) => (Kind::EndpointSlice, Some(e)),
+            Input::Node(Err(e)) => (Kind::Node, Some(e)),
+            Input::Pod(Err(e)) => (Kind::Pod, Some(e)),
         };
-        if let Some((kind, e)) = error {
+        if let Some(e) = error {
             warn!(
                 "watch of {kind:?}s: {e}; retrying with back-off, the router keeps its last state"
             );
@@ -211,9 +225,4 @@ async fn run(
         }
         wake();
     }
-}
-
-/// `()` as "no error" (the mirror's handlers return nothing).
-fn return_none(_: ()) -> Option<(Kind, watcher::Error)> {
-    None
 }

@@ -91,8 +91,11 @@ fn an_object_file_is_read_as_before() {
     // And its errors are the object file's.
     let bad = "[cluster]\npodCIDR = \"10.10.0.0/16\"\n";
     assert_eq!(
-        parse_in(bad, None).map(|_| ()).unwrap_err().to_string(),
-        crate::parse(bad).unwrap_err().to_string()
+        parse_in(bad, None)
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string(),
+        crate::parse(bad).expect_err("refused").to_string()
     );
 }
 

@@ -70,6 +70,12 @@ pub enum Command {
         /// keeps no journal.
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Watch the Kubernetes API with this kubeconfig (Kubernetes mode,
+        /// as a settings file with `[kubernetes]` selects; this path wins
+        /// over the file's `kubeconfig`). `--config` is then the router's
+        /// settings file (`[cluster]`, no objects).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
     },
     /// Display resources, like `kubectl get`.
     Get {

@@ -49,6 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             capture_files,
             no_manage_routing,
             state,
+            kubeconfig,
         } => {
             let config = target
                 .config
@@ -76,6 +77,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 },
                 manage_routing: !no_manage_routing,
                 state,
+                kubeconfig,
             };
             shell::run(&opts)?;
             Ok(String::new())

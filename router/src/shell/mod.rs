@@ -18,6 +18,7 @@ pub mod capture;
 mod control_server;
 mod errors;
 mod journal;
+mod kube;
 mod overlay_socket;
 mod persist;
 pub mod plumbing;
@@ -39,7 +40,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::protocol::{Request, Response};
 use capture::{Capture, Point};
-use control::config::{self, ConfigError};
+use control::config::ConfigError;
+use control::settings::{self, RouterConfig, SettingsError};
 use control_server::{ControlState, Query};
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
@@ -64,8 +66,12 @@ const STATS_EVERY: Duration = Duration::from_secs(60);
 /// What `router run` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The cluster file.
+    /// The cluster file, or in Kubernetes mode the router's settings file
+    /// ([`control::settings`]).
     pub config: PathBuf,
+    /// Watch the Kubernetes API with this kubeconfig (Kubernetes mode even
+    /// without `[kubernetes]` in the settings file).
+    pub kubeconfig: Option<PathBuf>,
     /// This node's name in the cluster file.
     pub node: String,
     /// TUN device name.
@@ -100,6 +106,12 @@ pub enum RunError {
     /// The cluster file is unreadable or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The settings file is invalid (Kubernetes mode).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The watch of the Kubernetes API could not start or stopped.
+    #[error("watching the Kubernetes API: {0}")]
+    Watch(#[from] control::kube::WatchError),
     /// The node is not in the cluster file.
     #[error("node {node:?} is not in {config} (nodes there: {known})")]
     UnknownNode {
@@ -155,7 +167,19 @@ fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
 
 /// Runs the router until SIGINT or SIGTERM.
 pub fn run(opts: &RunOptions) -> Result<(), RunError> {
-    let cluster = config::load(&opts.config)?;
+    let source = settings::load(&opts.config, opts.kubeconfig.as_deref())?;
+    if let RouterConfig::Objects(cluster) = &source {
+        check_node(opts, cluster)?;
+    }
+    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload).map_err(|source| RunError::Tun {
+        name: opts.tun.clone(),
+        source,
+    })?;
+    run_on(opts, source, tun)
+}
+
+/// The object file must name the node the router runs for.
+fn check_node(opts: &RunOptions, cluster: &cluster::Cluster) -> Result<(), RunError> {
     if cluster.node(&opts.node).is_none() {
         return Err(RunError::UnknownNode {
             node: opts.node.clone(),
@@ -168,11 +192,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 .join(", "),
         });
     }
-    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload).map_err(|source| RunError::Tun {
-        name: opts.tun.clone(),
-        source,
-    })?;
+    Ok(())
+}
 
+/// Runs the router on `tun` with the objects of `source`: an object file's
+/// cluster, or a watch of the Kubernetes API started and synced here.
+fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunError> {
     let mut poll = Poll::new().map_err(io_err("creating the poller"))?;
     poll.registry()
         .register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE)
@@ -198,11 +223,23 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         .register(&mut signal_rx, SIGNAL, Interest::READABLE)
         .map_err(io_err("registering the signal pipe"))?;
 
+    let (cluster, feed) = match source {
+        RouterConfig::Objects(cluster) => (cluster, None),
+        RouterConfig::Kubernetes(settings) => {
+            match kube::KubeFeed::start(&settings, &opts.node, Arc::clone(&waker), &mut signal_rx)?
+            {
+                Some((feed, cluster)) => (cluster, Some(feed)),
+                None => return Ok(()),
+            }
+        }
+    };
+
     let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(16);
     let state = ControlState {
         node: opts.node.clone(),
         cluster: cluster.clone(),
         config: opts.config.clone(),
+        watched: feed.as_ref().map(kube::KubeFeed::view),
     };
     control_server::spawn(&opts.control, state, query_tx, Arc::clone(&waker)).map_err(
         |source| RunError::Control {
@@ -300,7 +337,11 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         &query_rx,
         &mut signal_rx,
         &mut capture,
-        &mut Upkeep { plumbing, journal },
+        &mut Upkeep {
+            plumbing,
+            journal,
+            kube: feed,
+        },
     );
     if let Some(c) = capture.as_mut() {
         c.flush();
@@ -309,11 +350,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     result
 }
 
-/// What the loop keeps up beside the packets: the node's routing plumbing
-/// and the conntrack journal.
+/// What the loop keeps up beside the packets: the node's routing plumbing,
+/// the conntrack journal and, in Kubernetes mode, the API's changes.
 struct Upkeep {
     plumbing: Option<plumbing::Plumbing>,
     journal: Option<persist::ConntrackJournal>,
+    kube: Option<kube::KubeFeed>,
 }
 
 /// Opens the conntrack journal `opts` asks for and restores its flows into
@@ -406,16 +448,21 @@ fn event_loop(
     capture: &mut Option<Capture>,
     upkeep: &mut Upkeep,
 ) -> Result<(), RunError> {
-    let Upkeep { plumbing, journal } = upkeep;
+    let Upkeep {
+        plumbing,
+        journal,
+        kube,
+    } = upkeep;
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
     let mut scratch = Scratch::default();
     let mut shell = ShellStats::new(io.tun.name());
     let (mut tun_pending, mut overlay_pending) = (false, false);
+    let mut changes_pending = false;
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
         let now = Instant::now();
-        let timeout = if tun_pending || overlay_pending {
+        let timeout = if tun_pending || overlay_pending || changes_pending {
             Some(Duration::ZERO)
         } else {
             let mut deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
@@ -473,6 +520,10 @@ fn event_loop(
         }
         while let Ok(q) = queries.try_recv() {
             let _ = q.reply.send(answer(dp, &q.request, &shell));
+        }
+        // The API's changes (the watch wakes the loop), after the packets.
+        if let Some(feed) = kube.as_mut() {
+            changes_pending = feed.drain(dp);
         }
         let now = Instant::now();
         dp.handle_timeout(now);

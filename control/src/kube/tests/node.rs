@@ -59,15 +59,18 @@ fn a_node_without_pod_cidr_or_address_is_not_routable_yet() {
 
 #[test]
 fn unreadable_fields_are_skips() {
-    let bad = object::<K8sNode>(json!({"metadata": {"name": "n"}, "spec": {"podCIDR": "10.10.2.1/24"}}));
+    let bad =
+        object::<K8sNode>(json!({"metadata": {"name": "n"}, "spec": {"podCIDR": "10.10.2.1/24"}}));
     assert_eq!(
-        translate_node(&bad).unwrap_err().to_string(),
+        translate_node(&bad).expect_err("a skip").to_string(),
         "Node n: spec.podCIDR: \"10.10.2.1/24\" has host bits set (did you mean 10.10.2.0/24?)"
     );
-    let bad = object::<K8sNode>(json!({"metadata": {"name": "n"}, "spec": {"podCIDR": "10.10.2.0/24"},
-        "status": {"addresses": [{"type": "InternalIP", "address": "node-1"}]}}));
+    let bad = object::<K8sNode>(
+        json!({"metadata": {"name": "n"}, "spec": {"podCIDR": "10.10.2.0/24"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "node-1"}]}}),
+    );
     assert_eq!(
-        translate_node(&bad).unwrap_err().to_string(),
+        translate_node(&bad).expect_err("a skip").to_string(),
         "Node n: status.addresses[0].address: \"node-1\" is not an IP address"
     );
 }

@@ -106,7 +106,7 @@ fn unreadable_fields_are_skips() {
         "spec": {"nodeName": "n", "containers": [{"name": "c", "ports": [{"containerPort": 0}]}]},
         "status": {"podIP": "10.10.0.3"}}));
     assert_eq!(
-        translate_pod(&bad).unwrap_err().to_string(),
+        translate_pod(&bad).expect_err("a skip").to_string(),
         "Pod default/p: spec.containers[0].ports[0].containerPort: 0 is not a port number (1-65535)"
     );
 }

@@ -97,12 +97,17 @@ fn a_load_balancer_with_every_field() {
     );
     assert_eq!(
         svc.session_affinity,
-        SessionAffinity::ClientIP { timeout_seconds: 60 }
+        SessionAffinity::ClientIP {
+            timeout_seconds: 60
+        }
     );
     assert_eq!(svc.external_traffic_policy, TrafficPolicy::Local);
     assert_eq!(svc.internal_traffic_policy, TrafficPolicy::Local);
     assert_eq!(svc.external_ips, vec![Ipv4Addr::new(192, 168, 200, 20)]);
-    assert_eq!(svc.load_balancer_ips, vec![Ipv4Addr::new(192, 168, 200, 10)]);
+    assert_eq!(
+        svc.load_balancer_ips,
+        vec![Ipv4Addr::new(192, 168, 200, 10)]
+    );
 }
 
 #[test]

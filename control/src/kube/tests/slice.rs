@@ -3,7 +3,9 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::discovery::v1::EndpointSlice as K8sSlice;
 use serde_json::json;
 
-use cluster::{EndpointConditions, EndpointPort, EndpointSlice, ObjectKey, Protocol, SliceEndpoint};
+use cluster::{
+    EndpointConditions, EndpointPort, EndpointSlice, ObjectKey, Protocol, SliceEndpoint,
+};
 
 use super::object;
 use crate::kube::translate_slice;
@@ -125,7 +127,7 @@ fn unreadable_fields_are_skips() {
         "addressType": "IPv4", "endpoints": [{"addresses": ["10.10.0.5"]}, {"addresses": ["fd00::5"]}]
     }));
     assert_eq!(
-        translate_slice(&bad).unwrap_err().to_string(),
+        translate_slice(&bad).expect_err("a skip").to_string(),
         "EndpointSlice ns/s-1: endpoints[1].addresses[0]: \"fd00::5\" is IPv6 in an IPv4 slice"
     );
     let bad = object::<K8sSlice>(json!({
@@ -133,7 +135,7 @@ fn unreadable_fields_are_skips() {
         "addressType": "IPv4", "ports": [{"port": -1}], "endpoints": []
     }));
     assert_eq!(
-        translate_slice(&bad).unwrap_err().to_string(),
+        translate_slice(&bad).expect_err("a skip").to_string(),
         "EndpointSlice default/s-1: ports[0].port: -1 is not a port number (1-65535)"
     );
 }
