@@ -93,7 +93,7 @@ impl KubeFeed {
             }
         }
         info!(
-            "Kubernetes API listed in {} ms: {} services, {} endpoint slices, {} nodes, {} pods on {node}",
+            "serving after {} ms: the Kubernetes API listed, node {node} routable; {} services, {} endpoint slices, {} nodes, {} pods on {node}",
             start.elapsed().as_millis(),
             cluster.services.len(),
             cluster.endpoint_slices.as_ref().map_or(0, Vec::len),
