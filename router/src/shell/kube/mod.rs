@@ -23,6 +23,9 @@ use control::kube::{Update, WatchConfig, WatchHandle};
 use control::settings::RouterSettings;
 use dataplane::node::Node;
 
+#[cfg(test)]
+mod tests;
+
 /// Changes applied per turn of the packet loop before packets get a turn.
 const CHANGES_PER_TURN: usize = 256;
 /// How often the wait for the first sync says what it is waiting for.
@@ -33,8 +36,8 @@ pub struct KubeFeed {
     updates: Receiver<Update>,
     /// The cluster as the API has it, shared with the control socket.
     view: Arc<Mutex<Cluster>>,
-    /// Stops the watch thread when the router stops.
-    _watch: WatchHandle,
+    /// Stops the watch thread when the router stops (`None` in tests).
+    _watch: Option<WatchHandle>,
     batch: Vec<ClusterChange>,
 }
 
@@ -63,35 +66,17 @@ impl KubeFeed {
             "watching the Kubernetes API at {} (Services, EndpointSlices, Nodes, Pods on {node})",
             watch.server
         );
-        let mut cluster = settings.cluster.empty_cluster();
-        let mut synced = false;
         let start = Instant::now();
-        let mut next_log = start;
-        loop {
-            if synced && cluster.node(node).is_some() {
-                break;
-            }
-            let now = Instant::now();
-            if now >= next_log {
-                next_log = now + WAIT_LOG_EVERY;
-                info!("{}", waiting_for(&cluster, synced, node, &watch.server));
-            }
-            if signalled(signal) {
-                info!("signal received while waiting for the Kubernetes API, stopping");
-                return Ok(None);
-            }
-            match updates.recv_timeout(Duration::from_millis(200)) {
-                Ok(Update::Synced) => synced = true,
-                Ok(Update::Change(change)) => cluster.apply_change(&change),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    // The watch thread ended: nothing more will come.
-                    return Err(control::kube::WatchError::Thread(std::io::Error::other(
-                        "the watch thread stopped",
-                    )));
-                }
-            }
-        }
+        let Some(cluster) = wait_for_sync(
+            &updates,
+            settings.cluster.empty_cluster(),
+            node,
+            &watch.server,
+            signal,
+        )?
+        else {
+            return Ok(None);
+        };
         info!(
             "serving after {} ms: the Kubernetes API listed, node {node} routable; {} services, {} endpoint slices, {} nodes, {} pods on {node}",
             start.elapsed().as_millis(),
@@ -100,13 +85,18 @@ impl KubeFeed {
             cluster.nodes.len(),
             cluster.pods.len()
         );
-        let feed = KubeFeed {
+        let feed = KubeFeed::new(updates, &cluster, Some(watch));
+        Ok(Some((feed, cluster)))
+    }
+
+    /// The feed of `updates` to a router serving `cluster`.
+    fn new(updates: Receiver<Update>, cluster: &Cluster, watch: Option<WatchHandle>) -> Self {
+        KubeFeed {
             updates,
             view: Arc::new(Mutex::new(cluster.clone())),
             _watch: watch,
             batch: Vec::new(),
-        };
-        Ok(Some((feed, cluster)))
+        }
     }
 
     /// The cluster copy the control socket answers `get` from.
@@ -146,6 +136,43 @@ impl KubeFeed {
         }
         taken == CHANGES_PER_TURN
     }
+}
+
+/// Applies `updates` to `cluster` until the first complete list has
+/// arrived and holds a routable `node`, saying every few seconds what it
+/// waits for; `None` if `signal` became readable (SIGINT or SIGTERM).
+fn wait_for_sync(
+    updates: &Receiver<Update>,
+    mut cluster: Cluster,
+    node: &str,
+    server: &str,
+    signal: &mut mio::net::UnixStream,
+) -> Result<Option<Cluster>, control::kube::WatchError> {
+    let mut synced = false;
+    let mut next_log = Instant::now();
+    while !(synced && cluster.node(node).is_some()) {
+        let now = Instant::now();
+        if now >= next_log {
+            next_log = now + WAIT_LOG_EVERY;
+            info!("{}", waiting_for(&cluster, synced, node, server));
+        }
+        if signalled(signal) {
+            info!("signal received while waiting for the Kubernetes API, stopping");
+            return Ok(None);
+        }
+        match updates.recv_timeout(Duration::from_millis(200)) {
+            Ok(Update::Synced) => synced = true,
+            Ok(Update::Change(change)) => cluster.apply_change(&change),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // The watch thread ended: nothing more will come.
+                return Err(control::kube::WatchError::Thread(std::io::Error::other(
+                    "the watch thread stopped",
+                )));
+            }
+        }
+    }
+    Ok(Some(cluster))
 }
 
 /// What the first sync still lacks, for the log.
