@@ -14,8 +14,10 @@
 //! header; one bound for another node is cut into MSS-sized segments with
 //! full checksums before it goes out on the overlay.
 
+mod answer;
 pub mod capture;
 mod control_server;
+mod counters;
 mod errors;
 mod journal;
 mod kube;
@@ -38,11 +40,11 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::protocol::{Request, Response};
 use capture::{Capture, Point};
 use control::config::ConfigError;
 use control::settings::{self, RouterConfig, SettingsError};
 use control_server::{ControlState, Query};
+use counters::ShellStats;
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
@@ -397,40 +399,6 @@ fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
     }
 }
 
-/// Counters the shell keeps (the core's are in `Stats`).
-#[derive(Debug)]
-struct ShellStats {
-    tun_name: String,
-    tun_write_dropped: u64,
-    overlay_send_dropped: u64,
-    tun_read_errors: u64,
-    tun_offload_dropped: u64,
-    overlay_recv_errors: u64,
-    routing_restored: u64,
-    tun_write_log: RateLimitedLog,
-    overlay_send_log: RateLimitedLog,
-    tun_read_log: RateLimitedLog,
-    overlay_recv_log: RateLimitedLog,
-}
-
-impl ShellStats {
-    fn new(tun_name: &str) -> Self {
-        ShellStats {
-            tun_name: tun_name.to_owned(),
-            tun_write_dropped: 0,
-            overlay_send_dropped: 0,
-            tun_read_errors: 0,
-            tun_offload_dropped: 0,
-            overlay_recv_errors: 0,
-            routing_restored: 0,
-            tun_write_log: RateLimitedLog::new("writing to the TUN device"),
-            overlay_send_log: RateLimitedLog::new("sending on the overlay socket"),
-            tun_read_log: RateLimitedLog::new("reading the TUN device"),
-            overlay_recv_log: RateLimitedLog::new("reading the overlay socket"),
-        }
-    }
-}
-
 /// The data plane's file descriptors.
 struct Io<'a> {
     tun: &'a Tun,
@@ -519,7 +487,7 @@ fn event_loop(
             c.flush();
         }
         while let Ok(q) = queries.try_recv() {
-            let _ = q.reply.send(answer(dp, &q.request, &shell));
+            let _ = q.reply.send(answer::answer(dp, &q.request, &shell));
         }
         // The API's changes (the watch wakes the loop), after the packets.
         if let Some(feed) = kube.as_mut() {
@@ -851,64 +819,5 @@ fn settle(
                 std::io::Error::from_raw_os_error,
             ),
         }),
-    }
-}
-
-/// The kernel's count of packets dropped at the TUN device's transmit
-/// queue (towards the router), from sysfs; 0 if unreadable.
-fn tun_queue_dropped(tun: &str) -> u64 {
-    std::fs::read_to_string(format!("/sys/class/net/{tun}/statistics/tx_dropped"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn answer(dp: &mut Node, request: &Request, shell: &ShellStats) -> Response {
-    match request {
-        Request::Apply { cluster } => {
-            let start = Instant::now();
-            match dp.apply(cluster) {
-                Ok(()) => {
-                    let micros = start.elapsed().as_micros() as u64;
-                    info!(
-                        "applied a new cluster state: {} services, {} pods ({micros} us)",
-                        cluster.services.len(),
-                        cluster.pods.len()
-                    );
-                    Response::Applied {
-                        node: dp.node().to_owned(),
-                        micros,
-                    }
-                }
-                Err(e) => {
-                    Response::Error(crate::protocol::ProtocolError::NotApplied(e.to_string()))
-                }
-            }
-        }
-        Request::ConntrackChunk { from, max } => {
-            let (records, next) = dp.conntrack_records(Instant::now(), *from, *max);
-            Response::Conntrack {
-                records,
-                next,
-                capacity: dp.conntrack().capacity(),
-            }
-        }
-        Request::Stats => {
-            let mut stats = dp.stats_snapshot();
-            stats.tun_read_errors = shell.tun_read_errors;
-            stats.tun_offload_dropped = shell.tun_offload_dropped;
-            stats.overlay_recv_errors = shell.overlay_recv_errors;
-            stats.routing_restored = shell.routing_restored;
-            stats.tun_write_dropped = shell.tun_write_dropped;
-            stats.overlay_send_dropped = shell.overlay_send_dropped;
-            stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
-            Response::Stats {
-                stats,
-                flows: dp.conntrack().len(),
-            }
-        }
-        Request::State | Request::Conntrack => {
-            Response::Error(crate::protocol::ProtocolError::Misrouted)
-        }
     }
 }

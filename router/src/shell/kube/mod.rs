@@ -34,7 +34,9 @@ const WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// The watch, as the packet loop sees it.
 pub struct KubeFeed {
     updates: Receiver<Update>,
-    /// The cluster as the API has it, shared with the control socket.
+    /// The cluster as the API has it, shared with the control socket. The
+    /// loop takes the lock once per batch of changes; a `get` holds it for
+    /// one clone of the cluster (the only time the loop may wait on it).
     view: Arc<Mutex<Cluster>>,
     /// Stops the watch thread when the router stops (`None` in tests).
     _watch: Option<WatchHandle>,
