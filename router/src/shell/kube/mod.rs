@@ -15,7 +15,7 @@ use std::io::{ErrorKind, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use log::{debug, info, warn};
 
 use cluster::{Cluster, ClusterChange};
@@ -41,6 +41,8 @@ pub struct KubeFeed {
     /// Stops the watch thread when the router stops (`None` in tests).
     _watch: Option<WatchHandle>,
     batch: Vec<ClusterChange>,
+    /// The watch thread is gone (said once).
+    ended: bool,
 }
 
 impl KubeFeed {
@@ -98,6 +100,7 @@ impl KubeFeed {
             view: Arc::new(Mutex::new(cluster.clone())),
             _watch: watch,
             batch: Vec::new(),
+            ended: false,
         }
     }
 
@@ -111,8 +114,16 @@ impl KubeFeed {
     pub fn drain(&mut self, dp: &mut Node) -> bool {
         let mut taken = 0;
         while taken < CHANGES_PER_TURN {
-            let Ok(update) = self.updates.try_recv() else {
-                break;
+            let update = match self.updates.try_recv() {
+                Ok(update) => update,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if !self.ended {
+                        self.ended = true;
+                        warn!("the watch of the Kubernetes API stopped; the router keeps forwarding with its last state");
+                    }
+                    break;
+                }
             };
             taken += 1;
             let Update::Change(change) = update else {
