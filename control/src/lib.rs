@@ -58,6 +58,12 @@
 //! deployment controller and pod naming), `allocate` (pod IPs, ClusterIPs,
 //! node ports), [`changes`] (apply, delete, readiness) and `emit` (the
 //! store's TOML writer).
+//!
+//! A router watching a Kubernetes API instead reads its own settings file
+//! ([`settings`]: `[kubernetes]` and `[cluster]`, no objects) and its
+//! objects from the API ([`kube`]: translation of the API's objects into
+//! the model, and the watch that turns its events into
+//! [`ClusterChange`](cluster::ClusterChange)s).
 
 mod allocate;
 pub mod changes;
@@ -65,8 +71,10 @@ mod deployments;
 mod emit;
 pub mod error;
 mod key;
+pub mod kube;
 mod parse;
 mod schema;
+pub mod settings;
 mod validate;
 
 pub use changes::{apply, delete_pod, delete_service, set_ready, Change, ChangeAction, ChangeKind};

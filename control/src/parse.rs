@@ -13,6 +13,7 @@ use crate::emit::to_toml;
 use crate::error::ConfigError;
 use crate::key::Keyed;
 use crate::schema::{toml_error, RawCluster, RawConfig};
+use crate::settings::ClusterSettings;
 use crate::validate::{
     build_nodes, build_services, check_dns_subdomain, overlaps, parse_cidr, port_number,
 };
@@ -97,32 +98,12 @@ fn differs<T: PartialEq>(
 }
 
 pub(crate) fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
-    let pod_cidr = parse_cidr("cluster.podCIDR", &raw.cluster.pod_cidr)?;
-    let service_cidr = parse_cidr(
-        "cluster.serviceCIDR",
-        raw.cluster
-            .service_cidr
-            .as_deref()
-            .unwrap_or(DEFAULT_SERVICE_CIDR),
-    )?;
-    if overlaps(pod_cidr, service_cidr) {
-        return Err(ConfigError::CidrsOverlap {
-            service_cidr,
-            pod_cidr,
-        });
-    }
-    let overlay = build_overlay(&raw.cluster)?;
-    let dns_domain = raw
-        .cluster
-        .dns_domain
-        .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_owned());
-    if let Err(reason) = check_dns_subdomain(&dns_domain) {
-        return Err(ConfigError::InvalidDnsDomain {
-            key: "cluster.dnsDomain".into(),
-            value: dns_domain.into(),
-            reason,
-        });
-    }
+    let ClusterSettings {
+        pod_cidr,
+        service_cidr,
+        dns_domain,
+        overlay,
+    } = build_cluster_settings(&raw.cluster)?;
 
     let mut nodes = build_nodes(&raw.nodes, pod_cidr, service_cidr)?;
     let mut deployments = build_deployments(&raw.deployments, &nodes)?;
@@ -143,6 +124,40 @@ pub(crate) fn build(raw: RawConfig) -> Result<Cluster, ConfigError> {
         pods,
         services,
         endpoint_slices: None,
+    })
+}
+
+/// The `[cluster]` table: the CIDRs, the DNS domain and the overlay,
+/// validated, with the defaults filled in.
+pub(crate) fn build_cluster_settings(raw: &RawCluster) -> Result<ClusterSettings, ConfigError> {
+    let pod_cidr = parse_cidr("cluster.podCIDR", &raw.pod_cidr)?;
+    let service_cidr = parse_cidr(
+        "cluster.serviceCIDR",
+        raw.service_cidr.as_deref().unwrap_or(DEFAULT_SERVICE_CIDR),
+    )?;
+    if overlaps(pod_cidr, service_cidr) {
+        return Err(ConfigError::CidrsOverlap {
+            service_cidr,
+            pod_cidr,
+        });
+    }
+    let overlay = build_overlay(raw)?;
+    let dns_domain = raw
+        .dns_domain
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_owned());
+    if let Err(reason) = check_dns_subdomain(&dns_domain) {
+        return Err(ConfigError::InvalidDnsDomain {
+            key: "cluster.dnsDomain".into(),
+            value: dns_domain.into(),
+            reason,
+        });
+    }
+    Ok(ClusterSettings {
+        pod_cidr,
+        service_cidr,
+        dns_domain,
+        overlay,
     })
 }
 

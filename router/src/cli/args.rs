@@ -19,10 +19,14 @@ pub struct Cli {
     /// Read the cluster from this file instead of asking a running router.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Kubeconfig of a Kubernetes API server: `get po|svc|ep|ns` and
-    /// `delete` then ask the API (when neither --config, --server nor
-    /// --node is given); `conntrack` and `stats` stay node-local.
-    #[arg(long, global = true, env = "KUBECONFIG")]
+    /// Kubeconfig of a Kubernetes API server (default: $KUBECONFIG).
+    /// `get po|svc|ep|ns`, `describe`, `apply -f FILE.yaml` and `delete`
+    /// then ask the API (when neither --config, --server nor --node is
+    /// given); `conntrack` and `stats` stay node-local. With `run`: watch
+    /// the API with it (Kubernetes mode; wins over the settings file's
+    /// `[kubernetes] kubeconfig`; $KUBECONFIG is not used by `run`, so an
+    /// object file never switches mode by the environment).
+    #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]

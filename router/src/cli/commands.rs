@@ -22,6 +22,8 @@ struct Target {
     node: Option<String>,
     config: Option<PathBuf>,
     kubeconfig: Option<PathBuf>,
+    /// `$KUBECONFIG`, for the API verbs only.
+    env_kubeconfig: Option<PathBuf>,
 }
 
 impl Target {
@@ -31,7 +33,9 @@ impl Target {
         if self.config.is_some() || self.server.is_some() || self.node.is_some() {
             return None;
         }
-        self.kubeconfig.as_deref()
+        self.kubeconfig
+            .as_deref()
+            .or(self.env_kubeconfig.as_deref())
     }
 }
 
@@ -49,6 +53,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
         node,
         config,
         kubeconfig,
+        env_kubeconfig: std::env::var_os("KUBECONFIG").map(PathBuf::from),
     };
     match command {
         Command::Run {
@@ -98,6 +103,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 manage_routing: !no_manage_routing,
                 state,
                 metrics,
+                kubeconfig: target.kubeconfig.clone(),
             };
             shell::run(&opts)?;
             Ok(String::new())

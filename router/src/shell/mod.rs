@@ -14,10 +14,13 @@
 //! header; one bound for another node is cut into MSS-sized segments with
 //! full checksums before it goes out on the overlay.
 
+mod answer;
 pub mod capture;
 mod control_server;
+mod counters;
 mod errors;
 mod journal;
+mod kube;
 mod metrics;
 mod overlay_socket;
 mod persist;
@@ -38,10 +41,11 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::protocol::{Request, Response};
 use capture::{Capture, Point};
-use control::config::{self, ConfigError};
+use control::config::ConfigError;
+use control::settings::{self, RouterConfig, SettingsError};
 use control_server::{ControlState, Query};
+use counters::ShellStats;
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
 use dataplane::node::Node;
@@ -65,8 +69,12 @@ const STATS_EVERY: Duration = Duration::from_secs(60);
 /// What `router run` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The cluster file.
+    /// The cluster file, or in Kubernetes mode the router's settings file
+    /// ([`control::settings`]).
     pub config: PathBuf,
+    /// Watch the Kubernetes API with this kubeconfig (Kubernetes mode even
+    /// without `[kubernetes]` in the settings file).
+    pub kubeconfig: Option<PathBuf>,
     /// This node's name in the cluster file.
     pub node: String,
     /// TUN device name.
@@ -103,6 +111,12 @@ pub enum RunError {
     /// The cluster file is unreadable or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The settings file is invalid (Kubernetes mode).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The watch of the Kubernetes API could not start or stopped.
+    #[error("watching the Kubernetes API: {0}")]
+    Watch(#[from] control::kube::WatchError),
     /// The node is not in the cluster file.
     #[error("node {node:?} is not in {config} (nodes there: {known})")]
     UnknownNode {
@@ -158,7 +172,19 @@ fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
 
 /// Runs the router until SIGINT or SIGTERM.
 pub fn run(opts: &RunOptions) -> Result<(), RunError> {
-    let cluster = config::load(&opts.config)?;
+    let source = settings::load(&opts.config, opts.kubeconfig.as_deref())?;
+    if let RouterConfig::Objects(cluster) = &source {
+        check_node(opts, cluster)?;
+    }
+    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload).map_err(|source| RunError::Tun {
+        name: opts.tun.clone(),
+        source,
+    })?;
+    run_on(opts, source, tun)
+}
+
+/// The object file must name the node the router runs for.
+fn check_node(opts: &RunOptions, cluster: &cluster::Cluster) -> Result<(), RunError> {
     if cluster.node(&opts.node).is_none() {
         return Err(RunError::UnknownNode {
             node: opts.node.clone(),
@@ -171,11 +197,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 .join(", "),
         });
     }
-    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload).map_err(|source| RunError::Tun {
-        name: opts.tun.clone(),
-        source,
-    })?;
+    Ok(())
+}
 
+/// Runs the router on `tun` with the objects of `source`: an object file's
+/// cluster, or a watch of the Kubernetes API started and synced here.
+fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunError> {
     let mut poll = Poll::new().map_err(io_err("creating the poller"))?;
     poll.registry()
         .register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE)
@@ -201,11 +228,23 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         .register(&mut signal_rx, SIGNAL, Interest::READABLE)
         .map_err(io_err("registering the signal pipe"))?;
 
+    let (cluster, feed) = match source {
+        RouterConfig::Objects(cluster) => (cluster, None),
+        RouterConfig::Kubernetes(settings) => {
+            match kube::KubeFeed::start(&settings, &opts.node, Arc::clone(&waker), &mut signal_rx)?
+            {
+                Some((feed, cluster)) => (cluster, Some(feed)),
+                None => return Ok(()),
+            }
+        }
+    };
+
     let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(16);
     let state = ControlState {
         node: opts.node.clone(),
         cluster: cluster.clone(),
         config: opts.config.clone(),
+        watched: feed.as_ref().map(kube::KubeFeed::view),
     };
     control_server::spawn(&opts.control, state, query_tx.clone(), Arc::clone(&waker)).map_err(
         |source| RunError::Control {
@@ -322,6 +361,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             plumbing,
             journal,
             programming,
+            kube: feed,
         },
     );
     if let Some(c) = capture.as_mut() {
@@ -331,14 +371,15 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     result
 }
 
-/// What the loop keeps up beside the packets: the node's routing plumbing
-/// and the conntrack journal.
+/// What the loop keeps up beside the packets: the node's routing plumbing,
+/// the conntrack journal and, in Kubernetes mode, the API's changes.
 struct Upkeep {
     plumbing: Option<plumbing::Plumbing>,
     journal: Option<persist::ConntrackJournal>,
     /// Programming-latency histograms (`/metrics`), observed per applied
     /// change.
     programming: metrics::Programming,
+    kube: Option<kube::KubeFeed>,
 }
 
 /// Opens the conntrack journal `opts` asks for and restores its flows into
@@ -380,40 +421,6 @@ fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
     }
 }
 
-/// Counters the shell keeps (the core's are in `Stats`).
-#[derive(Debug)]
-struct ShellStats {
-    tun_name: String,
-    tun_write_dropped: u64,
-    overlay_send_dropped: u64,
-    tun_read_errors: u64,
-    tun_offload_dropped: u64,
-    overlay_recv_errors: u64,
-    routing_restored: u64,
-    tun_write_log: RateLimitedLog,
-    overlay_send_log: RateLimitedLog,
-    tun_read_log: RateLimitedLog,
-    overlay_recv_log: RateLimitedLog,
-}
-
-impl ShellStats {
-    fn new(tun_name: &str) -> Self {
-        ShellStats {
-            tun_name: tun_name.to_owned(),
-            tun_write_dropped: 0,
-            overlay_send_dropped: 0,
-            tun_read_errors: 0,
-            tun_offload_dropped: 0,
-            overlay_recv_errors: 0,
-            routing_restored: 0,
-            tun_write_log: RateLimitedLog::new("writing to the TUN device"),
-            overlay_send_log: RateLimitedLog::new("sending on the overlay socket"),
-            tun_read_log: RateLimitedLog::new("reading the TUN device"),
-            overlay_recv_log: RateLimitedLog::new("reading the overlay socket"),
-        }
-    }
-}
-
 /// The data plane's file descriptors.
 struct Io<'a> {
     tun: &'a Tun,
@@ -435,16 +442,18 @@ fn event_loop(
         plumbing,
         journal,
         programming,
+        kube,
     } = upkeep;
     let mut events = Events::with_capacity(64);
     let mut buf = PacketBuf::new();
     let mut scratch = Scratch::default();
     let mut shell = ShellStats::new(io.tun.name());
     let (mut tun_pending, mut overlay_pending) = (false, false);
+    let mut changes_pending = false;
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
         let now = Instant::now();
-        let timeout = if tun_pending || overlay_pending {
+        let timeout = if tun_pending || overlay_pending || changes_pending {
             Some(Duration::ZERO)
         } else {
             let mut deadline = dp.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
@@ -501,7 +510,13 @@ fn event_loop(
             c.flush();
         }
         while let Ok(q) = queries.try_recv() {
-            let _ = q.reply.send(answer(dp, &q.request, &shell, programming));
+            let _ = q
+                .reply
+                .send(answer::answer(dp, &q.request, &shell, programming));
+        }
+        // The API's changes (the watch wakes the loop), after the packets.
+        if let Some(feed) = kube.as_mut() {
+            changes_pending = feed.drain(dp, programming);
         }
         let now = Instant::now();
         dp.handle_timeout(now);
@@ -829,71 +844,5 @@ fn settle(
                 std::io::Error::from_raw_os_error,
             ),
         }),
-    }
-}
-
-/// The kernel's count of packets dropped at the TUN device's transmit
-/// queue (towards the router), from sysfs; 0 if unreadable.
-fn tun_queue_dropped(tun: &str) -> u64 {
-    std::fs::read_to_string(format!("/sys/class/net/{tun}/statistics/tx_dropped"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn answer(
-    dp: &mut Node,
-    request: &Request,
-    shell: &ShellStats,
-    programming: &metrics::Programming,
-) -> Response {
-    match request {
-        Request::Apply { cluster } => {
-            let start = Instant::now();
-            match dp.apply(cluster) {
-                Ok(()) => {
-                    let took = start.elapsed();
-                    programming.observe(took, took, None);
-                    let micros = took.as_micros() as u64;
-                    info!(
-                        "applied a new cluster state: {} services, {} pods ({micros} us)",
-                        cluster.services.len(),
-                        cluster.pods.len()
-                    );
-                    Response::Applied {
-                        node: dp.node().to_owned(),
-                        micros,
-                    }
-                }
-                Err(e) => {
-                    Response::Error(crate::protocol::ProtocolError::NotApplied(e.to_string()))
-                }
-            }
-        }
-        Request::ConntrackChunk { from, max } => {
-            let (records, next) = dp.conntrack_records(Instant::now(), *from, *max);
-            Response::Conntrack {
-                records,
-                next,
-                capacity: dp.conntrack().capacity(),
-            }
-        }
-        Request::Stats => {
-            let mut stats = dp.stats_snapshot();
-            stats.tun_read_errors = shell.tun_read_errors;
-            stats.tun_offload_dropped = shell.tun_offload_dropped;
-            stats.overlay_recv_errors = shell.overlay_recv_errors;
-            stats.routing_restored = shell.routing_restored;
-            stats.tun_write_dropped = shell.tun_write_dropped;
-            stats.overlay_send_dropped = shell.overlay_send_dropped;
-            stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
-            Response::Stats {
-                stats,
-                flows: dp.conntrack().len(),
-            }
-        }
-        Request::State | Request::Conntrack => {
-            Response::Error(crate::protocol::ProtocolError::Misrouted)
-        }
     }
 }

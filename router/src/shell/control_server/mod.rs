@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,8 +50,22 @@ pub struct ControlState {
     pub node: String,
     /// The cluster being served.
     pub cluster: Cluster,
-    /// The cluster file (the store) it came from.
+    /// The cluster file (the store) it came from, or the settings file.
     pub config: PathBuf,
+    /// `Some` when the router watches a Kubernetes API: the packet loop
+    /// keeps this copy of the cluster up to date and `get` reads it; a
+    /// new state sent over the socket is refused (the API is the source).
+    pub watched: Option<Arc<Mutex<Cluster>>>,
+}
+
+impl ControlState {
+    /// The cluster as the router serves it now.
+    fn current(&self) -> Cluster {
+        match &self.watched {
+            Some(live) => live.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            None => self.cluster.clone(),
+        }
+    }
 }
 
 /// Creation times of every object, keyed `pod/<ns>/<name>`,
@@ -116,7 +130,7 @@ pub fn spawn(
     }
     let listener = UnixListener::bind(path)?;
     let mut created = BTreeMap::new();
-    stamp(&mut created, &state.cluster, unix_now());
+    stamp(&mut created, &state.current(), unix_now());
     let mut state = state;
     let path: PathBuf = path.to_owned();
     thread::Builder::new()
@@ -169,13 +183,24 @@ fn answer(
     waker: &mio::Waker,
 ) -> Response {
     match request {
-        Request::State => Response::State {
-            node: state.node.clone(),
-            cluster: state.cluster.clone(),
+        Request::State => {
+            let cluster = state.current();
+            if state.watched.is_some() {
+                stamp(created, &cluster, unix_now());
+            }
+            Response::State {
+                node: state.node.clone(),
+                cluster,
             created: created.clone(),
             now_unix: unix_now(),
-            config: state.config.clone(),
-        },
+                config: state.config.clone(),
+            }
+        }
+        Request::Apply { .. } if state.watched.is_some() => {
+            Response::Error(ProtocolError::NotApplied(
+                "this router watches the Kubernetes API: change the objects there (kubectl apply -f, kubectl delete)".to_owned(),
+            ))
+        }
         Request::Apply { cluster } => {
             if let Err(e) = validate(&cluster) {
                 return Response::Error(ProtocolError::Invalid(e));

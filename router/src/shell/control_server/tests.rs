@@ -54,6 +54,7 @@ impl Server {
             node: "mac-master".into(),
             cluster,
             config: PathBuf::from("config.toml"),
+            watched: None,
         };
         spawn(&path, state, tx, waker).expect("control server");
         Server { path, _poll: poll }

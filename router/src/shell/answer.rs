@@ -1,0 +1,77 @@
+//! The packet loop's answers to the questions the control thread passes
+//! on (a new cluster state from a file, conntrack chunks, counters).
+
+use std::time::Instant;
+
+use log::info;
+
+use crate::protocol::{Request, Response};
+use dataplane::node::Node;
+
+use super::counters::ShellStats;
+
+/// The kernel's count of packets dropped at the TUN device's transmit
+/// queue (towards the router), from sysfs; 0 if unreadable.
+fn tun_queue_dropped(tun: &str) -> u64 {
+    std::fs::read_to_string(format!("/sys/class/net/{tun}/statistics/tx_dropped"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub(super) fn answer(
+    dp: &mut Node,
+    request: &Request,
+    shell: &ShellStats,
+    programming: &super::metrics::Programming,
+) -> Response {
+    match request {
+        Request::Apply { cluster } => {
+            let start = Instant::now();
+            match dp.apply(cluster) {
+                Ok(()) => {
+                    let took = start.elapsed();
+                    programming.observe(took, took, None);
+                    let micros = took.as_micros() as u64;
+                    info!(
+                        "applied a new cluster state: {} services, {} pods ({micros} us)",
+                        cluster.services.len(),
+                        cluster.pods.len()
+                    );
+                    Response::Applied {
+                        node: dp.node().to_owned(),
+                        micros,
+                    }
+                }
+                Err(e) => {
+                    Response::Error(crate::protocol::ProtocolError::NotApplied(e.to_string()))
+                }
+            }
+        }
+        Request::ConntrackChunk { from, max } => {
+            let (records, next) = dp.conntrack_records(Instant::now(), *from, *max);
+            Response::Conntrack {
+                records,
+                next,
+                capacity: dp.conntrack().capacity(),
+            }
+        }
+        Request::Stats => {
+            let mut stats = dp.stats_snapshot();
+            stats.tun_read_errors = shell.tun_read_errors;
+            stats.tun_offload_dropped = shell.tun_offload_dropped;
+            stats.overlay_recv_errors = shell.overlay_recv_errors;
+            stats.routing_restored = shell.routing_restored;
+            stats.tun_write_dropped = shell.tun_write_dropped;
+            stats.overlay_send_dropped = shell.overlay_send_dropped;
+            stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
+            Response::Stats {
+                stats,
+                flows: dp.conntrack().len(),
+            }
+        }
+        Request::State | Request::Conntrack => {
+            Response::Error(crate::protocol::ProtocolError::Misrouted)
+        }
+    }
+}
