@@ -88,7 +88,7 @@ fn delete_of_missing_is_not_found() {
 
 #[test]
 fn watch_replays_history_and_expires_old_versions() {
-    let store = Store::open(Box::new(MemoryStorage), 2).expect("opens");
+    let store = Store::open(Box::<MemoryStorage>::default(), 2).expect("opens");
     put(&store, "a");
     put(&store, "b");
     put(&store, "c");
@@ -160,10 +160,10 @@ fn the_log_is_compacted_while_serving() {
     let dir = std::env::temp_dir().join(format!("ksr-store-{}", new_uid()));
     let log = dir.join("objects.log");
     {
-        let storage = LogStorage::open(&dir).expect("dir");
-        let store = Store::open(Box::new(storage), 100)
-            .expect("opens")
+        let storage = LogStorage::open(&dir)
+            .expect("dir")
             .with_compaction_after(20);
+        let store = Store::open(Box::new(storage), 100).expect("opens");
         for round in 0..30 {
             let mut p = pod("a");
             p["metadata"]["labels"]["round"] = json!(round.to_string());
