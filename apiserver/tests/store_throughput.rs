@@ -9,13 +9,13 @@ use std::time::Instant;
 
 use apiserver::api::{Api, ApiConfig, WriteOptions};
 use apiserver::resources::Resource;
-use apiserver::store::{Change, LogStorage, ObjectKey, Storage, Store};
+use apiserver::store::{Change, EtcdServer, EtcdStorage, LogStorage, ObjectKey, Storage, Store};
 use serde_json::json;
 
 const WRITES: usize = 2_000;
 const WRITERS: usize = 64;
 
-/// Creates `WRITES` ConfigMap-like Pods from `WRITERS` threads and prints
+/// Creates `WRITES` Pods from `WRITERS` threads and prints
 /// the rate.
 fn measure(label: &str, storage: Box<dyn Storage>) {
     let store = Arc::new(Store::open(storage, 100_000).expect("storage opens"));
@@ -110,5 +110,25 @@ fn embedded_writes_per_second() {
     measure(
         "embedded",
         Box::new(LogStorage::open(&dir.0).expect("data dir")),
+    );
+}
+
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn etcd_writes_per_second() {
+    let etcd = EtcdServer::start();
+    measure(
+        "etcd",
+        Box::new(EtcdStorage::connect(&etcd.url()).expect("etcd reachable")),
+    );
+}
+
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn etcd_api_writes_per_second() {
+    let etcd = EtcdServer::start();
+    measure_api(
+        "etcd",
+        Box::new(EtcdStorage::connect(&etcd.url()).expect("etcd reachable")),
     );
 }

@@ -9,6 +9,7 @@
 mod cache;
 mod embedded;
 mod etcd;
+mod etcd_server;
 mod storage;
 
 use std::collections::HashSet;
@@ -22,6 +23,7 @@ use tokio::sync::broadcast;
 use cache::Cache;
 pub use embedded::{LogStorage, Record};
 pub use etcd::EtcdStorage;
+pub use etcd_server::EtcdServer;
 pub use storage::{Committed, Loaded, MemoryStorage, Sink, Storage, StorageError};
 
 use crate::resources::Resource;
