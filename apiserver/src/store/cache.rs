@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use super::storage::{Committed, Loaded};
+use super::storage::{Committed, Loaded, Sink};
 use super::{object_rv, Event, EventType, ObjectKey, WatchStart};
 use crate::resources::Resource;
 use crate::status::ApiError;
@@ -25,6 +25,9 @@ pub(super) struct State {
     history: VecDeque<Arc<Event>>,
     /// Watches from a resourceVersion below this cannot be served.
     oldest_rv: u64,
+    /// Changes reported before the snapshot they follow was loaded (etcd's
+    /// watch starts as the storage starts): applied after it.
+    early: Option<Vec<Committed>>,
 }
 
 /// The committed state shared by the store and its storage's sink.
@@ -45,6 +48,7 @@ impl Cache {
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 oldest_rv: 0,
+                early: Some(Vec::new()),
             }),
             advanced: Condvar::new(),
             events,
@@ -58,19 +62,22 @@ impl Cache {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Fills the cache from what the storage loaded.
+    /// Fills the cache from what the storage loaded at start.
     pub fn load(&self, loaded: Loaded) {
         let mut state = self.lock();
         state.rv = loaded.rv;
         state.oldest_rv = loaded.rv;
         state.objects = loaded.objects.into_iter().collect();
+        let early = state.early.take().unwrap_or_default();
+        self.apply(&mut state, early);
     }
 
     /// Applies committed changes in order and publishes their events.
-    pub fn apply(&self, batch: Vec<Committed>) {
-        let mut state = self.lock();
+    fn apply(&self, state: &mut State, batch: Vec<Committed>) {
         for c in batch {
-            if c.rv <= state.rv {
+            // What the snapshot already holds (several changes of one etcd
+            // transaction, or of a reload, share a revision).
+            if c.rv < state.rv {
                 continue;
             }
             let previous = state.objects.get(&c.key).cloned();
@@ -112,6 +119,33 @@ impl Cache {
             let _ = self.events.send(event);
         }
         self.advanced.notify_all();
+    }
+
+    /// The events that turn the cached objects into `loaded`'s, in
+    /// revision order: changed objects at their own revision, removed ones
+    /// at the reload's.
+    fn differences(state: &State, loaded: Loaded) -> Vec<Committed> {
+        let mut now: BTreeMap<ObjectKey, Arc<Value>> = loaded.objects.into_iter().collect();
+        let mut batch: Vec<Committed> = state
+            .objects
+            .keys()
+            .filter(|key| !now.contains_key(*key))
+            .map(|key| Committed {
+                rv: loaded.rv,
+                key: key.clone(),
+                object: None,
+            })
+            .collect();
+        now.retain(|key, object| {
+            state.objects.get(key).and_then(|o| object_rv(o)) != object_rv(object)
+        });
+        batch.extend(now.into_iter().map(|(key, object)| Committed {
+            rv: object_rv(&object).unwrap_or(loaded.rv),
+            key,
+            object: Some(object),
+        }));
+        batch.sort_by_key(|c| c.rv);
+        batch
     }
 
     /// Waits (at most `timeout`) until the cache has reached `rv`; returns
@@ -192,5 +226,32 @@ impl Cache {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
+    }
+}
+
+impl Sink for Cache {
+    fn committed(&self, batch: Vec<Committed>) {
+        let mut state = self.lock();
+        match state.early.as_mut() {
+            Some(early) => early.extend(batch),
+            None => self.apply(&mut state, batch),
+        }
+    }
+
+    fn reloaded(&self, loaded: Loaded) {
+        let mut state = self.lock();
+        if state.early.is_some() {
+            // Not started yet: the load at start follows.
+            return;
+        }
+        let rv = loaded.rv;
+        let batch = Cache::differences(&state, loaded);
+        self.apply(&mut state, batch);
+        state.rv = state.rv.max(rv);
+        // The events in between are gone: watches from before the reload
+        // relist (410) rather than miss them.
+        state.oldest_rv = state.oldest_rv.max(rv);
+        state.history.clear();
+        self.advanced.notify_all();
     }
 }

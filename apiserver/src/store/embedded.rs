@@ -228,7 +228,7 @@ fn rewrite<'a>(
 }
 
 impl Storage for LogStorage {
-    fn start(&mut self, sink: Sink) -> Result<Loaded, StorageError> {
+    fn start(&mut self, sink: Arc<dyn Sink>) -> Result<Loaded, StorageError> {
         let loaded = self.read()?;
         let objects: BTreeMap<ObjectKey, Arc<Value>> = loaded.objects.iter().cloned().collect();
         let file = rewrite(&self.path, loaded.rv, objects.iter())?;
@@ -310,7 +310,7 @@ struct Writer {
     rv: u64,
     since_compaction: usize,
     compact_after: usize,
-    sink: Sink,
+    sink: Arc<dyn Sink>,
     shared: Arc<Shared>,
 }
 
@@ -340,7 +340,7 @@ impl Writer {
             }
             // The cache sees the batch before its writers are acknowledged,
             // so a client reads its own write.
-            (self.sink)(batch.clone());
+            self.sink.committed(batch.clone());
             {
                 let mut queue = self.shared.lock();
                 queue.durable = self.rv;

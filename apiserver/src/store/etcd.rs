@@ -5,7 +5,7 @@
 //! cache fed from a watch of the whole prefix, so every API server on one
 //! etcd serves the same objects and events.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use etcd_client::{
@@ -125,45 +125,50 @@ impl EtcdStorage {
             .ok_or_else(|| self.error("the client stopped"))?
             .map_err(|e| self.error(e))
     }
+}
 
-    /// Every object under the prefix at one revision, page by page.
-    fn load(&self) -> Result<Loaded, StorageError> {
-        let mut objects = Vec::new();
-        let mut from = PREFIX.as_bytes().to_vec();
-        // The end of the prefix range: its last byte plus one.
-        let mut end = PREFIX.as_bytes().to_vec();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        let mut revision = 0;
-        loop {
-            let mut kv = self.client.kv_client();
-            let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-            if revision > 0 {
-                options = options.with_revision(revision);
-            }
-            let key = from.clone();
-            let page = self.request(async move { kv.get(key, Some(options)).await })?;
-            if revision == 0 {
-                revision = page.header().map(|h| h.revision()).unwrap_or_default();
-            }
-            for kv in page.kvs() {
-                let (key, object) = decode(kv)?;
-                objects.push((key, std::sync::Arc::new(object)));
-            }
-            match page.kvs().last() {
-                Some(last) if page.more() => {
-                    from = last.key().to_vec();
-                    from.push(0);
-                }
-                _ => break,
-            }
-        }
-        Ok(Loaded {
-            rv: u64::try_from(revision).unwrap_or_default(),
-            objects,
-        })
+/// Every object under the prefix at one revision, page by page.
+async fn load(client: &Client, endpoint: &str) -> Result<Loaded, StorageError> {
+    let mut objects = Vec::new();
+    let mut from = PREFIX.as_bytes().to_vec();
+    // The end of the prefix range: its last byte plus one.
+    let mut end = PREFIX.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
     }
+    let mut revision = 0;
+    loop {
+        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let page = client
+            .kv_client()
+            .get(from.clone(), Some(options))
+            .await
+            .map_err(|e| StorageError::Etcd {
+                endpoint: endpoint.to_string(),
+                message: e.to_string(),
+            })?;
+        if revision == 0 {
+            revision = page.header().map(|h| h.revision()).unwrap_or_default();
+        }
+        for kv in page.kvs() {
+            let (key, object) = decode(kv)?;
+            objects.push((key, Arc::new(object)));
+        }
+        match page.kvs().last() {
+            Some(last) if page.more() => {
+                from = last.key().to_vec();
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    Ok(Loaded {
+        rv: u64::try_from(revision).unwrap_or_default(),
+        objects,
+    })
 }
 
 /// Runs `f` on `runtime` and blocks the calling thread for its output
@@ -182,7 +187,7 @@ where
 
 /// Follows the prefix from revision `from` and reports every change to
 /// the sink; reconnects after an error and resumes where it stopped.
-async fn follow(client: Client, endpoint: String, mut from: i64, sink: Sink) {
+pub(super) async fn follow(client: Client, endpoint: String, mut from: i64, sink: Arc<dyn Sink>) {
     loop {
         let options = WatchOptions::new().with_prefix().with_start_revision(from);
         let mut watch = client.watch_client();
@@ -190,15 +195,22 @@ async fn follow(client: Client, endpoint: String, mut from: i64, sink: Sink) {
             Ok(mut stream) => loop {
                 match stream.message().await {
                     Ok(Some(response)) if response.canceled() => {
-                        // Only an etcd compaction past this cache cancels
-                        // the watch (this server never compacts): its
-                        // objects can no longer be kept exact.
-                        log::error!(
-                            "etcd at {endpoint} compacted revision {} before this API server saw it ({}); restart the API server to reload",
+                        // etcd compacted the revisions this server had not
+                        // seen yet (while it was disconnected): take the
+                        // whole prefix again and go on from there.
+                        log::warn!(
+                            "etcd at {endpoint} compacted revision {} before this API server saw it ({}); reloading",
                             response.compact_revision(),
                             response.cancel_reason()
                         );
-                        return;
+                        match load(&client, &endpoint).await {
+                            Ok(loaded) => {
+                                from = i64::try_from(loaded.rv).unwrap_or(i64::MAX - 1) + 1;
+                                sink.reloaded(loaded);
+                            }
+                            Err(e) => log::warn!("reloading: {e}"),
+                        }
+                        break;
                     }
                     Ok(Some(response)) => {
                         let mut batch = Vec::new();
@@ -211,7 +223,7 @@ async fn follow(client: Client, endpoint: String, mut from: i64, sink: Sink) {
                                     Ok((key, object)) => Committed {
                                         rv: u64::try_from(rv).unwrap_or_default(),
                                         key,
-                                        object: Some(std::sync::Arc::new(object)),
+                                        object: Some(Arc::new(object)),
                                     },
                                     Err(e) => {
                                         log::warn!("skipping {e}");
@@ -233,7 +245,7 @@ async fn follow(client: Client, endpoint: String, mut from: i64, sink: Sink) {
                             batch.push(committed);
                         }
                         if !batch.is_empty() {
-                            sink(batch);
+                            sink.committed(batch);
                         }
                     }
                     Ok(None) => break,
@@ -250,8 +262,12 @@ async fn follow(client: Client, endpoint: String, mut from: i64, sink: Sink) {
 }
 
 impl Storage for EtcdStorage {
-    fn start(&mut self, sink: Sink) -> Result<Loaded, StorageError> {
-        let loaded = self.load()?;
+    fn start(&mut self, sink: Arc<dyn Sink>) -> Result<Loaded, StorageError> {
+        let client = self.client.clone();
+        let endpoint = self.endpoint.clone();
+        let runtime = self.runtime.as_ref().ok_or_else(|| self.error("stopped"))?;
+        let loaded = run(runtime, async move { load(&client, &endpoint).await })
+            .ok_or_else(|| self.error("the client stopped"))??;
         let from = i64::try_from(loaded.rv).unwrap_or(i64::MAX - 1) + 1;
         let runtime = self.runtime.as_ref().ok_or_else(|| self.error("stopped"))?;
         let task = follow(self.client.clone(), self.endpoint.clone(), from, sink);

@@ -171,10 +171,7 @@ impl Store {
         history_limit: usize,
     ) -> Result<Store, StorageError> {
         let cache = Arc::new(Cache::new(history_limit));
-        let sink = cache.clone();
-        // The storage reports commits only after start returns the
-        // snapshot they follow; the cache skips what it already has.
-        let loaded = storage.start(Arc::new(move |batch| sink.apply(batch)))?;
+        let loaded = storage.start(cache.clone())?;
         cache.load(loaded);
         Ok(Store {
             cache,

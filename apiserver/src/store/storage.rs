@@ -25,8 +25,15 @@ pub struct Committed {
     pub object: Option<Arc<Value>>,
 }
 
-/// Receives committed changes in revision order.
-pub type Sink = Arc<dyn Fn(Vec<Committed>) + Send + Sync>;
+/// Where a storage reports what was committed: the watch cache.
+pub trait Sink: Send + Sync {
+    /// Changes committed after everything reported so far, in revision order.
+    fn committed(&self, batch: Vec<Committed>);
+    /// Everything stored now, when changes in between could not be
+    /// followed one by one (etcd compacted them away): the cache takes the
+    /// differences as events.
+    fn reloaded(&self, loaded: Loaded);
+}
 
 /// What a storage holds at start: the live objects and the revision they are at.
 #[derive(Debug, Default)]
@@ -89,7 +96,7 @@ pub trait Storage: Send + Sync {
     /// Reads back everything committed, then reports every later commit
     /// (this server's and, for a shared storage, other servers') to
     /// `sink`, in revision order.
-    fn start(&mut self, sink: Sink) -> Result<Loaded, StorageError>;
+    fn start(&mut self, sink: Arc<dyn Sink>) -> Result<Loaded, StorageError>;
 
     /// Writes `object` at `key` (None: deletes it) if the key's last
     /// revision is still `expected` (None: the key is absent), else
@@ -153,7 +160,7 @@ impl Revisions {
 /// No durability: for tests and `--ephemeral`.
 #[derive(Default)]
 pub struct MemoryStorage {
-    inner: Mutex<(Revisions, Option<Sink>)>,
+    inner: Mutex<(Revisions, Option<Arc<dyn Sink>>)>,
 }
 
 impl std::fmt::Debug for MemoryStorage {
@@ -163,7 +170,7 @@ impl std::fmt::Debug for MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
-    fn start(&mut self, sink: Sink) -> Result<Loaded, StorageError> {
+    fn start(&mut self, sink: Arc<dyn Sink>) -> Result<Loaded, StorageError> {
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
         inner.1 = Some(sink);
         Ok(Loaded::default())
@@ -184,7 +191,7 @@ impl Storage for MemoryStorage {
         };
         // Reported under the lock, so the sink sees revisions in order.
         if let Some(sink) = &inner.1 {
-            sink(vec![committed]);
+            sink.committed(vec![committed]);
         }
         Ok(rv)
     }

@@ -155,3 +155,71 @@ fn concurrent_writes_survive_a_restart_on_etcd() {
     let etcd = EtcdServer::start();
     assert_survive_restart(|| open(&etcd));
 }
+
+#[test]
+fn a_watch_behind_an_etcd_compaction_reloads_and_reports_the_differences() {
+    let etcd = EtcdServer::start();
+    let store = open(&etcd);
+    put(&store, "a");
+    put(&store, "b");
+    // A cache that saw everything up to here, then lost its watch.
+    let cache = Arc::new(super::super::cache::Cache::new(100));
+    let r0 = store.resource_version();
+    let objects = ["a", "b"].map(|n| (key(n), store.get(&key(n)).expect("stored")));
+    cache.load(Loaded {
+        rv: r0,
+        objects: objects.to_vec(),
+    });
+    let mut events = cache.subscribe();
+    store
+        .modify(&key("a"), |_| Ok(Change::Delete))
+        .expect("deleted");
+    let mut changed = pod("b");
+    changed["metadata"]["labels"]["app"] = json!("y");
+    store
+        .modify(&key("b"), |_| Ok(Change::Put(changed)))
+        .expect("updated");
+    put(&store, "c");
+    let now = store.resource_version();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut client = etcd_client::Client::connect([etcd.url()], None)
+            .await
+            .expect("connects");
+        client
+            .compact(i64::try_from(now).expect("revision"), None)
+            .await
+            .expect("compacted");
+        let follow = super::super::etcd::follow(
+            client,
+            etcd.url(),
+            i64::try_from(r0).expect("revision") + 1,
+            cache.clone(),
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(2), follow).await;
+    });
+    let seen: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .map(|e| (e.kind, e.key.name.clone()))
+        .collect();
+    // In revision order; the delete is at the reload's revision, which is
+    // c's (the last write), and removals come first there.
+    assert_eq!(
+        seen,
+        vec![
+            (EventType::Modified, "b".to_string()),
+            (EventType::Deleted, "a".to_string()),
+            (EventType::Added, "c".to_string()),
+        ]
+    );
+    let state = cache.lock();
+    assert_eq!(state.rv, now);
+    let names: Vec<_> = state.objects.keys().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, vec!["b", "c"]);
+    drop(state);
+    // Watchers from before the gap relist.
+    let expired = cache
+        .watch(Resource::Pods, Some(r0))
+        .map(|_| ())
+        .map_err(|e| e.code);
+    assert_eq!(expired, Err(410));
+}
