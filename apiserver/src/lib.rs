@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{Api, ApiConfig};
 use crate::server::Frontend;
-use crate::store::{LogStorage, MemoryStorage, Storage, Store};
+use crate::store::{EtcdStorage, LogStorage, MemoryStorage, Storage, Store};
 
 /// How to run the API server.
 #[derive(Debug, Clone)]
@@ -52,6 +52,8 @@ pub struct Config {
     pub advertise: Option<SocketAddr>,
     /// The data directory of the embedded storage; None keeps nothing.
     pub data_dir: Option<PathBuf>,
+    /// etcd's client URL: objects live there instead of the data directory.
+    pub etcd: Option<String>,
     /// Serving certificate and key (PEM); None serves plain HTTP.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Tokens file; None lets every request in as admin.
@@ -70,6 +72,7 @@ impl Default for Config {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
             advertise: None,
             data_dir: None,
+            etcd: None,
             tls: None,
             tokens: None,
             api: ApiConfig::default(),
@@ -135,9 +138,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if config.listen.is_empty() {
         return Err(StartError::NoListen);
     }
-    let storage: Box<dyn Storage> = match &config.data_dir {
-        Some(dir) => Box::new(LogStorage::open(dir)?),
-        None => Box::new(MemoryStorage),
+    let storage: Box<dyn Storage> = match (&config.etcd, &config.data_dir) {
+        (Some(url), _) => Box::new(EtcdStorage::connect(url)?),
+        (None, Some(dir)) => Box::new(LogStorage::open(dir)?),
+        (None, None) => Box::<MemoryStorage>::default(),
     };
     let store = Arc::new(Store::open(storage, config.watch_history)?);
     let api = Arc::new(Api::new(store, config.api.clone()));

@@ -30,8 +30,12 @@ enum Command {
         #[arg(long)]
         advertise: Option<SocketAddr>,
         /// Data directory of the embedded storage.
-        #[arg(long, required_unless_present = "ephemeral")]
+        #[arg(long, required_unless_present_any = ["ephemeral", "etcd"])]
         data_dir: Option<PathBuf>,
+        /// Store objects in the etcd at this client URL (e.g.
+        /// http://127.0.0.1:2379) instead of the data directory.
+        #[arg(long, conflicts_with_all = ["data_dir", "ephemeral"])]
+        etcd: Option<String>,
         /// Keep nothing on disk.
         #[arg(long)]
         ephemeral: bool,
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
             listen,
             advertise,
             data_dir,
+            etcd,
             ephemeral,
             tls_cert,
             tls_key,
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
                 listen,
                 advertise,
                 data_dir: if ephemeral { None } else { data_dir },
+                etcd,
                 tls: tls_cert.zip(tls_key),
                 tokens,
                 api: ApiConfig {

@@ -258,10 +258,26 @@ fn invalid_manifests_are_refused_and_nothing_changes() {
 #[test]
 fn objects_survive_a_restart() {
     let dir = TempDir::new("restart");
-    let config = || Config {
-        data_dir: Some(dir.0.join("data")),
+    let data = dir.0.join("data");
+    objects_survive_restart(&dir, || Config {
+        data_dir: Some(data.clone()),
         ..Config::default()
-    };
+    });
+}
+
+/// On etcd the restarted server is a new one on the same etcd, as if on
+/// another machine: nothing of the first is kept but etcd.
+#[test]
+fn objects_survive_a_restart_on_etcd() {
+    let dir = TempDir::new("restart-etcd");
+    let etcd = apiserver::store::EtcdServer::start();
+    objects_survive_restart(&dir, || Config {
+        etcd: Some(etcd.url()),
+        ..Config::default()
+    });
+}
+
+fn objects_survive_restart(dir: &TempDir, config: impl Fn() -> Config) {
     let server = Server::start(config());
     let kc = plain_kubeconfig(&dir.0, server.address());
     apply(&kc, NODES);

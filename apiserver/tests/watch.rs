@@ -1,5 +1,6 @@
 //! Watches over HTTP: events from a resourceVersion, bookmarks, 410 for a
-//! version older than the history, selectors turning into ADDED/DELETED.
+//! version older than the history, selectors turning into ADDED/DELETED;
+//! in memory and on etcd (the watch cache fed from etcd's watch).
 
 mod common;
 
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use apiserver::api::Api;
 use apiserver::resources::Resource;
+use apiserver::store::EtcdServer;
 use apiserver::Config;
 use common::*;
 use serde_json::json;
@@ -26,14 +28,31 @@ fn create_pod(api: &Api, name: &str, app: &str) {
         .expect("pod created");
 }
 
+/// The default (in-memory) configuration, or one on `etcd`.
+fn storage(etcd: Option<&EtcdServer>) -> Config {
+    Config {
+        etcd: etcd.map(EtcdServer::url),
+        ..Config::default()
+    }
+}
+
 #[test]
 fn watch_from_a_version_with_selectors_and_bookmarks() {
+    watch_from_a_version(storage(None));
+}
+
+#[test]
+fn watch_from_a_version_with_selectors_and_bookmarks_on_etcd() {
+    watch_from_a_version(storage(Some(&EtcdServer::start())));
+}
+
+fn watch_from_a_version(config: Config) {
     let server = Server::start(Config {
         controllers: apiserver::controllers::ControllerConfig {
             enabled: false,
             kubelet_standin: None,
         },
-        ..Config::default()
+        ..config
     });
     let api = server.running.as_ref().expect("running").api.clone();
     let rv = api.store().resource_version();
@@ -83,13 +102,22 @@ fn watch_from_a_version_with_selectors_and_bookmarks() {
 
 #[test]
 fn too_old_versions_expire_and_bookmarks_come() {
+    too_old_versions_expire(storage(None));
+}
+
+#[test]
+fn too_old_versions_expire_and_bookmarks_come_on_etcd() {
+    too_old_versions_expire(storage(Some(&EtcdServer::start())));
+}
+
+fn too_old_versions_expire(config: Config) {
     let server = Server::start(Config {
         watch_history: 2,
         controllers: apiserver::controllers::ControllerConfig {
             enabled: false,
             kubelet_standin: None,
         },
-        ..Config::default()
+        ..config
     });
     let api = server.running.as_ref().expect("running").api.clone();
     let rv = api.store().resource_version();
@@ -126,12 +154,21 @@ fn too_old_versions_expire_and_bookmarks_come() {
 
 #[test]
 fn streaming_lists_end_with_a_marked_bookmark() {
+    streaming_lists(storage(None));
+}
+
+#[test]
+fn streaming_lists_end_with_a_marked_bookmark_on_etcd() {
+    streaming_lists(storage(Some(&EtcdServer::start())));
+}
+
+fn streaming_lists(config: Config) {
     let server = Server::start(Config {
         controllers: apiserver::controllers::ControllerConfig {
             enabled: false,
             kubelet_standin: None,
         },
-        ..Config::default()
+        ..config
     });
     let api = server.running.as_ref().expect("running").api.clone();
     create_pod(&api, "a", "web");

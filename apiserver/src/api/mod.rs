@@ -194,7 +194,9 @@ impl Api {
         let resource = key.resource;
         let mut warnings = Vec::new();
         let mut dry = None;
-        let mut alloc = self.allocator();
+        // Only Service writes allocate; other writes must not wait for a
+        // Service's commit (they share fsyncs in the store).
+        let mut alloc = (resource == Resource::Services).then(|| self.allocator());
         let result = self.store.modify(key, |current| {
             let Some(mut new) = f(current)? else {
                 return Ok(Change::Keep);
@@ -218,7 +220,9 @@ impl Api {
             }
             defaults::apply(resource, &mut new);
             if resource == Resource::Services {
-                services::allocate(&mut alloc, key, current, &mut new)?;
+                if let Some(alloc) = alloc.as_deref_mut() {
+                    services::allocate(alloc, key, current, &mut new)?;
+                }
             }
             validation::validate(resource, &new, current)?;
             if let Some(cur) = current {
@@ -235,12 +239,16 @@ impl Api {
         let written = match result {
             Ok(w) => w,
             Err(e) => {
-                alloc.rollback();
+                if let Some(alloc) = alloc.as_deref_mut() {
+                    alloc.rollback();
+                }
                 return Err(e);
             }
         };
         if let Some(new) = dry {
-            alloc.rollback();
+            if let Some(alloc) = alloc.as_deref_mut() {
+                alloc.rollback();
+            }
             return Ok(Outcome {
                 object: Arc::new(new),
                 created: false,
@@ -253,7 +261,7 @@ impl Api {
             Written::Unchanged(None) => return Err(ApiError::not_found(resource, &key.name)),
             Written::Deleted(object) => (object, false),
         };
-        if resource == Resource::Services {
+        if let Some(alloc) = alloc.as_deref_mut() {
             alloc.record(key, Some(&object));
         }
         Ok(Outcome {

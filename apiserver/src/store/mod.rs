@@ -1,17 +1,30 @@
 //! The object store: objects by (resource, namespace, name) as JSON, one
 //! global resourceVersion, the recent event history for watches, and a
 //! durable [`Storage`] written before a change is visible or acknowledged.
+//!
+//! Writes go to the storage first; the cache (objects, history, live
+//! events) is fed only by what the storage reports committed, in revision
+//! order, like the real API server's watch cache over etcd.
 
+mod cache;
+mod embedded;
+mod etcd;
+mod etcd_server;
 mod storage;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-pub use storage::{Loaded, LogStorage, MemoryStorage, Record, Storage, StorageError};
+use cache::Cache;
+pub use embedded::{LogStorage, Record};
+pub use etcd::EtcdStorage;
+pub use etcd_server::EtcdServer;
+pub use storage::{Committed, Loaded, MemoryStorage, Sink, Storage, StorageError};
 
 use crate::resources::Resource;
 use crate::status::ApiError;
@@ -139,31 +152,16 @@ pub fn new_uid() -> String {
     )
 }
 
-struct State {
-    rv: u64,
-    objects: BTreeMap<ObjectKey, Arc<Value>>,
-    history: VecDeque<Arc<Event>>,
-    /// Watches from a resourceVersion below this cannot be served.
-    oldest_rv: u64,
-    storage: Box<dyn Storage>,
-    /// Records written since the storage was last compacted.
-    since_compaction: usize,
-}
-
-/// The in-memory store over a durable storage.
+/// The store: the watch cache over a durable storage, and the write path.
 pub struct Store {
-    state: Mutex<State>,
-    events: broadcast::Sender<Arc<Event>>,
-    history_limit: usize,
-    compact_after: usize,
+    cache: Arc<Cache>,
+    storage: Box<dyn Storage>,
+    writing: Writing,
 }
 
-/// Writes between two compactions of the storage, at least.
-const COMPACT_AFTER: usize = 10_000;
-
-/// How many events a live watcher may fall behind before it is dropped
-/// (it then resumes from its last resourceVersion, or relists on 410).
-const WATCH_BUFFER: usize = 16 * 1024;
+/// How long a write waits for the cache to show it (etcd reports commits
+/// through its watch, normally within milliseconds).
+const CACHE_WAIT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Loads the storage and serves from it; `history_limit` events are
@@ -172,182 +170,98 @@ impl Store {
         mut storage: Box<dyn Storage>,
         history_limit: usize,
     ) -> Result<Store, StorageError> {
-        let loaded = storage.load()?;
-        let objects = loaded
-            .objects
-            .into_iter()
-            .map(|(k, v)| (k, Arc::new(v)))
-            .collect();
-        let (events, _) = broadcast::channel(WATCH_BUFFER);
+        let cache = Arc::new(Cache::new(history_limit));
+        let loaded = storage.start(cache.clone())?;
+        cache.load(loaded);
         Ok(Store {
-            state: Mutex::new(State {
-                rv: loaded.rv,
-                objects,
-                history: VecDeque::new(),
-                oldest_rv: loaded.rv,
-                storage,
-                since_compaction: 0,
-            }),
-            events,
-            history_limit: history_limit.max(1),
-            compact_after: COMPACT_AFTER,
+            cache,
+            storage,
+            writing: Writing::default(),
         })
-    }
-
-    /// Compacts the storage after `writes` writes (at least four times the
-    /// number of objects) instead of the default 10,000.
-    pub fn with_compaction_after(mut self, writes: usize) -> Store {
-        self.compact_after = writes;
-        self
     }
 
     /// A store with no durability (tests).
     pub fn in_memory() -> Store {
         // MemoryStorage cannot fail to load.
-        match Store::open(Box::new(MemoryStorage), 10_000) {
+        match Store::open(Box::<MemoryStorage>::default(), 10_000) {
             Ok(s) => s,
             Err(e) => unreachable!("memory storage failed: {e}"),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves consistent data (changes are
-        // applied only after the storage commit), so go on with it.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The last committed resourceVersion.
     pub fn resource_version(&self) -> u64 {
-        self.lock().rv
+        self.cache.lock().rv
     }
 
     /// One object.
     pub fn get(&self, key: &ObjectKey) -> Option<Arc<Value>> {
-        self.lock().objects.get(key).cloned()
+        self.cache.lock().objects.get(key).cloned()
     }
 
     /// The objects of a resource, in one namespace or all, with the
     /// resourceVersion of the snapshot.
     pub fn list(&self, resource: Resource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
-        let state = self.lock();
-        (Self::scan(&state, resource, namespace), state.rv)
-    }
-
-    fn scan(state: &State, resource: Resource, namespace: Option<&str>) -> Vec<Arc<Value>> {
-        let start = ObjectKey::new(resource, namespace.unwrap_or(""), "");
-        state
-            .objects
-            .range(start..)
-            .take_while(|(k, _)| {
-                k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
-            })
-            .map(|(_, v)| v.clone())
-            .collect()
+        let state = self.cache.lock();
+        (Cache::scan(&state, resource, namespace), state.rv)
     }
 
     /// Atomically reads the object at `key`, lets `f` decide, stamps the
     /// metadata (uid, creationTimestamp, resourceVersion, generation),
-    /// commits it to storage, and publishes the event.
+    /// commits it to storage, and returns once it is durable and visible.
+    /// Writes to one key take turns; writes to different keys go to the
+    /// storage together (one fsync for all of them in the embedded log).
+    /// A write that lost a race with another API server on the same etcd
+    /// is a 409 Conflict.
     pub fn modify<F>(&self, key: &ObjectKey, f: F) -> Result<Written, ApiError>
     where
         F: FnOnce(Option<&Value>) -> Result<Change, ApiError>,
     {
-        let mut state = self.lock();
-        let current = state.objects.get(key).cloned();
-        let change = f(current.as_deref())?;
-        let rv = state.rv + 1;
-        let (record, event) = match change {
-            Change::Keep => return Ok(Written::Unchanged(current)),
+        let _turn = blocking(|| self.writing.take_turn(key));
+        let current = self.get(key);
+        let expected = current.as_deref().map(|c| object_rv(c).unwrap_or(0));
+        match f(current.as_deref())? {
+            Change::Keep => Ok(Written::Unchanged(current)),
             Change::Delete => {
                 let Some(old) = current else {
                     return Err(ApiError::not_found(key.resource, &key.name));
                 };
+                let rv = self.commit(key, expected, None)?;
                 let mut last = (*old).clone();
                 last["metadata"]["resourceVersion"] = json!(rv.to_string());
-                let event = Event {
-                    rv,
-                    kind: EventType::Deleted,
-                    key: key.clone(),
-                    object: Arc::new(last),
-                    previous: Some(old),
-                };
-                (
-                    Record::Delete {
-                        rv,
-                        key: key.clone(),
-                    },
-                    event,
-                )
+                Ok(Written::Deleted(Arc::new(last)))
             }
             Change::Put(mut object) => {
-                stamp(&mut object, key, current.as_deref(), rv);
-                let kind = if current.is_some() {
-                    EventType::Modified
-                } else {
-                    EventType::Added
-                };
-                let record = Record::Put {
-                    rv,
-                    key: key.clone(),
-                    object: object.clone(),
-                };
-                let event = Event {
-                    rv,
-                    kind,
-                    key: key.clone(),
+                stamp(&mut object, key, current.as_deref());
+                let rv = self.commit(key, expected, Some(&object))?;
+                object["metadata"]["resourceVersion"] = json!(rv.to_string());
+                Ok(Written::Stored {
                     object: Arc::new(object),
-                    previous: current,
-                };
-                (record, event)
-            }
-        };
-        state
-            .storage
-            .commit(&record)
-            .map_err(|e| ApiError::internal(format!("storage: {e}")))?;
-        state.rv = rv;
-        state.since_compaction += 1;
-        let event = Arc::new(event);
-        let written = match event.kind {
-            EventType::Deleted => {
-                state.objects.remove(key);
-                Written::Deleted(event.object.clone())
-            }
-            kind => {
-                state.objects.insert(key.clone(), event.object.clone());
-                Written::Stored {
-                    object: event.object.clone(),
-                    created: kind == EventType::Added,
-                }
-            }
-        };
-        state.history.push_back(event.clone());
-        while state.history.len() > self.history_limit {
-            if let Some(old) = state.history.pop_front() {
-                state.oldest_rv = old.rv;
+                    created: current.is_none(),
+                })
             }
         }
-        // The log holds every write since the last compaction: rewrite it
-        // as the live objects once it is several times their number. A
-        // failed compaction leaves the old log, which is still complete.
-        if state.since_compaction > self.compact_after.max(4 * state.objects.len()) {
-            let State {
-                rv,
-                objects,
-                storage,
-                ..
-            } = &mut *state;
-            if let Err(e) = storage.compact(*rv, &mut objects.iter().map(|(k, v)| (k, v.as_ref())))
-            {
-                log::warn!("compacting the storage: {e}");
-            }
-            state.since_compaction = 0;
+    }
+
+    /// Commits one write and waits until the cache shows it.
+    fn commit(
+        &self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+        object: Option<&Value>,
+    ) -> Result<u64, ApiError> {
+        let rv = blocking(|| self.storage.commit(key, expected, object)).map_err(|e| match e {
+            StorageError::Conflict(_) => ApiError::conflict(key.resource, &key.name),
+            e => ApiError::internal(format!("storage: {e}")),
+        })?;
+        let state = blocking(|| self.cache.wait_for(rv, CACHE_WAIT));
+        if state.rv < rv {
+            log::warn!(
+                "the write of {key:?} at {rv} is durable but not yet visible (cache at {})",
+                state.rv
+            );
         }
-        // Sent under the lock, so a watch that subscribes under the lock
-        // sees every event after its snapshot exactly once. No receiver is
-        // not an error.
-        let _ = self.events.send(event);
-        Ok(written)
+        Ok(rv)
     }
 
     /// Starts a watch of `resource` (all namespaces; the caller filters).
@@ -355,55 +269,60 @@ impl Store {
     /// older than the history. From `None`: the current objects as
     /// synthetic ADDED events (the "0"/unset semantics).
     pub fn watch(&self, resource: Resource, from: Option<u64>) -> Result<WatchStart, ApiError> {
-        let state = self.lock();
-        let backlog = match from {
-            Some(rv) if rv < state.oldest_rv => return Err(ApiError::expired(rv, state.oldest_rv)),
-            Some(rv) if rv > state.rv => {
-                return Err(ApiError::bad_request(format!(
-                    "resourceVersion {rv} is newer than the latest {}",
-                    state.rv
-                )))
-            }
-            Some(rv) => state
-                .history
-                .iter()
-                .filter(|e| e.rv > rv && e.key.resource == resource)
-                .cloned()
-                .collect(),
-            None => Self::scan(&state, resource, None)
-                .into_iter()
-                .map(|object| {
-                    let meta = object.get("metadata");
-                    let field = |f: &str| {
-                        meta.and_then(|m| m.get(f))
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string()
-                    };
-                    Arc::new(Event {
-                        rv: object_rv(&object).unwrap_or(state.rv),
-                        kind: EventType::Added,
-                        key: ObjectKey {
-                            resource,
-                            namespace: field("namespace"),
-                            name: field("name"),
-                        },
-                        object,
-                        previous: None,
-                    })
-                })
-                .collect(),
-        };
-        Ok(WatchStart {
-            backlog,
-            live: self.events.subscribe(),
-            rv: state.rv,
-        })
+        self.cache.watch(resource, from)
     }
 
     /// Subscribes to every future event (the controllers).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.events.subscribe()
+        self.cache.subscribe()
+    }
+}
+
+/// Runs `f`, which blocks on a lock, a condition or I/O: on a worker of a
+/// multi-threaded tokio runtime (the API server's handlers and controllers
+/// call the store synchronously), the runtime moves its other tasks to
+/// another thread meanwhile, so many writes can wait for one fsync.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// The keys with a write in flight: one write per key at a time, so each
+/// reads the object its predecessor wrote.
+#[derive(Default)]
+struct Writing {
+    keys: Mutex<HashSet<ObjectKey>>,
+    done: Condvar,
+}
+
+/// A key's turn to be written; the next writer goes on when it drops.
+struct Turn<'a> {
+    writing: &'a Writing,
+    key: ObjectKey,
+}
+
+impl Writing {
+    fn take_turn(&self, key: &ObjectKey) -> Turn<'_> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        while keys.contains(key) {
+            keys = self.done.wait(keys).unwrap_or_else(|p| p.into_inner());
+        }
+        keys.insert(key.clone());
+        Turn {
+            writing: self,
+            key: key.clone(),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.writing.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.remove(&self.key);
+        self.writing.done.notify_all();
     }
 }
 
@@ -417,8 +336,9 @@ pub struct WatchStart {
     pub rv: u64,
 }
 
-/// Sets the server-owned metadata of an object about to be stored.
-fn stamp(object: &mut Value, key: &ObjectKey, current: Option<&Value>, rv: u64) {
+/// Sets the server-owned metadata of an object about to be stored (the
+/// storage assigns the resourceVersion).
+fn stamp(object: &mut Value, key: &ObjectKey, current: Option<&Value>) {
     if !object.get("metadata").is_some_and(Value::is_object) {
         object["metadata"] = json!({});
     }
@@ -433,7 +353,9 @@ fn stamp(object: &mut Value, key: &ObjectKey, current: Option<&Value>, rv: u64) 
     } else if let Some(m) = meta.as_object_mut() {
         m.remove("namespace");
     }
-    meta["resourceVersion"] = json!(rv.to_string());
+    if let Some(m) = meta.as_object_mut() {
+        m.remove("resourceVersion");
+    }
     match current {
         None => {
             meta["uid"] = json!(new_uid());

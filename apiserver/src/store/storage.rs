@@ -1,43 +1,47 @@
-//! Durable storage behind the in-memory store: a trait, so etcd can join the
-//! embedded log (`--etcd URL` is a later step), and the embedded log itself.
+//! Durable storage behind the watch cache: the trait the embedded log and
+//! etcd implement, and the storage without durability for tests.
+//!
+//! A storage is a small etcd: keys with the revision of their last write,
+//! a compare-and-commit on that revision, and an ordered stream of every
+//! committed change (its own and, for etcd, other API servers').
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ObjectKey;
 
-/// A committed change, in resourceVersion order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Record {
-    /// The object at `key` is now `object` (create or update).
-    Put {
-        /// The resourceVersion of the write.
-        rv: u64,
-        /// Where.
-        key: ObjectKey,
-        /// The whole object as stored.
-        object: Value,
-    },
-    /// The object at `key` is gone.
-    Delete {
-        /// The resourceVersion of the delete.
-        rv: u64,
-        /// Where.
-        key: ObjectKey,
-    },
+/// A committed change, as a storage reports it to the cache.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The revision of the change (the object's resourceVersion).
+    pub rv: u64,
+    /// Where.
+    pub key: ObjectKey,
+    /// The object with its `metadata.resourceVersion` set; None when deleted.
+    pub object: Option<Arc<Value>>,
 }
 
-/// What a storage holds at start: the live objects and the last resourceVersion.
+/// Where a storage reports what was committed: the watch cache.
+pub trait Sink: Send + Sync {
+    /// Changes committed after everything reported so far, in revision order.
+    fn committed(&self, batch: Vec<Committed>);
+    /// Everything stored now, when changes in between could not be
+    /// followed one by one (etcd compacted them away): the cache takes the
+    /// differences as events.
+    fn reloaded(&self, loaded: Loaded);
+}
+
+/// What a storage holds at start: the live objects and the revision they are at.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    /// The last resourceVersion ever committed.
+    /// The last revision ever committed.
     pub rv: u64,
-    /// Live objects.
-    pub objects: Vec<(ObjectKey, Value)>,
+    /// Live objects, each with its `metadata.resourceVersion` set.
+    pub objects: Vec<(ObjectKey, Arc<Value>)>,
 }
 
 /// A storage failure.
@@ -61,192 +65,134 @@ pub enum StorageError {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// etcd refused or could not be reached.
+    #[error("etcd at {endpoint}: {message}")]
+    Etcd {
+        /// The `--etcd` URL.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A value in etcd is not an object this server wrote.
+    #[error("etcd key {key}: {message}")]
+    BadValue {
+        /// The etcd key.
+        key: String,
+        /// Why it does not decode.
+        message: String,
+    },
+    /// An earlier write failed to become durable: the log's state on disk
+    /// is unknown, so nothing more is written until a restart reads it back.
+    #[error("storage failed earlier ({0}); restart the API server")]
+    Failed(String),
+    /// The object changed since it was read (another writer, e.g. a second
+    /// API server on the same etcd): nothing was written.
+    #[error("{0:?} was modified concurrently")]
+    Conflict(ObjectKey),
 }
 
-/// Where committed changes go. `commit` returns only once the record is
-/// durable: the API server acknowledges a write after it.
-pub trait Storage: Send {
-    /// Reads back everything committed.
-    fn load(&mut self) -> Result<Loaded, StorageError>;
-    /// Makes one record durable.
-    fn commit(&mut self, record: &Record) -> Result<(), StorageError>;
-    /// Replaces the history with the live objects (a log that only grows
-    /// would slow every start); storages without history ignore it.
-    fn compact(
+/// Where committed changes go.
+pub trait Storage: Send + Sync {
+    /// Reads back everything committed, then reports every later commit
+    /// (this server's and, for a shared storage, other servers') to
+    /// `sink`, in revision order.
+    fn start(&mut self, sink: Arc<dyn Sink>) -> Result<Loaded, StorageError>;
+
+    /// Writes `object` at `key` (None: deletes it) if the key's last
+    /// revision is still `expected` (None: the key is absent), else
+    /// [`StorageError::Conflict`]. Returns the revision once the write is
+    /// durable and was reported to the sink: the API server acknowledges a
+    /// write after this.
+    fn commit(
+        &self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+        object: Option<&Value>,
+    ) -> Result<u64, StorageError>;
+}
+
+/// Sets `metadata.resourceVersion`, as every stored object carries it.
+pub(crate) fn with_rv(mut object: Value, rv: u64) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    }
+    object
+}
+
+/// The revisions of the live keys, for compare-and-commit.
+#[derive(Debug, Default)]
+pub(crate) struct Revisions {
+    /// The last revision assigned.
+    pub rv: u64,
+    live: HashMap<ObjectKey, u64>,
+}
+
+impl Revisions {
+    /// Revisions from loaded objects.
+    pub fn new(rv: u64, objects: &[(ObjectKey, Arc<Value>)]) -> Revisions {
+        let live = objects
+            .iter()
+            .map(|(k, v)| (k.clone(), super::object_rv(v).unwrap_or(rv)))
+            .collect();
+        Revisions { rv, live }
+    }
+
+    /// Checks `expected` and assigns the next revision to the write.
+    pub fn next(
         &mut self,
-        _rv: u64,
-        _objects: &mut dyn Iterator<Item = (&ObjectKey, &Value)>,
-    ) -> Result<(), StorageError> {
-        Ok(())
+        key: &ObjectKey,
+        expected: Option<u64>,
+        deleted: bool,
+    ) -> Result<u64, StorageError> {
+        if self.live.get(key).copied() != expected {
+            return Err(StorageError::Conflict(key.clone()));
+        }
+        self.rv += 1;
+        if deleted {
+            self.live.remove(key);
+        } else {
+            self.live.insert(key.clone(), self.rv);
+        }
+        Ok(self.rv)
     }
 }
 
 /// No durability: for tests and `--ephemeral`.
-#[derive(Debug, Default)]
-pub struct MemoryStorage;
+#[derive(Default)]
+pub struct MemoryStorage {
+    inner: Mutex<(Revisions, Option<Arc<dyn Sink>>)>,
+}
+
+impl std::fmt::Debug for MemoryStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStorage")
+    }
+}
 
 impl Storage for MemoryStorage {
-    fn load(&mut self) -> Result<Loaded, StorageError> {
+    fn start(&mut self, sink: Arc<dyn Sink>) -> Result<Loaded, StorageError> {
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        inner.1 = Some(sink);
         Ok(Loaded::default())
     }
-    fn commit(&mut self, _: &Record) -> Result<(), StorageError> {
-        Ok(())
-    }
-}
 
-/// The embedded default: an append-only log of JSON lines in a data
-/// directory, fsynced per record, compacted at start.
-#[derive(Debug)]
-pub struct LogStorage {
-    path: PathBuf,
-    file: Option<File>,
-}
-
-/// The header line of a compacted log: the resourceVersion reached, so
-/// resourceVersions never go back even when the last objects were deleted.
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    rv: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Line {
-    Record(Record),
-    Header(Header),
-}
-
-impl LogStorage {
-    /// The log in `dir` (created if missing).
-    pub fn open(dir: &Path) -> Result<LogStorage, StorageError> {
-        fs::create_dir_all(dir).map_err(|source| StorageError::Io {
-            path: dir.into(),
-            source,
-        })?;
-        Ok(LogStorage {
-            path: dir.join("objects.log"),
-            file: None,
-        })
-    }
-
-    fn io(&self, source: io::Error) -> StorageError {
-        StorageError::Io {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    /// Writes the live objects as a fresh log beside the old one, then
-    /// renames it over: a crash leaves either the old or the new log.
-    fn rewrite(
-        &mut self,
-        rv: u64,
-        objects: &mut dyn Iterator<Item = (&ObjectKey, &Value)>,
-    ) -> Result<(), StorageError> {
-        let tmp = self.path.with_extension("log.tmp");
-        let mut out = io::BufWriter::new(File::create(&tmp).map_err(|e| self.io(e))?);
-        let mut write = |line: String| -> io::Result<()> {
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")
-        };
-        let header = serde_json::to_string(&Header { rv }).unwrap_or_default();
-        write(header).map_err(|e| self.io(e))?;
-        for (key, object) in objects {
-            let record_rv = super::object_rv(object).unwrap_or(rv);
-            let record = Record::Put {
-                rv: record_rv,
-                key: key.clone(),
-                object: object.clone(),
-            };
-            let line = serde_json::to_string(&record).unwrap_or_default();
-            write(line).map_err(|e| self.io(e))?;
-        }
-        let file = out.into_inner().map_err(|e| self.io(e.into_error()))?;
-        file.sync_all().map_err(|e| self.io(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| self.io(e))?;
-        }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.io(e))?;
-        self.file = Some(file);
-        Ok(())
-    }
-}
-
-impl Storage for LogStorage {
-    fn load(&mut self) -> Result<Loaded, StorageError> {
-        let mut objects = std::collections::BTreeMap::new();
-        let mut rv = 0;
-        match File::open(&self.path) {
-            Ok(file) => {
-                let lines: Vec<String> = BufReader::new(file)
-                    .lines()
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| self.io(e))?;
-                let last = lines.len();
-                for (i, text) in lines.iter().enumerate() {
-                    match serde_json::from_str::<Line>(text) {
-                        Ok(Line::Header(h)) => rv = rv.max(h.rv),
-                        Ok(Line::Record(Record::Put { rv: r, key, object })) => {
-                            rv = rv.max(r);
-                            objects.insert(key, object);
-                        }
-                        Ok(Line::Record(Record::Delete { rv: r, key })) => {
-                            rv = rv.max(r);
-                            objects.remove(&key);
-                        }
-                        // A torn last line is a write that was never
-                        // acknowledged (the fsync did not return): drop it.
-                        Err(_) if i + 1 == last => {
-                            log::warn!("{}: dropping a torn last record", self.path.display())
-                        }
-                        Err(source) => {
-                            return Err(StorageError::Corrupt {
-                                path: self.path.clone(),
-                                line: i + 1,
-                                source,
-                            })
-                        }
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(self.io(e)),
-        }
-        let loaded = Loaded {
+    fn commit(
+        &self,
+        key: &ObjectKey,
+        expected: Option<u64>,
+        object: Option<&Value>,
+    ) -> Result<u64, StorageError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let rv = inner.0.next(key, expected, object.is_none())?;
+        let committed = Committed {
             rv,
-            objects: objects.into_iter().collect(),
+            key: key.clone(),
+            object: object.map(|o| Arc::new(with_rv(o.clone(), rv))),
         };
-        self.rewrite(loaded.rv, &mut loaded.objects.iter().map(|(k, v)| (k, v)))?;
-        Ok(loaded)
-    }
-
-    fn commit(&mut self, record: &Record) -> Result<(), StorageError> {
-        let mut line = serde_json::to_vec(record).unwrap_or_default();
-        line.push(b'\n');
-        let path = self.path.clone();
-        let io = |source| StorageError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = match self.file.as_mut() {
-            Some(f) => f,
-            None => return Err(io(io::Error::other("log not loaded"))),
-        };
-        file.write_all(&line).map_err(io)?;
-        file.sync_data().map_err(io)
-    }
-
-    fn compact(
-        &mut self,
-        rv: u64,
-        objects: &mut dyn Iterator<Item = (&ObjectKey, &Value)>,
-    ) -> Result<(), StorageError> {
-        self.rewrite(rv, objects)
+        // Reported under the lock, so the sink sees revisions in order.
+        if let Some(sink) = &inner.1 {
+            sink.committed(vec![committed]);
+        }
+        Ok(rv)
     }
 }
