@@ -21,7 +21,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 mod frontends;
 pub mod maglev;
 
-pub use maglev::{Maglev, TableSize};
+pub use maglev::{Maglev, TableSize, TableSizing};
 
 use crate::model::Model;
 use crate::packet::{FlowKey, PROTO_ICMP};
@@ -77,7 +77,7 @@ impl ServicePortEntry {
         frontend: Frontend,
         endpoints: Vec<SocketAddrV4>,
     ) -> Self {
-        let mut tables = Tables::new(TableSize::DEFAULT);
+        let mut tables = Tables::new(TableSizing::ByEndpoints);
         Self::with_tables(name, frontend_key, frontend, endpoints, &mut tables)
     }
 
@@ -140,27 +140,28 @@ impl ServicePortEntry {
     }
 }
 
-/// Maglev tables of one size, built once per set of endpoints: a Service
-/// port's ClusterIP, NodePorts, LoadBalancer and external IPs usually share
-/// their endpoints, and so share one table.
+/// Maglev tables, built once per set of endpoints: a Service port's
+/// ClusterIP, NodePorts, LoadBalancer and external IPs usually share their
+/// endpoints, and so share one table.
 struct Tables {
-    size: TableSize,
+    size: TableSizing,
     built: HashMap<Vec<SocketAddrV4>, Maglev>,
 }
 
 impl Tables {
-    fn new(size: TableSize) -> Self {
+    fn new(size: TableSizing) -> Self {
         Self {
             size,
             built: HashMap::new(),
         }
     }
 
-    /// Keeps the tables of `entries` that have this size, for reuse.
+    /// Keeps the tables of `entries` that have the size they would get
+    /// now, for reuse.
     fn keep<'a>(&mut self, entries: impl IntoIterator<Item = &'a ServicePortEntry>) {
         for e in entries {
             let slots = e.maglev.slots().len();
-            if slots == 0 || slots == self.size.get() {
+            if slots == 0 || slots == self.size.size_for(e.endpoints.len()).get() {
                 self.built
                     .entry(e.endpoints.clone())
                     .or_insert_with(|| e.maglev.clone());
@@ -173,7 +174,7 @@ impl Tables {
         if let Some(m) = self.built.get(endpoints) {
             return m.clone();
         }
-        let m = Maglev::new(endpoints, self.size);
+        let m = Maglev::new(endpoints, self.size.size_for(endpoints.len()));
         self.built.insert(endpoints.to_vec(), m.clone());
         m
     }
@@ -257,7 +258,7 @@ fn manual_key() -> ObjectKey {
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
     service_cidr: Option<Ipv4Net>,
-    size: TableSize,
+    size: TableSizing,
     /// Virtual IPs, with how many frontend claims use each.
     vips: HashMap<Ipv4Addr, usize>,
     /// The winning claim of each frontend.
@@ -287,16 +288,20 @@ impl ServiceTable {
     /// external IP, whose `externalTrafficPolicy: Local` keeps only the
     /// node's own endpoints.
     pub fn from_cluster(cluster: &Cluster, node: Option<&Topology>) -> Self {
-        Self::from_cluster_with(cluster, node, TableSize::DEFAULT)
+        Self::from_cluster_with(cluster, node, TableSizing::ByEndpoints)
     }
 
-    /// [`ServiceTable::from_cluster`] with Maglev tables of `size` slots.
-    pub fn from_cluster_with(cluster: &Cluster, node: Option<&Topology>, size: TableSize) -> Self {
+    /// [`ServiceTable::from_cluster`] with Maglev tables sized by `size`.
+    pub fn from_cluster_with(
+        cluster: &Cluster,
+        node: Option<&Topology>,
+        size: TableSizing,
+    ) -> Self {
         Self::build(&Model::from_cluster(cluster), node, Tables::new(size))
     }
 
     /// [`ServiceTable::from_cluster`] for a changed cluster, keeping this
-    /// table's Maglev tables (of the default size) for every set of
+    /// table's Maglev tables for every set of
     /// endpoints that did not change: a change then costs a table build
     /// (a fraction of a millisecond) per Service port whose endpoints
     /// changed, not per Service port of the cluster.
@@ -313,7 +318,7 @@ impl ServiceTable {
 
     /// The table of a [`Model`]'s Services.
     pub fn from_model(model: &Model, node: Option<&Topology>) -> Self {
-        Self::build(model, node, Tables::new(TableSize::DEFAULT))
+        Self::build(model, node, Tables::new(TableSizing::ByEndpoints))
     }
 
     fn build(model: &Model, node: Option<&Topology>, mut tables: Tables) -> Self {

@@ -222,3 +222,47 @@ fn two_random_endpoints_and_a_third() {
         panic!("{e}");
     }
 }
+
+/// The sizes by endpoint count: primes, at least 100 x N up to 655
+/// endpoints, and an even spread at the counts where the size changes.
+#[test]
+fn sizes_by_endpoint_count() {
+    for n in 0..=700 {
+        let size = TableSize::for_endpoints(n);
+        assert!(TableSize::new(size.get()).is_some(), "{n}: a prime size");
+        if n <= 655 {
+            assert!(
+                size.get() >= 100 * n,
+                "{n} endpoints in {} slots",
+                size.get()
+            );
+        }
+    }
+    assert_eq!(TableSize::for_endpoints(20), TableSize::SMALL);
+    assert_eq!(TableSize::for_endpoints(21), TableSize::DEFAULT);
+    assert_eq!(TableSize::for_endpoints(163), TableSize::DEFAULT);
+    assert_eq!(TableSize::for_endpoints(164), TableSize::LARGE);
+    let mut rng = 0x5eed_u64;
+    for n in [2, 5, 20, 21] {
+        let endpoints: Vec<SocketAddrV4> = (0..n)
+            .map(|i| {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                SocketAddrV4::new(Ipv4Addr::from((rng >> 32) as u32), 8080 + i as u16)
+            })
+            .collect();
+        let size = TableSize::for_endpoints(n);
+        let table = Maglev::new(&endpoints, size);
+        let mut counts = vec![0usize; n];
+        for slot in 0..size.get() as u64 {
+            counts[table.pick(slot).expect("an endpoint")] += 1;
+        }
+        let even = size.get() as f64 / n as f64;
+        for c in counts {
+            assert!(
+                (c as f64 - even).abs() / even <= MAX_SPREAD,
+                "{n} endpoints in {} slots: {c} vs {even:.1}",
+                size.get()
+            );
+        }
+    }
+}

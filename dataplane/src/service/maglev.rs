@@ -2,30 +2,36 @@
 //! Software Network Load Balancer", NSDI 2016, section 3.4): a lookup table
 //! of [`TableSize`] slots, each naming an endpoint, that a flow hash indexes.
 //!
-//! The promise, and why it needs one table size: every endpoint walks its
-//! own preference list of the slots (a pseudo-random stream derived from
-//! its address alone), and the endpoints take turns claiming their next
-//! free slot. Adding or removing one endpoint leaves every other endpoint's
-//! preference list unchanged, so the slots they held stay theirs, except for a
-//! small share that changes hands because the turns now go round a
-//! different number of endpoints (well under 2% for 1 to 64 endpoints at
-//! the default size; `tests/maglev.rs` asserts < 2% for every single add
-//! or remove). That holds only if the table size stays the same: another
-//! size is another set of preference lists, and then almost every flow moves.
-//! So every Service uses the same size, as Cilium does
-//! (`bpf-lb-maglev-table-size`, default 16381). The turns also give every
-//! endpoint the floor or ceiling of size / N slots: an even spread.
+//! The promise, and why the size depends only on the endpoint count:
+//! every endpoint walks its own preference list of the slots (a
+//! pseudo-random stream derived from its address alone), and the endpoints
+//! take turns claiming their next free slot. Adding or removing one
+//! endpoint leaves every other endpoint's preference list unchanged, so the
+//! slots they held stay theirs, except for a small share that changes
+//! hands because the turns now go round a different number of endpoints
+//! (well under 2% for 1 to 64 endpoints at a fixed size; `tests/maglev.rs`
+//! asserts < 2% for every single add or remove). That holds only while
+//! the table size stays the same: another size is another set of
+//! preference lists, and then almost every flow moves. The turns also give
+//! every endpoint the floor or ceiling of size / N slots: an even spread,
+//! within 1% when the size is at least 100 x N (the paper's advice).
 //!
-//! Cost: a table is `size` u16s (32 KiB at the default), shared by the
-//! frontends of a Service port with the same endpoints, and kept across
-//! changes for endpoint sets that did not change
-//! ([`ServiceTable::rebuild`](super::ServiceTable::rebuild)). Building one
-//! claims `size` slots with about `size * ln(size)` probes in all (the last
-//! free slots are found like the last coupons: ~170,000 probes at the
-//! default size, independent of the endpoint count), a fraction of a
-//! millisecond optimised (about 3 ms in an unoptimised test build). A
-//! Service port with one endpoint needs no table. Lookup is one hash and
-//! one index.
+//! Sizes ([`TableSize::for_endpoints`]): 2039 slots up to 20 endpoints,
+//! Cilium's default 16381 up to 163, 65521 beyond: every node derives the
+//! same size from the same endpoints, and the spread stays within 1% up to
+//! 655 endpoints. One size for every Service (Cilium's choice) would cost
+//! 32 KiB per Service port: 320 MiB for 10,000 Services, and a 16381-slot
+//! build (~0.5 ms) per change and per Service at start. The price of
+//! sizing by count: a change that crosses 20/21 or 163/164 endpoints
+//! rebuilds at another size, and flows without a conntrack entry (none of
+//! a router's tracked flows: they keep their endpoint) may move.
+//!
+//! Cost: a table is `size` u16s (4 KiB for up to 20 endpoints), shared by
+//! the frontends of a Service port with the same endpoints, and kept across
+//! changes for endpoint sets that did not change. Building one claims
+//! `size` slots with about `size * ln(size)` probes in all (the last free
+//! slots are found like the last coupons). A Service port with one
+//! endpoint needs no table. Lookup is one hash and one index.
 
 use std::fmt;
 use std::net::SocketAddrV4;
@@ -46,6 +52,23 @@ impl TableSize {
     /// of at least 100 x the endpoint count), small enough to build fast.
     pub const DEFAULT: Self = Self(16_381);
 
+    /// The size for up to 20 endpoints (>= 100 x 20).
+    pub const SMALL: Self = Self(2039);
+
+    /// The size beyond 163 endpoints (>= 100 x 655).
+    pub const LARGE: Self = Self(65_521);
+
+    /// The size of the table for `n` endpoints: [`TableSize::SMALL`] up to
+    /// 20, [`TableSize::DEFAULT`] up to 163, [`TableSize::LARGE`] beyond (see
+    /// the module documentation for why it depends on the count only).
+    pub fn for_endpoints(n: usize) -> Self {
+        match n {
+            0..=20 => Self::SMALL,
+            21..=163 => Self::DEFAULT,
+            _ => Self::LARGE,
+        }
+    }
+
     /// The largest size accepted: the slot index must fit the hash range
     /// cheaply and a table must stay small (1 MiB of u16s at most).
     pub const MAX: usize = 1 << 19;
@@ -65,6 +88,26 @@ impl TableSize {
 impl Default for TableSize {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+/// How a Service port's table size is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableSizing {
+    /// By its endpoint count ([`TableSize::for_endpoints`]): the router's.
+    #[default]
+    ByEndpoints,
+    /// One size for every table (tests and benchmarks).
+    Fixed(TableSize),
+}
+
+impl TableSizing {
+    /// The size of a table for `n` endpoints.
+    pub fn size_for(self, n: usize) -> TableSize {
+        match self {
+            Self::ByEndpoints => TableSize::for_endpoints(n),
+            Self::Fixed(size) => size,
+        }
     }
 }
 
