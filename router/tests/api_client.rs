@@ -189,6 +189,34 @@ fn get_and_delete_print_what_kubectl_prints() {
     ] {
         same_as_kubectl(&kubeconfig, args);
     }
+    // describe, from the API through the routers' translation.
+    let (ok, out, err) = text(&router(&kubeconfig, &["describe", "svc", "nginx-svc"]));
+    assert!(ok, "router describe svc: {err}");
+    assert!(out.contains("Name:") && out.contains("nginx-svc"), "{out}");
+    assert!(out.contains("10.101.182.177"), "{out}");
+    let endpoints = text(&kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "endpoints",
+            "nginx-svc",
+            "-o",
+            "jsonpath={.subsets[0].addresses[*].ip}",
+        ],
+    ))
+    .1;
+    for ip in endpoints.split_whitespace() {
+        assert!(
+            out.contains(ip),
+            "describe svc should list endpoint {ip}:\n{out}"
+        );
+    }
+    let (ok, _, err) = text(&router(&kubeconfig, &["describe", "svc", "nope"]));
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "Error from server (NotFound): services \"nope\" not found"
+    );
     let pods = text(&kubectl(&kubeconfig, &["get", "po", "-o", "name"])).1;
     let pod = pods
         .lines()

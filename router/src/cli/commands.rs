@@ -250,6 +250,9 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             name,
             namespace,
         } => {
+            if let Some(kubeconfig) = target.api() {
+                return api::ApiClient::new(kubeconfig)?.describe(resource, &namespace, &name);
+            }
             let (cluster, _, _) = cluster_state(&target)?;
             Ok(match resource {
                 Resource::Services => describe_service(&cluster, &namespace, &name)?,

@@ -6,6 +6,7 @@
 
 mod apply;
 mod client;
+mod describe;
 mod table;
 
 pub use client::ApiClient;
