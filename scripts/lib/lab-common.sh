@@ -233,7 +233,12 @@ start_bg() {
     local ns=$1 name=$2
     shift 2
     [[ $ns == ksr-* ]] || die "refusing to run in non-lab netns '$ns'"
-    ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
+    if [[ -n ${LAB_LOCK_FD:-} ]]; then
+        # Not the plumbing's lock (scripts/lab pod-up): CMD outlives it.
+        ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 {LAB_LOCK_FD}>&- &
+    else
+        ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
+    fi
     echo $! >"$RUN_DIR/$name.pid"
 }
 
