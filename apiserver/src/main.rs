@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use apiserver::server::netns::{self, NetnsListen};
 use apiserver::{api::ApiConfig, controllers::ControllerConfig, init, Config};
 
 #[derive(Parser)]
@@ -26,6 +27,10 @@ enum Command {
         /// Address to listen on (repeatable).
         #[arg(long, default_value = "127.0.0.1:6443")]
         listen: Vec<SocketAddr>,
+        /// Also listen inside a network namespace: NETNS_PATH=ADDRESS:PORT
+        /// (repeatable), e.g. /run/netns/ksr-mac-master=192.168.191.144:6443.
+        #[arg(long)]
+        listen_in_netns: Vec<NetnsListen>,
         /// Address advertised as the `kubernetes` Service's endpoint.
         #[arg(long)]
         advertise: Option<SocketAddr>,
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
         }
         Command::Serve {
             listen,
+            listen_in_netns,
             advertise,
             data_dir,
             etcd,
@@ -145,12 +151,12 @@ fn main() -> ExitCode {
                 controllers,
                 ..Config::default()
             };
-            serve(config)
+            serve(config, &listen_in_netns)
         }
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, in_netns: &[NetnsListen]) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,7 +168,7 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let running = match apiserver::start(config).await {
+        let running = match apiserver::start(config.clone()).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("ksr-apiserver: {e}");
@@ -172,6 +178,24 @@ fn serve(config: Config) -> ExitCode {
         for a in &running.addresses {
             log::info!("serving on {a}");
         }
+        let mut listeners = Vec::new();
+        for spec in in_netns {
+            match netns::bind(spec) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    eprintln!("ksr-apiserver: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            log::info!("serving on {} in {}", spec.addr, spec.netns.display());
+        }
+        let _tasks = match netns::serve_on(listeners, &running, &config) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("ksr-apiserver: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let _ = tokio::signal::ctrl_c().await;
         ExitCode::SUCCESS
     })

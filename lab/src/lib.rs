@@ -35,7 +35,12 @@
 //!   binary of this crate), SIGKILL/SIGTERM of each router under its
 //!   supervisor during a stream and a UDP flow, a flushed table 100, failing
 //!   overlay sends, a DNS-over-TCP SYN flood, the DNS pod's address spoofed;
-//!   each prints what it measured (`--nocapture`).
+//!   each prints what it measured (`--nocapture`);
+//! - `tests/kubernetes.rs` (its own lab, `scripts/lab up --kubernetes`):
+//!   the lab's API server, kubelets and manifests seen with the real
+//!   kubectl (nodes and pods Ready, a deleted Deployment pod replaced, the
+//!   Services, the kubeconfigs); needs root and kubectl and fails without
+//!   them ([`session::check_kubernetes`]).
 //!
 //! The checks read the router's CLI in JSON (`router get po -o json`,
 //! `get svc -o json`, `get stats -o json`), except where the check is the

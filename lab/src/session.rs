@@ -82,33 +82,32 @@ fn start_teardown_watcher() -> Result<(), String> {
     }
 }
 
-fn bring_up() -> Bringup {
+fn bring_up(mode: &[&str]) -> Bringup {
     if !lab_can_run() {
         return Bringup::Skipped;
     }
     if let Err(e) = start_teardown_watcher() {
         return Bringup::Failed(e);
     }
+    let config = config_arg();
+    let mut args = vec!["up", "--capture", "--config", &config];
+    args.extend_from_slice(mode);
     // Building may take a while on a cold target dir.
-    let out = run(
-        1800,
-        lab_script(),
-        &["up", "--capture", "--config", &config_arg()],
-    );
+    let out = run(1800, lab_script(), &args);
     if !out.status.success() {
-        return Bringup::Failed(show("scripts/lab up", &out));
+        return Bringup::Failed(show(&format!("scripts/lab {}", args.join(" ")), &out));
     }
     eprintln!("{}", stdout(&out));
     Bringup::Up
 }
 
 /// The shared lab, held for one check; `None` when the lab is skipped.
-fn shared() -> Option<MutexGuard<'static, ()>> {
+fn shared(mode: &[&str]) -> Option<MutexGuard<'static, ()>> {
     // A check that panicked (failed) leaves the lab usable.
     let guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match LAB.get_or_init(bring_up) {
+    match LAB.get_or_init(|| bring_up(mode)) {
         Bringup::Skipped => None,
         Bringup::Up => Some(guard),
         Bringup::Failed(why) => panic!("the lab did not come up:\n{why}"),
@@ -121,11 +120,39 @@ fn shared() -> Option<MutexGuard<'static, ()>> {
 /// skipped (not root: `SKIPPED` is printed; `KSR_LAB_REQUIRED=1` makes that
 /// a failure).
 pub fn check(f: impl FnOnce(&mut Checks, &Cluster)) {
-    let Some(_lab) = shared() else {
+    let Some(_lab) = shared(&[]) else {
         return;
     };
     let k = Cluster::from_pods(live_pods());
     let mut c = Checks::default();
     f(&mut c, &k);
+    c.finish();
+}
+
+/// Runs one check on the shared lab in kubernetes mode (`scripts/lab up
+/// --kubernetes`: the API server, one kubelet per node, the manifests
+/// applied with kubectl); a test binary uses this or [`check`], not both.
+/// Fails loudly when the lab cannot run here (not root, no `kubectl`):
+/// these checks are how kubectl sees the lab, they never skip.
+pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
+    let missing: Vec<&str> = [
+        (!crate::env::is_root()).then_some("root"),
+        crate::env::find_tool("kubectl")
+            .is_none()
+            .then_some("kubectl (Debian: kubernetes-client)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "\n\n*** the kubernetes-mode lab tests need {} ***\n\n",
+        missing.join(" and ")
+    );
+    let Some(_lab) = shared(&["--kubernetes"]) else {
+        panic!("\n\n*** the kubernetes-mode lab cannot run here: see SKIPPED above ***\n\n");
+    };
+    let mut c = Checks::default();
+    f(&mut c);
     c.finish();
 }

@@ -233,7 +233,12 @@ start_bg() {
     local ns=$1 name=$2
     shift 2
     [[ $ns == ksr-* ]] || die "refusing to run in non-lab netns '$ns'"
-    ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
+    if [[ -n ${LAB_LOCK_FD:-} ]]; then
+        # Not the plumbing's lock (scripts/lab pod-up): CMD outlives it.
+        ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 {LAB_LOCK_FD}>&- &
+    else
+        ip netns exec "$ns" "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
+    fi
     echo $! >"$RUN_DIR/$name.pid"
 }
 
@@ -253,24 +258,24 @@ proc_name() {
 }
 
 # is_lab_process PID: alive and one of the lab's own binaries (`router`,
-# `pod-server`), or this lab's kubelet or a router's supervisor (`bash
+# `pod-server`, `ksr-apiserver`, `ksr-kubelet`), or this lab's kubelet or a router's supervisor (`bash
 # .../scripts/lab kubelet|supervise`).
 is_lab_process() {
     local pid=$1 arg0='' arg1='' arg2=''
     pid_alive "$pid" || return 1
     { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1 && IFS= read -r -d '' arg2; } <"/proc/$pid/cmdline" 2>/dev/null || true
     case ${arg0##*/} in
-    router | pod-server) return 0 ;;
+    router | pod-server | ksr-apiserver | ksr-kubelet) return 0 ;;
     *) ;;
     esac
     [[ $arg1 == "$ROOT/scripts/lab" && ($arg2 == kubelet || $arg2 == supervise) ]]
 }
 
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.
+# stop_pid PID [SECONDS]: SIGTERM, up to SECONDS (default 5), then SIGKILL.
 stop_pid() {
-    local pid=$1 i
+    local pid=$1 grace=${2:-5} i
     kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < grace * 10; i++)); do
         pid_alive "$pid" || return 0
         sleep 0.1
     done
@@ -283,12 +288,13 @@ stop_pid() {
     warn "pid $pid is still alive"
 }
 
-# kill_pidfile FILE: stop the process if it is still a lab binary.
+# kill_pidfile FILE [SECONDS]: stop the process if it is still a lab
+# binary (SIGKILL after SECONDS, default 5).
 kill_pidfile() {
     local f=$1 pid
     pid=$(<"$f") || true
     if is_lab_process "$pid"; then
-        stop_pid "$pid"
+        stop_pid "$pid" "${2:-5}"
     fi
     rm -f -- "$f"
 }
@@ -331,4 +337,49 @@ wait_failed() {
     fi
     printf '[lab] the lab is left as it is for inspection; remove it with: scripts/lab down\n' >&2
     exit 1
+}
+
+# ---------------------------------------------------------------- kubernetes mode
+# `scripts/lab up --kubernetes`: the objects live in the lab's API server
+# (ksr-apiserver), not in the TOML store; one ksr-kubelet per node builds
+# the pods bound to it.
+
+# The API server's files (`ksr-apiserver init`: CA, serving certificate,
+# tokens, kubeconfigs) and its embedded storage (data/).
+APISERVER_DIR=$RUN_DIR/apiserver
+# The admin kubeconfig for the user's shell: https://127.0.0.1:6443, a
+# listener in the host's namespace (`scripts/lab kubeconfig` prints it).
+ADMIN_KUBECONFIG=$APISERVER_DIR/admin.kubeconfig
+# The kubelets' kubeconfig: admin rights (they write Nodes and pod status),
+# the lab address (they run in their nodes' namespaces).
+KUBELET_KUBECONFIG=$APISERVER_DIR/kubelet.kubeconfig
+APISERVER_PORT=6443
+# Present while the lab runs in kubernetes mode.
+MODE_FILE=$RUN_DIR/mode
+# The manifests `up --kubernetes` applies (every *.yaml, by name).
+MANIFESTS_DIR=${KSR_LAB_MANIFESTS:-$ROOT/lab/manifests}
+
+# kubernetes_mode: the running lab was brought up with --kubernetes.
+kubernetes_mode() {
+    [[ -r $MODE_FILE && $(<"$MODE_FILE") == kubernetes ]]
+}
+
+# kctl ARGS...: the real kubectl against the lab's API server, as admin.
+kctl() {
+    kubectl --kubeconfig "$ADMIN_KUBECONFIG" "$@"
+}
+
+# nodes_store: the lab's [cluster] settings and [[nodes]] (no objects) as a
+# config file for the routers, which do not read the API yet.
+nodes_store() {
+    local node
+    printf '# The lab in kubernetes mode: objects live in the API server.\n'
+    printf '[cluster]\npodCIDR = "%s"\nserviceCIDR = "%s"\ndnsDomain = "%s"\n' \
+        "$POD_CIDR" "$SERVICE_CIDR" "$DNS_DOMAIN"
+    printf 'vxlanVNI = %s\nvxlanPort = %s\nunderlayMTU = %s\n' \
+        "$VXLAN_VNI" "$VXLAN_PORT" "$UNDERLAY_MTU"
+    for node in "${NODE_NAMES[@]}"; do
+        printf '\n[[nodes]]\nname = "%s"\naddress = "%s"\npodCIDR = "%s"\n' \
+            "$node" "${NODE_ADDR[$node]}" "${NODE_CIDR[$node]}"
+    done
 }

@@ -2,6 +2,7 @@
 //! (JSON or Table), and the dispatch of each verb to the [`Api`].
 
 mod body;
+pub mod netns;
 pub mod tls;
 mod watch;
 

@@ -1,0 +1,387 @@
+//! The lab in kubernetes mode (`scripts/lab up --kubernetes`), checked with
+//! the real kubectl: the kubelets register their nodes and bring the
+//! manifests' pods to Running and Ready with IPs from their nodes' pod
+//! CIDRs, each pod's server answers in its own namespace, a deleted
+//! Deployment pod is replaced (new name, new namespace, the old one gone),
+//! the manifests reproduce config.toml's Services, and the admin
+//! kubeconfig from `scripts/lab kubeconfig` works from the host while a
+//! router's cannot write. Its own test binary with its own lab (see
+//! `lab::session`). Needs root and kubectl: fails loudly without them.
+//!
+//! The Services are not served yet: the routers do not watch the API, so
+//! ClusterIPs, NodePorts and DNS are not checked here.
+
+use std::time::{Duration, Instant};
+
+use lab::env::*;
+use lab::session::check_kubernetes;
+use lab::Checks;
+use serde_json::Value;
+
+/// The first node's underlay address: the API server's lab address.
+const MASTER_IP: &str = "192.168.191.144";
+
+/// `scripts/lab kubeconfig`: the admin kubeconfig's path.
+fn admin_kubeconfig(c: &mut Checks) -> String {
+    let out = lab_cmd(&["kubeconfig"]);
+    c.check(out.status.success(), || {
+        show("scripts/lab kubeconfig", &out)
+    });
+    stdout(&out).trim().to_string()
+}
+
+/// `kubectl --kubeconfig <admin> ARGS`.
+fn kubectl(c: &mut Checks, args: &[&str]) -> std::process::Output {
+    let config = admin_kubeconfig(c);
+    let mut all = vec!["--kubeconfig", config.as_str()];
+    all.extend_from_slice(args);
+    run(20, "kubectl", &all)
+}
+
+/// `kubectl get ARGS -o json`, parsed; `Null` (after a recorded failure)
+/// when it fails.
+fn get_json(c: &mut Checks, args: &[&str]) -> Value {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    let out = kubectl(c, &all);
+    if !c.check(out.status.success(), || {
+        show(&format!("kubectl {}", all.join(" ")), &out)
+    }) {
+        return Value::Null;
+    }
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        c.check(false, || {
+            format!("kubectl {}: not JSON: {e}", all.join(" "))
+        });
+        Value::Null
+    })
+}
+
+fn items(v: &Value) -> Vec<Value> {
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+fn netns_exists(name: &str) -> bool {
+    std::path::Path::new(&format!("/run/netns/ksr-{name}")).exists()
+}
+
+/// Whether `ip/24` holds `ip` (the lab's pod CIDRs are /24s; the check
+/// compares the first three octets).
+fn in_cidr(ip: &str, cidr: &str) -> bool {
+    let net = cidr.split('/').next().unwrap_or("");
+    let prefix = |a: &str| a.rsplit_once('.').map(|(p, _)| p.to_string());
+    cidr.ends_with("/24") && prefix(ip).is_some() && prefix(ip) == prefix(net)
+}
+
+/// `curl http://IP/hostname` from NODE's namespace: the pod's name.
+fn hostname_from_node(node: &str, ip: &str) -> String {
+    let out = lab_exec(
+        node,
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "3",
+            &format!("http://{ip}/hostname"),
+        ],
+    );
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn nodes_register_and_pods_run_in_their_namespaces() {
+    check_kubernetes(|c| {
+        let nodes = items(&get_json(c, &["nodes"]));
+        let names: Vec<&str> = nodes.iter().map(|n| str_at(n, "/metadata/name")).collect();
+        c.check(names == ["mac-master", "mac-worker"], || {
+            format!("nodes: {names:?}")
+        });
+        let mut cidrs = std::collections::HashMap::new();
+        for n in &nodes {
+            let name = str_at(n, "/metadata/name");
+            let cidr = str_at(n, "/spec/podCIDR");
+            let ready = n["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            let internal = n["status"]["addresses"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
+                .map(|a| str_at(a, "/address").to_string())
+                .unwrap_or_default();
+            let want = if name == "mac-master" {
+                (MASTER_IP, "10.10.0.0/24")
+            } else {
+                ("192.168.191.145", "10.10.1.0/24")
+            };
+            c.check(ready && (internal.as_str(), cidr) == want, || {
+                format!("node {name}: Ready {ready}, InternalIP {internal}, podCIDR {cidr}; want {want:?}")
+            });
+            cidrs.insert(name.to_string(), cidr.to_string());
+        }
+        let pods = items(&get_json(c, &["po", "-A"]));
+        c.check(pods.len() >= 6, || {
+            format!(
+                "expected nginx x2, client, client-master and two coredns pods, got {}",
+                pods.len()
+            )
+        });
+        for p in &pods {
+            let name = str_at(p, "/metadata/name");
+            let node = str_at(p, "/spec/nodeName");
+            let ip = str_at(p, "/status/podIP");
+            let phase = str_at(p, "/status/phase");
+            let cidr = cidrs.get(node).map(String::as_str).unwrap_or("");
+            c.check(ready(p) && phase == "Running" && in_cidr(ip, cidr), || {
+                format!(
+                    "pod {name} on {node}: phase {phase}, Ready {}, IP {ip} (node podCIDR {cidr})",
+                    ready(p)
+                )
+            });
+            let dns = p["metadata"]["labels"]["k8s-app"] == "kube-dns";
+            c.check(netns_exists(name) != dns, || {
+                format!(
+                    "pod {name}: netns ksr-{name} exists: {} (kube-dns pods get none)",
+                    netns_exists(name)
+                )
+            });
+            if name.starts_with("nginx-deployment-") {
+                let got = hostname_from_node(node, ip);
+                c.check(got == name, || {
+                    format!("curl http://{ip}/hostname from ksr-{node}: {got:?}, want {name:?}")
+                });
+            }
+        }
+    });
+}
+
+#[test]
+fn a_deleted_deployment_pod_is_replaced() {
+    check_kubernetes(|c| {
+        let before = items(&get_json(c, &["po", "-l", "app=nginx-deployment"]));
+        let Some(victim) = before.first() else {
+            c.check(false, || "no nginx-deployment pod".into());
+            return;
+        };
+        let old: Vec<String> = before
+            .iter()
+            .map(|p| str_at(p, "/metadata/name").to_string())
+            .collect();
+        let (name, ip) = (
+            str_at(victim, "/metadata/name").to_string(),
+            str_at(victim, "/status/podIP").to_string(),
+        );
+        let start = Instant::now();
+        let out = kubectl(c, &["delete", "po", &name]);
+        c.check(
+            stdout(&out).trim() == format!("pod \"{name}\" deleted"),
+            || show("kubectl delete po", &out),
+        );
+        let deleted = start.elapsed();
+        let mut replacement = None;
+        while start.elapsed() < Duration::from_secs(30) && replacement.is_none() {
+            let now = items(&get_json(c, &["po", "-l", "app=nginx-deployment"]));
+            replacement = now
+                .into_iter()
+                .find(|p| !old.contains(&str_at(p, "/metadata/name").to_string()) && ready(p));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let Some(new) = replacement else {
+            c.check(false, || {
+                format!("no Ready replacement for {name} within 30 s")
+            });
+            return;
+        };
+        let new_name = str_at(&new, "/metadata/name");
+        let new_ip = str_at(&new, "/status/podIP");
+        let node = str_at(&new, "/spec/nodeName");
+        eprintln!(
+            "deleted {name} ({ip}) in {deleted:?}; {new_name} ({new_ip} on {node}) Ready after {:?}",
+            start.elapsed()
+        );
+        c.check(!netns_exists(&name), || {
+            format!("netns ksr-{name} still exists")
+        });
+        c.check(netns_exists(new_name), || {
+            format!("no netns ksr-{new_name}")
+        });
+        let got = hostname_from_node(node, new_ip);
+        c.check(got == new_name, || {
+            format!("curl http://{new_ip}/hostname from ksr-{node}: {got:?}, want {new_name:?}")
+        });
+        // The EndpointSlice follows: the new IP is a ready endpoint, the
+        // old one is gone (its pod was released after it stopped).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut addresses = Vec::new();
+        while Instant::now() < deadline {
+            let slices = items(&get_json(
+                c,
+                &[
+                    "endpointslices",
+                    "-l",
+                    "kubernetes.io/service-name=nginx-svc",
+                ],
+            ));
+            addresses = slices
+                .iter()
+                .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+                .filter(|e| e["conditions"]["ready"] == true)
+                .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect();
+            if addresses.iter().any(|a| a == new_ip) && !addresses.contains(&ip) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        c.check(
+            addresses.iter().any(|a| a == new_ip) && !addresses.contains(&ip),
+            || format!("nginx-svc's ready endpoints {addresses:?}: want {new_ip}, not {ip}"),
+        );
+    });
+}
+
+#[test]
+fn the_manifests_reproduce_the_default_services() {
+    check_kubernetes(|c| {
+        let svcs = items(&get_json(c, &["svc", "-A"]));
+        let find = |name: &str| {
+            svcs.iter()
+                .find(|s| str_at(s, "/metadata/name") == name)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let expect = [
+            ("kubernetes", "/spec/clusterIP", "10.96.0.1"),
+            ("nginx-svc", "/spec/clusterIP", "10.101.182.177"),
+            ("kube-dns", "/spec/clusterIP", "10.96.0.10"),
+            ("nginx-headless", "/spec/clusterIP", "None"),
+            ("echo-udp", "/spec/ports/0/protocol", "UDP"),
+            ("orphan-svc", "/spec/selector/app", "nothing-matches"),
+            ("nginx-local", "/spec/externalTrafficPolicy", "Local"),
+            (
+                "nginx-lb",
+                "/status/loadBalancer/ingress/0/ip",
+                "192.168.200.10",
+            ),
+            ("nginx-lb", "/spec/externalIPs/0", "192.168.200.20"),
+            ("example", "/spec/externalName", "example.com"),
+        ];
+        for (name, pointer, want) in expect {
+            let svc = find(name);
+            let got = str_at(&svc, pointer);
+            c.check(got == want, || {
+                format!("svc {name} {pointer}: {got:?}, want {want:?}")
+            });
+        }
+        for (name, port) in [
+            ("nginx-nodeport", 30080),
+            ("nginx-local", 30081),
+            ("nginx-lb", 30082),
+        ] {
+            let got = find(name)
+                .pointer("/spec/ports/0/nodePort")
+                .and_then(Value::as_i64);
+            c.check(got == Some(port), || {
+                format!("svc {name} nodePort {got:?}, want {port}")
+            });
+        }
+        let eps = get_json(c, &["endpoints", "kubernetes"]);
+        let addr = str_at(&eps, "/subsets/0/addresses/0/ip");
+        let port = eps
+            .pointer("/subsets/0/ports/0/port")
+            .and_then(Value::as_i64);
+        c.check(addr == MASTER_IP && port == Some(6443), || {
+            format!("endpoints kubernetes: {addr}:{port:?}, want {MASTER_IP}:6443")
+        });
+    });
+}
+
+#[test]
+fn the_kubeconfigs_work_and_a_router_cannot_write() {
+    check_kubernetes(|c| {
+        let path = admin_kubeconfig(c);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        c.check(text.contains("server: https://127.0.0.1:6443"), || {
+            format!("{path} does not point at https://127.0.0.1:6443:\n{text}")
+        });
+        // As the user would: KUBECONFIG in the environment, no flag.
+        let out = command("timeout")
+            .args(["20", "kubectl", "get", "svc", "kubernetes"])
+            .env("KUBECONFIG", &path)
+            .output()
+            .expect("kubectl runs");
+        let table = stdout(&out);
+        c.check(
+            out.status.success() && table.contains("kubernetes   ClusterIP   10.96.0.1"),
+            || show("KUBECONFIG=... kubectl get svc kubernetes", &out),
+        );
+        // No token: 401 on the host's listener.
+        let out = run(
+            10,
+            "curl",
+            &[
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "https://127.0.0.1:6443/api/v1/pods",
+            ],
+        );
+        c.check(stdout(&out) == "401", || show("anonymous curl", &out));
+        // A router's kubeconfig, at the lab address from mac-worker's
+        // namespace: it reads, and it cannot write.
+        let router = format!("{RUN_DIR}/apiserver/router-mac-worker.kubeconfig");
+        let read = lab_exec(
+            "mac-worker",
+            &[
+                "kubectl",
+                "--kubeconfig",
+                &router,
+                "get",
+                "endpointslices",
+                "-A",
+            ],
+        );
+        c.check(
+            read.status.success() && stdout(&read).contains("kubernetes"),
+            || {
+                show(
+                    "router kubeconfig: get endpointslices -A (from ksr-mac-worker)",
+                    &read,
+                )
+            },
+        );
+        let write = lab_exec(
+            "mac-worker",
+            &[
+                "kubectl",
+                "--kubeconfig",
+                &router,
+                "delete",
+                "svc",
+                "nginx-svc",
+                "--dry-run=server",
+            ],
+        );
+        let err = String::from_utf8_lossy(&write.stderr);
+        c.check(!write.status.success() && err.contains("Forbidden"), || {
+            show("router kubeconfig: delete svc nginx-svc", &write)
+        });
+    });
+}
