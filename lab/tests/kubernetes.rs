@@ -8,8 +8,12 @@
 //! router's cannot write. Its own test binary with its own lab (see
 //! `lab::session`). Needs root and kubectl: fails loudly without them.
 //!
-//! The Services are not served yet: the routers do not watch the API, so
-//! ClusterIPs, NodePorts and DNS are not checked here.
+//! The routers watch the API as kube-proxy does: the Services are served
+//! through them (ClusterIP from pods on both nodes, DNS names, NodePorts and
+//! the LoadBalancer IP from outside, a virtual IP that does not answer
+//! ping, a Service without endpoints that rejects), the endpoints follow a
+//! replaced pod, and the routers keep forwarding while the API server does
+//! not answer.
 
 use std::time::{Duration, Instant};
 
@@ -252,6 +256,197 @@ fn a_deleted_deployment_pod_is_replaced() {
             addresses.iter().any(|a| a == new_ip) && !addresses.contains(&ip),
             || format!("nginx-svc's ready endpoints {addresses:?}: want {new_ip}, not {ip}"),
         );
+        // The routers follow: through the ClusterIP the replacement
+        // answers, the deleted pod never does.
+        let seen = hostnames_via_cluster_ip("client", 20);
+        c.check(seen.iter().any(|h| h == new_name), || {
+            format!("20 requests to nginx-svc from client never reached {new_name}: {seen:?}")
+        });
+        c.check(!seen.contains(&name), || {
+            format!("nginx-svc still reached the deleted {name}: {seen:?}")
+        });
+    });
+}
+
+/// nginx-svc's ClusterIP (lab/manifests/nginx-svc.yaml).
+const NGINX_SVC: &str = "10.101.182.177";
+
+/// `n` requests to nginx-svc's ClusterIP from `pod`: the answering pods'
+/// names (empty for a failed request).
+fn hostnames_via_cluster_ip(pod: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            lab::text::hostname_via(pod, &format!("http://{NGINX_SVC}/hostname"))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The nginx-deployment pods' names.
+fn nginx_pods(c: &mut Checks) -> Vec<String> {
+    items(&get_json(c, &["po", "-l", "app=nginx-deployment"]))
+        .iter()
+        .map(|p| str_at(p, "/metadata/name").to_string())
+        .collect()
+}
+
+#[test]
+fn services_are_served_through_the_routers() {
+    check_kubernetes(|c| {
+        let pods = nginx_pods(c);
+        for client in ["client", "client-master"] {
+            let seen = hostnames_via_cluster_ip(client, 20);
+            for pod in &pods {
+                c.check(seen.contains(pod), || {
+                    format!(
+                        "20 requests to {NGINX_SVC} from {client} never reached {pod}: {seen:?}"
+                    )
+                });
+            }
+        }
+        let by_name = curl("client", "http://nginx-svc/hostname", &[]);
+        c.check(
+            by_name.status.success() && pods.contains(&stdout(&by_name).trim().to_string()),
+            || show("curl http://nginx-svc/hostname (cluster DNS)", &by_name),
+        );
+        if find_tool("dig").is_some() {
+            let dig = lab_exec(
+                "client",
+                &[
+                    "dig",
+                    "+short",
+                    "+time=2",
+                    "+tries=1",
+                    "nginx-svc.default.svc.cluster.local",
+                ],
+            );
+            c.check(stdout(&dig).trim() == NGINX_SVC, || {
+                show("dig nginx-svc", &dig)
+            });
+        }
+        for url in [
+            "http://192.168.191.144:30080/hostname",
+            "http://192.168.191.145:30080/hostname",
+            "http://192.168.200.10/hostname",
+        ] {
+            let out = curl("external", url, &[]);
+            c.check(
+                out.status.success() && pods.contains(&stdout(&out).trim().to_string()),
+                || show(&format!("curl {url} from outside the cluster"), &out),
+            );
+        }
+        let ping = lab_exec("client", &["ping", "-c", "1", "-W", "1", NGINX_SVC]);
+        c.check(!ping.status.success(), || {
+            show("ping of a ClusterIP must get no answer", &ping)
+        });
+        let orphan = curl("client", "http://orphan-svc/", &["-v"]);
+        c.check(
+            orphan.status.code() == Some(7)
+                && String::from_utf8_lossy(&orphan.stderr).contains("Connection refused"),
+            || {
+                show(
+                    "a Service without endpoints rejects (connection refused)",
+                    &orphan,
+                )
+            },
+        );
+        let scrape = lab_exec(
+            "mac-worker",
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "http://127.0.0.1:10249/metrics",
+            ],
+        );
+        let text = stdout(&scrape);
+        c.check(
+            text.lines().any(|l| {
+                l.strip_prefix("ksr_watch_event_to_dataplane_seconds_count ")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .is_some_and(|v| v >= 1.0)
+            }),
+            || format!("mac-worker's /metrics should count the watch's changes:\n{text}"),
+        );
+    });
+}
+
+/// Stops a process with SIGSTOP and continues it when dropped (also when
+/// a check fails): the API server "down" without losing its state.
+struct Paused(String);
+
+impl Paused {
+    fn new(pid: &str) -> Paused {
+        let _ = run(5, "kill", &["-STOP", pid]);
+        Paused(pid.to_owned())
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = run(5, "kill", &["-CONT", &self.0]);
+    }
+}
+
+#[test]
+fn the_routers_forward_while_the_api_server_does_not_answer() {
+    check_kubernetes(|c| {
+        let pid = std::fs::read_to_string("/run/ksr/apiserver.pid").unwrap_or_default();
+        let pid = pid.trim().to_string();
+        c.check(!pid.is_empty(), || "no /run/ksr/apiserver.pid".into());
+        if pid.is_empty() {
+            return;
+        }
+        let pods = nginx_pods(c);
+        {
+            let _paused = Paused::new(&pid);
+            let seen = hostnames_via_cluster_ip("client", 10);
+            c.check(seen.iter().all(|h| pods.contains(h)), || {
+                format!(
+                    "with the API server stopped, nginx-svc from client: {seen:?} (pods {pods:?})"
+                )
+            });
+            let by_name = curl("client", "http://nginx-svc/hostname", &[]);
+            c.check(by_name.status.success(), || {
+                show(
+                    "DNS and the ClusterIP with the API server stopped",
+                    &by_name,
+                )
+            });
+        }
+        // Back: a change made now reaches the routers (their watches resume).
+        let out = kubectl(
+            c,
+            &["scale", "deployment", "nginx-deployment", "--replicas=3"],
+        );
+        c.check(out.status.success(), || {
+            show("kubectl scale --replicas=3", &out)
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut third = None;
+        while Instant::now() < deadline && third.is_none() {
+            third = items(&get_json(c, &["po", "-l", "app=nginx-deployment"]))
+                .into_iter()
+                .find(|p| ready(p) && !pods.contains(&str_at(p, "/metadata/name").to_string()))
+                .map(|p| str_at(&p, "/metadata/name").to_string());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if let Some(third) = &third {
+            let seen = hostnames_via_cluster_ip("client", 30);
+            c.check(seen.contains(third), || {
+                format!("30 requests to nginx-svc never reached the new {third}: {seen:?}")
+            });
+        } else {
+            c.check(false, || "no third nginx pod Ready within 30 s".into());
+        }
+        let out = kubectl(
+            c,
+            &["scale", "deployment", "nginx-deployment", "--replicas=2"],
+        );
+        c.check(out.status.success(), || {
+            show("kubectl scale --replicas=2", &out)
+        });
     });
 }
 

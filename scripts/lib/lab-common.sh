@@ -369,8 +369,22 @@ kctl() {
     kubectl --kubeconfig "$ADMIN_KUBECONFIG" "$@"
 }
 
-# nodes_store: the lab's [cluster] settings and [[nodes]] (no objects) as a
-# config file for the routers, which do not read the API yet.
+# router_settings NODE: NODE's router settings in kubernetes mode: the
+# lab's [cluster] settings and the router's read-only kubeconfig; the
+# nodes and every object come from the API server.
+router_settings() {
+    printf '# %s'"'"'s router (kubernetes mode): its own settings; nodes, Services,\n' "$1"
+    printf '# EndpointSlices and its pods come from the Kubernetes API.\n'
+    printf '[kubernetes]\nkubeconfig = "%s"\n\n' "$APISERVER_DIR/router-$1.kubeconfig"
+    printf '[cluster]\npodCIDR = "%s"\nserviceCIDR = "%s"\ndnsDomain = "%s"\n' \
+        "$POD_CIDR" "$SERVICE_CIDR" "$DNS_DOMAIN"
+    printf 'vxlanVNI = %s\nvxlanPort = %s\nunderlayMTU = %s\n' \
+        "$VXLAN_VNI" "$VXLAN_PORT" "$UNDERLAY_MTU"
+}
+
+# nodes_store: the lab's [cluster] settings and [[nodes]] (no objects): in
+# kubernetes mode what the lab script itself reads (node names, addresses,
+# pod CIDRs); the routers read router_settings.
 nodes_store() {
     local node
     printf '# The lab in kubernetes mode: objects live in the API server.\n'
