@@ -372,6 +372,7 @@ kctl() {
 # router_settings NODE: NODE's router settings in kubernetes mode: the
 # lab's [cluster] settings and the router's read-only kubeconfig; the
 # nodes and every object come from the API server.
+# shellcheck disable=SC2154 # DNS_DOMAIN: set by scripts/lab (load_dns)
 router_settings() {
     printf '# %s'"'"'s router (kubernetes mode): its own settings; nodes, Services,\n' "$1"
     printf '# EndpointSlices and its pods come from the Kubernetes API.\n'
