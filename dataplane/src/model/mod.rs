@@ -96,6 +96,32 @@ impl Model {
         m
     }
 
+    /// The cluster the model holds, ordered as [`Cluster::apply_change`]
+    /// orders it (Services, slices and pods by namespace and name, nodes in
+    /// arrival order), so a router answers `get` from its data plane's own
+    /// objects instead of keeping a copy. A model holds no Deployments
+    /// (only their namespaces): a watched cluster has none.
+    pub fn to_cluster(&self) -> Cluster {
+        let mut services: Vec<Service> = self.services.values().cloned().collect();
+        services.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let endpoint_slices = self.slices.as_ref().map(|slices| {
+            let mut v: Vec<EndpointSlice> = slices.values().cloned().collect();
+            v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            v
+        });
+        Cluster {
+            pod_cidr: self.pod_cidr,
+            service_cidr: self.service_cidr,
+            dns_domain: self.dns_domain.clone(),
+            overlay: self.overlay,
+            nodes: self.nodes.clone(),
+            deployments: Vec::new(),
+            pods: self.pods.values().cloned().collect(),
+            services,
+            endpoint_slices,
+        }
+    }
+
     /// Applies one change (as [`Cluster::apply_change`] does to the whole
     /// cluster) and reports what it touched.
     pub fn apply_change(&mut self, change: &ClusterChange) -> Touched {

@@ -7,12 +7,12 @@
 //! with a pod CIDR and an InternalIP), then builds the data plane from
 //! that state; afterwards the loop hands each change to
 //! [`Node::apply_change`], a bounded number per turn so that packets are
-//! never starved, and keeps the control socket's copy of the cluster up
-//! to date. While the API server is unreachable nothing arrives and the
+//! never starved. (The control socket answers `get` from the data plane's
+//! model: the router keeps no other copy of the cluster.) While the API server is unreachable nothing arrives and the
 //! router forwards with the state it has.
 
 use std::io::{ErrorKind, Read};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
@@ -36,13 +36,8 @@ const WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// The watch, as the packet loop sees it.
 pub struct KubeFeed {
     updates: Receiver<Received>,
-    /// The cluster as the API has it, shared with the control socket. The
-    /// loop takes the lock once per batch of changes; a `get` holds it for
-    /// one clone of the cluster (the only time the loop may wait on it).
-    view: Arc<Mutex<Cluster>>,
     /// Stops the watch thread when the router stops (`None` in tests).
     _watch: Option<WatchHandle>,
-    batch: Vec<ClusterChange>,
     /// The watch thread is gone (said once).
     ended: bool,
 }
@@ -91,28 +86,21 @@ impl KubeFeed {
             cluster.nodes.len(),
             cluster.pods.len()
         );
-        let feed = KubeFeed::new(updates, &cluster, Some(watch));
+        let feed = KubeFeed::new(updates, Some(watch));
         Ok(Some((feed, cluster)))
     }
 
-    /// The feed of `updates` to a router serving `cluster`.
-    fn new(updates: Receiver<Received>, cluster: &Cluster, watch: Option<WatchHandle>) -> Self {
+    /// The feed of `updates` to a router.
+    fn new(updates: Receiver<Received>, watch: Option<WatchHandle>) -> Self {
         KubeFeed {
             updates,
-            view: Arc::new(Mutex::new(cluster.clone())),
             _watch: watch,
-            batch: Vec::new(),
             ended: false,
         }
     }
 
-    /// The cluster copy the control socket answers `get` from.
-    pub fn view(&self) -> Arc<Mutex<Cluster>> {
-        Arc::clone(&self.view)
-    }
-
-    /// Applies up to [`CHANGES_PER_TURN`] waiting changes to `dp` and to
-    /// the control socket's copy. Returns whether more may be waiting.
+    /// Applies up to [`CHANGES_PER_TURN`] waiting changes to `dp`. Returns
+    /// whether more may be waiting.
     pub fn drain(&mut self, dp: &mut Node, programming: &Programming) -> bool {
         let mut taken = 0;
         while taken < CHANGES_PER_TURN {
@@ -152,13 +140,6 @@ impl KubeFeed {
                     "not applied: {}: {e}; the router keeps its last state for it",
                     describe(&change)
                 ),
-            }
-            self.batch.push(change);
-        }
-        if !self.batch.is_empty() {
-            let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
-            for change in self.batch.drain(..) {
-                view.apply_change(&change);
             }
         }
         taken == CHANGES_PER_TURN
