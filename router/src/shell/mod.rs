@@ -228,7 +228,7 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
         .register(&mut signal_rx, SIGNAL, Interest::READABLE)
         .map_err(io_err("registering the signal pipe"))?;
 
-    let (cluster, feed) = match source {
+    let (cluster, mut feed) = match source {
         RouterConfig::Objects(cluster) => (cluster, None),
         RouterConfig::Kubernetes(settings) => {
             match kube::KubeFeed::start(&settings, &opts.node, Arc::clone(&waker), &mut signal_rx)?
@@ -245,6 +245,9 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
             config: opts.config.display().to_string(),
             known: String::new(),
         })?;
+    if let Some(f) = feed.as_mut() {
+        f.serving(&dp);
+    }
     let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(16);
     let state = ControlState {
         node: opts.node.clone(),
@@ -354,6 +357,7 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
     );
     // The data plane's model holds the objects from here on.
     drop(cluster);
+    kube::release_freed_memory();
     let result = event_loop(
         &mut poll,
         &io,
