@@ -97,7 +97,7 @@ impl Default for Overlay {
 }
 
 /// A node: one router, one TUN device, one pod CIDR.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Node {
     /// Node name (`mac-worker`).
     pub name: String,
@@ -146,7 +146,7 @@ pub struct Deployment {
 }
 
 /// A container port a pod listens on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ContainerPort {
     /// Optional port name, which a Service's `targetPort` may refer to.
     pub name: Option<String>,
@@ -157,7 +157,7 @@ pub struct ContainerPort {
 }
 
 /// A pod with its IP and node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Pod {
     /// Pod name (`nginx-deployment-756d6b7586-7plkf`).
     pub name: String,
@@ -223,7 +223,7 @@ impl fmt::Display for Protocol {
 }
 
 /// Service type, as in Kubernetes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ServiceType {
     /// A virtual IP inside the cluster.
     ClusterIP,
@@ -247,7 +247,7 @@ impl fmt::Display for ServiceType {
 }
 
 /// `externalTrafficPolicy` / `internalTrafficPolicy`, as in Kubernetes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum TrafficPolicy {
     /// Any ready endpoint in the cluster; external clients are masqueraded
     /// to the node so replies come back through it.
@@ -268,7 +268,7 @@ impl fmt::Display for TrafficPolicy {
 }
 
 /// Session affinity, as in Kubernetes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SessionAffinity {
     /// Every flow picks its endpoint independently.
     None,
@@ -280,7 +280,7 @@ pub enum SessionAffinity {
 }
 
 /// A Service's `targetPort`: a number, or the name of a container port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TargetPort {
     /// A port number.
     Number(u16),
@@ -298,7 +298,7 @@ impl fmt::Display for TargetPort {
 }
 
 /// One port of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServicePort {
     /// Optional name (`<unset>` in `describe` when absent).
     pub name: Option<String>,
@@ -313,7 +313,7 @@ pub struct ServicePort {
 }
 
 /// A Service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Service {
     /// Service name (`nginx-svc`).
     pub name: String,

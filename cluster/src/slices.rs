@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Endpoint, ObjectKey, Protocol, ServicePort};
 
 /// One EndpointSlice of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EndpointSlice {
     /// The slice's own namespace and name.
     pub key: ObjectKey,
@@ -37,7 +37,7 @@ impl EndpointSlice {
 
 /// A port of an EndpointSlice: the Service port it serves (by name) and
 /// the number on the endpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EndpointPort {
     /// The Service port's name (`None` for an unnamed port).
     pub name: Option<String>,
@@ -48,7 +48,7 @@ pub struct EndpointPort {
 }
 
 /// One endpoint (one pod's address) of a slice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SliceEndpoint {
     /// The address.
     pub ip: Ipv4Addr,
@@ -62,7 +62,7 @@ pub struct SliceEndpoint {
 
 /// An endpoint's `conditions`, with Kubernetes' defaults for absent ones
 /// (`ready` and `serving` true, `terminating` false).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EndpointConditions {
     /// Ready for new connections.
     pub ready: bool,

@@ -119,3 +119,27 @@ fn a_pod_change_reports_the_pod_before_and_after() {
     )));
     assert_eq!(t.pod, Some((Some(pod), None)));
 }
+
+#[test]
+fn the_model_gives_back_the_watched_cluster_it_was_told() {
+    let mut c = watched();
+    c.deployments.clear();
+    c.pods.retain(|p| p.node == c.nodes[0].name);
+    let mut m = Model::from_cluster(&c);
+    let mut team = c.services[0].clone();
+    team.namespace = "a-team".into();
+    let mut node = c.nodes[0].clone();
+    node.name = "n9".into();
+    let changes = [
+        ClusterChange::EndpointSlice(slice("z", "nginx-svc", Ipv4Addr::new(10, 10, 1, 9))),
+        ClusterChange::EndpointSlice(slice("a", "nginx-svc", Ipv4Addr::new(10, 10, 1, 8))),
+        ClusterChange::Service(team),
+        ClusterChange::Node(node),
+        ClusterChange::EndpointSliceDeleted(key("z")),
+    ];
+    for change in &changes {
+        c.apply_change(change);
+        m.apply_change(change);
+    }
+    assert_eq!(m.to_cluster(), c);
+}

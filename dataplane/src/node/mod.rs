@@ -229,6 +229,11 @@ impl Node {
         self.dataplane.model()
     }
 
+    /// The model, shared (a router's control socket answers `get` from it).
+    pub fn shared_model(&self) -> Arc<RwLock<Model>> {
+        Arc::clone(&self.model)
+    }
+
     /// The answer the node's router-hosted DNS pods give to `query` (over
     /// TCP: not size-limited), from the node's current model.
     pub fn dns_answer(&self, query: &[u8]) -> Option<Vec<u8>> {

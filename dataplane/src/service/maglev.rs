@@ -26,7 +26,8 @@
 //! rebuilds at another size, and flows without a conntrack entry (none of
 //! a router's tracked flows: they keep their endpoint) may move.
 //!
-//! Cost: a table is `size` u16s (4 KiB for up to 20 endpoints), shared by
+//! Cost: a table is `size` bytes (2 KiB for up to 20 endpoints; two bytes
+//! a slot beyond 255 endpoints), shared by
 //! the frontends of a Service port with the same endpoints, and kept across
 //! changes for endpoint sets that did not change. Building one claims
 //! `size` slots with about `size * ln(size)` probes in all (the last free
@@ -118,13 +119,72 @@ fn is_prime(n: usize) -> bool {
             .all(|d| !n.is_multiple_of(d))
 }
 
+/// A table's slots: one byte each while the endpoint indices fit (up to
+/// 255 endpoints: every Service of a usual cluster), else two. At 10,000
+/// Services of a few endpoints that is 20 MiB instead of 40.
+#[derive(Clone, PartialEq, Eq)]
+enum Table {
+    Narrow(Arc<[u8]>),
+    Wide(Arc<[u16]>),
+}
+
+/// A table's slots, read-only: each names an endpoint index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slots<'a> {
+    /// Up to 255 endpoints.
+    Narrow(&'a [u8]),
+    /// More.
+    Wide(&'a [u16]),
+}
+
+impl Slots<'_> {
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Narrow(s) => s.len(),
+            Self::Wide(s) => s.len(),
+        }
+    }
+
+    /// Whether there are no slots (fewer than two endpoints).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The endpoint index in slot `slot`.
+    #[inline]
+    pub fn get(&self, slot: usize) -> Option<usize> {
+        match self {
+            Self::Narrow(s) => s.get(slot).map(|&i| usize::from(i)),
+            Self::Wide(s) => s.get(slot).map(|&i| usize::from(i)),
+        }
+    }
+
+    /// Where the slots are stored (tables are shared: equal pointers are
+    /// one table).
+    pub fn as_ptr(&self) -> *const u8 {
+        match self {
+            Self::Narrow(s) => s.as_ptr(),
+            Self::Wide(s) => s.as_ptr().cast(),
+        }
+    }
+
+    /// Every slot's endpoint index.
+    pub fn to_vec(&self) -> Vec<u16> {
+        match self {
+            Self::Narrow(s) => s.iter().map(|&i| u16::from(i)).collect(),
+            Self::Wide(s) => s.to_vec(),
+        }
+    }
+}
+
 /// A Maglev lookup table for a sorted list of endpoints. Cheap to clone
 /// (the slots are shared).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Maglev {
     /// Which endpoint (an index into the list the table was built for)
     /// each slot names; empty when there are fewer than two endpoints.
-    slots: Arc<[u16]>,
+    table: Table,
     /// How many endpoints the table was built for.
     endpoints: usize,
 }
@@ -132,7 +192,7 @@ pub struct Maglev {
 impl fmt::Debug for Maglev {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Maglev")
-            .field("slots", &self.slots.len())
+            .field("slots", &self.slots().len())
             .field("endpoints", &self.endpoints)
             .finish()
     }
@@ -145,14 +205,16 @@ impl Maglev {
     /// last ones get none.
     pub fn new(endpoints: &[SocketAddrV4], size: TableSize) -> Self {
         let n = endpoints.len().min(usize::from(u16::MAX));
-        let slots = if n < 2 {
+        let table = if n < 2 {
             // Zero endpoints: nothing to pick; one: always that one.
-            Arc::from([])
+            Table::Narrow(Arc::from([]))
+        } else if n <= usize::from(u8::MAX) {
+            Table::Narrow(Arc::from(fill::<u8>(&endpoints[..n], size.get())))
         } else {
-            Arc::from(fill(&endpoints[..n], size.get()))
+            Table::Wide(Arc::from(fill::<u16>(&endpoints[..n], size.get())))
         };
         Self {
-            slots,
+            table,
             endpoints: n,
         }
     }
@@ -161,16 +223,19 @@ impl Maglev {
     /// there are no endpoints.
     #[inline]
     pub fn pick(&self, hash: u64) -> Option<usize> {
-        if self.slots.is_empty() {
+        let slots = self.slots();
+        if slots.is_empty() {
             return (self.endpoints == 1).then_some(0);
         }
-        let slot = (hash % self.slots.len() as u64) as usize;
-        self.slots.get(slot).map(|&i| usize::from(i))
+        slots.get((hash % slots.len() as u64) as usize)
     }
 
     /// Every slot's endpoint index (empty for fewer than two endpoints).
-    pub fn slots(&self) -> &[u16] {
-        &self.slots
+    pub fn slots(&self) -> Slots<'_> {
+        match &self.table {
+            Table::Narrow(s) => Slots::Narrow(s),
+            Table::Wide(s) => Slots::Wide(s),
+        }
     }
 }
 
@@ -212,20 +277,42 @@ impl Preferences {
     }
 }
 
+/// A slot's endpoint index as stored: `u8` or `u16`, whose largest value
+/// marks a free slot while filling.
+trait Slot: Copy + Eq {
+    const FREE: Self;
+    /// `i`, known to be below `FREE`.
+    fn from_index(i: usize) -> Self;
+}
+
+impl Slot for u8 {
+    const FREE: Self = u8::MAX;
+    fn from_index(i: usize) -> Self {
+        i as u8
+    }
+}
+
+impl Slot for u16 {
+    const FREE: Self = u16::MAX;
+    fn from_index(i: usize) -> Self {
+        i as u16
+    }
+}
+
 /// The paper's population loop: endpoints take turns claiming the next
-/// free slot of their preference list until every slot is claimed.
-fn fill(endpoints: &[SocketAddrV4], m: usize) -> Vec<u16> {
-    const FREE: u16 = u16::MAX;
+/// free slot of their preference list until every slot is claimed. (At
+/// most `T::FREE` endpoints: their indices stay below it.)
+fn fill<T: Slot>(endpoints: &[SocketAddrV4], m: usize) -> Vec<T> {
     let mut prefs: Vec<Preferences> = endpoints.iter().map(|e| Preferences::new(e, m)).collect();
-    let mut table = vec![FREE; m];
+    let mut table = vec![T::FREE; m];
     let mut filled = 0;
     'fill: loop {
         for (i, p) in prefs.iter_mut().enumerate() {
             let mut pos = p.next();
-            while table[pos] != FREE {
+            while table[pos] != T::FREE {
                 pos = p.next();
             }
-            table[pos] = i as u16;
+            table[pos] = T::from_index(i);
             filled += 1;
             if filled == m {
                 break 'fill;

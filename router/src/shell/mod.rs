@@ -44,7 +44,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use capture::{Capture, Point};
 use control::config::ConfigError;
 use control::settings::{self, RouterConfig, SettingsError};
-use control_server::{ControlState, Query};
+use control_server::{ControlState, Query, Served};
 use counters::ShellStats;
 use dataplane::buf::PacketBuf;
 use dataplane::engine::{DataplaneConfig, Egress, Ingress, Verdict};
@@ -228,7 +228,7 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
         .register(&mut signal_rx, SIGNAL, Interest::READABLE)
         .map_err(io_err("registering the signal pipe"))?;
 
-    let (cluster, feed) = match source {
+    let (cluster, mut feed) = match source {
         RouterConfig::Objects(cluster) => (cluster, None),
         RouterConfig::Kubernetes(settings) => {
             match kube::KubeFeed::start(&settings, &opts.node, Arc::clone(&waker), &mut signal_rx)?
@@ -239,12 +239,23 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
         }
     };
 
+    let mut dp =
+        Node::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| RunError::UnknownNode {
+            node: e.0,
+            config: opts.config.display().to_string(),
+            known: String::new(),
+        })?;
+    if let Some(f) = feed.as_mut() {
+        f.serving(&dp);
+    }
     let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(16);
     let state = ControlState {
         node: opts.node.clone(),
-        cluster: cluster.clone(),
+        served: match feed {
+            Some(_) => Served::Watched(dp.shared_model()),
+            None => Served::File(cluster.clone()),
+        },
         config: opts.config.clone(),
-        watched: feed.as_ref().map(kube::KubeFeed::view),
     };
     control_server::spawn(&opts.control, state, query_tx.clone(), Arc::clone(&waker)).map_err(
         |source| RunError::Control {
@@ -259,12 +270,6 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
             .map(|m| (m.dev(), m.ino()))
     };
 
-    let mut dp =
-        Node::new(&opts.dataplane, &cluster, &opts.node).map_err(|e| RunError::UnknownNode {
-            node: e.0,
-            config: opts.config.display().to_string(),
-            known: String::new(),
-        })?;
     let journal = open_journal(opts, &mut dp);
     let programming = metrics::Programming::default();
     if let Some(addr) = opts.metrics {
@@ -350,6 +355,9 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tun: Tun) -> Result<(), RunEr
         cluster.services.len(),
         opts.control.display()
     );
+    // The data plane's model holds the objects from here on.
+    drop(cluster);
+    kube::release_freed_memory();
     let result = event_loop(
         &mut poll,
         &io,

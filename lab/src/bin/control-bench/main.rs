@@ -7,7 +7,9 @@
 //!   from the request to the API server to the last router;
 //! - the routers' and (given its pid) the API server's RSS.
 //!
-//! `scripts/bench-control` runs it against a fresh `ksr-apiserver`.
+//! `scripts/bench-control` runs it against a fresh `ksr-apiserver`, and
+//! again with `--routers 0 --no-load` to change endpoints under real
+//! `router run` processes.
 
 mod load;
 mod report;
@@ -48,7 +50,24 @@ struct Cli {
     /// The API server's pid, for its RSS.
     #[arg(long)]
     apiserver_pid: Option<u32>,
+    /// Benchmark routers (child processes) to start; with 0 the changes
+    /// are made one at a time, 20 ms apart, for routers started
+    /// elsewhere (`router run`, whose /metrics then tell the latencies).
+    #[arg(long, default_value_t = 2)]
+    routers: usize,
+    /// The cluster is loaded already (by an earlier run): only measure.
+    #[arg(long)]
+    no_load: bool,
+    /// The number of the first change: a second run on the same cluster
+    /// starts after the first one's changes, so that its changes change
+    /// something.
+    #[arg(long, default_value_t = 0)]
+    first_change: usize,
 }
+
+/// Time between two changes when no benchmark router reports (their
+/// routers have applied a change well within it).
+const PACE: Duration = Duration::from_millis(20);
 
 #[derive(Subcommand)]
 enum Sub {
@@ -143,22 +162,24 @@ fn bench(cli: &Cli) -> Result<(), String> {
         kube::Client::try_from(config).map_err(|e| e.to_string())
     })?;
     let api = |e: kube::Error| format!("API server: {e}");
-    runtime.block_on(load::nodes(&client)).map_err(api)?;
-    let took = runtime
-        .block_on(load::services(&client, 0, cli.services, cli.per_service))
-        .map_err(api)?;
-    let objects = 2 * cli.services;
-    println!(
-        "load: {} Services + {} EndpointSlices ({} endpoints) in {:.1} s ({:.0} objects/s)",
-        cli.services,
-        cli.services,
-        cli.services * cli.per_service,
-        took.as_secs_f64(),
-        objects as f64 / took.as_secs_f64()
-    );
+    if !cli.no_load {
+        runtime.block_on(load::nodes(&client)).map_err(api)?;
+        let took = runtime
+            .block_on(load::services(&client, 0, cli.services, cli.per_service))
+            .map_err(api)?;
+        let objects = 2 * cli.services;
+        println!(
+            "load: {} Services + {} EndpointSlices ({} endpoints) in {:.1} s ({:.0} objects/s)",
+            cli.services,
+            cli.services,
+            cli.services * cli.per_service,
+            took.as_secs_f64(),
+            objects as f64 / took.as_secs_f64()
+        );
+    }
 
     let mut routers = Vec::new();
-    for (node, _, _) in load::NODES {
+    for (node, _, _) in load::NODES.iter().take(cli.routers) {
         let r = RouterChild::start(&cli.kubeconfig, node)?;
         let ready = r.next(Duration::from_secs(60))?;
         println!(
@@ -172,7 +193,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
     }
 
     let mut summary = Summary::default();
-    for n in 0..cli.changes {
+    for n in cli.first_change..cli.first_change + cli.changes {
         let i = (n * 7919) % cli.services;
         let j = n % cli.per_service;
         let generation = 1 + n / cli.services;
@@ -180,6 +201,10 @@ fn bench(cli: &Cli) -> Result<(), String> {
         let (sent, sent_wall) = runtime
             .block_on(load::change(&client, i, cli.per_service, j, generation))
             .map_err(api)?;
+        if routers.is_empty() {
+            std::thread::sleep(PACE);
+            continue;
+        }
         let slice = format!("{}-bench", load::service_name(i));
         let mut last_applied_ns: u128 = 0;
         for r in &routers {
@@ -217,7 +242,11 @@ fn bench(cli: &Cli) -> Result<(), String> {
             .push(last_applied_ns.saturating_sub(sent_ns) as f64 / 1e6);
         let _ = sent;
     }
-    summary.print(cli.changes, routers.len());
+    if routers.is_empty() {
+        println!("{} endpoint changes made, {PACE:?} apart", cli.changes);
+    } else {
+        summary.print(cli.changes, routers.len());
+    }
     if let Some(pid) = cli.apiserver_pid {
         println!(
             "apiserver RSS: {}",

@@ -9,12 +9,12 @@
 //! seconds; and a new cluster state is validated as `config.toml` is
 //! before the data plane sees it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use log::{debug, warn};
 
 use dataplane::conntrack::FlowCursor;
+use dataplane::model::Model;
 
 use crate::protocol::{ProtocolError, Request, Response};
 use cluster::Cluster;
@@ -44,27 +45,43 @@ pub struct Query {
     pub reply: Sender<Response>,
 }
 
+/// Where the cluster the router serves comes from.
+pub enum Served {
+    /// An object file (the store) or a state sent over the socket: the
+    /// control thread keeps it, and `apply` replaces it.
+    File(Cluster),
+    /// A watched Kubernetes API: `get` reads the data plane's own model
+    /// (no copy of the cluster is kept for the socket); a new state sent
+    /// over the socket is refused (the API is the source).
+    Watched(Arc<RwLock<Model>>),
+}
+
 /// What the control thread needs to answer on its own.
 pub struct ControlState {
     /// This router's node.
     pub node: String,
     /// The cluster being served.
-    pub cluster: Cluster,
+    pub served: Served,
     /// The cluster file (the store) it came from, or the settings file.
     pub config: PathBuf,
-    /// `Some` when the router watches a Kubernetes API: the packet loop
-    /// keeps this copy of the cluster up to date and `get` reads it; a
-    /// new state sent over the socket is refused (the API is the source).
-    pub watched: Option<Arc<Mutex<Cluster>>>,
 }
 
 impl ControlState {
-    /// The cluster as the router serves it now.
+    /// The cluster as the router serves it now. (For a watched cluster,
+    /// built from the model under its read lock: the packet loop waits
+    /// for it only if a change arrives meanwhile.)
     fn current(&self) -> Cluster {
-        match &self.watched {
-            Some(live) => live.lock().unwrap_or_else(PoisonError::into_inner).clone(),
-            None => self.cluster.clone(),
+        match &self.served {
+            Served::Watched(model) => model
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .to_cluster(),
+            Served::File(cluster) => cluster.clone(),
         }
+    }
+
+    fn watched(&self) -> bool {
+        matches!(self.served, Served::Watched(_))
     }
 }
 
@@ -72,7 +89,8 @@ impl ControlState {
 /// `service/<ns>/<name>` and `namespace/<name>`: objects already known keep theirs, new ones get
 /// `now`, gone ones are forgotten.
 fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
-    let keys: Vec<String> = cluster
+    // A set: at 10,000 Services a list made every `get` quadratic.
+    let keys: BTreeSet<String> = cluster
         .pods
         .iter()
         .map(|p| format!("pod/{}/{}", p.namespace, p.name))
@@ -169,9 +187,18 @@ fn serve(
             Ok(request) => answer(request, state, created, queries, waker),
         },
     };
+    // The whole cluster, copied and serialized for this answer (tens of
+    // MiB at 10,000 Services): given back to the system once sent.
+    let whole_cluster = matches!(response, Response::State { .. });
     let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    drop(response);
     out.push('\n');
-    (&stream).write_all(out.as_bytes())
+    let sent = (&stream).write_all(out.as_bytes());
+    drop(out);
+    if whole_cluster {
+        super::kube::release_freed_memory();
+    }
+    sent
 }
 
 /// The answer to one well-formed request.
@@ -185,7 +212,7 @@ fn answer(
     match request {
         Request::State => {
             let cluster = state.current();
-            if state.watched.is_some() {
+            if state.watched() {
                 stamp(created, &cluster, unix_now());
             }
             Response::State {
@@ -196,7 +223,7 @@ fn answer(
                 config: state.config.clone(),
             }
         }
-        Request::Apply { .. } if state.watched.is_some() => {
+        Request::Apply { .. } if state.watched() => {
             Response::Error(ProtocolError::NotApplied(
                 "this router watches the Kubernetes API: change the objects there (kubectl apply -f, kubectl delete)".to_owned(),
             ))
@@ -214,7 +241,7 @@ fn answer(
             );
             if let Response::Applied { .. } = answer {
                 stamp(created, &cluster, unix_now());
-                state.cluster = cluster;
+                state.served = Served::File(cluster);
             }
             answer
         }

@@ -34,6 +34,10 @@ struct Server {
 
 impl Server {
     fn start(cluster: Cluster) -> Server {
+        Self::serving(Served::File(cluster))
+    }
+
+    fn serving(served: Served) -> Server {
         let path = socket_path();
         let poll = mio::Poll::new().expect("poll");
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
@@ -52,9 +56,8 @@ impl Server {
         });
         let state = ControlState {
             node: "mac-master".into(),
-            cluster,
+            served,
             config: PathBuf::from("config.toml"),
-            watched: None,
         };
         spawn(&path, state, tx, waker).expect("control server");
         Server { path, _poll: poll }
@@ -109,6 +112,34 @@ fn apply_of_a_valid_state_is_served() {
     .expect("apply");
     assert!(matches!(answer, Response::Applied { .. }), "{answer:?}");
     assert_eq!(server.cluster(), next);
+}
+
+#[test]
+fn a_watched_router_answers_from_its_model_and_refuses_apply() {
+    let mut watched = default_cluster();
+    watched.deployments.clear();
+    watched.endpoint_slices = Some(Vec::new());
+    let model = Arc::new(RwLock::new(Model::from_cluster(&watched)));
+    let server = Server::serving(Served::Watched(Arc::clone(&model)));
+    assert_eq!(server.cluster(), watched);
+    let gone = watched.services.remove(0);
+    model
+        .write()
+        .expect("model")
+        .apply_change(&cluster::ClusterChange::ServiceDeleted(
+            cluster::ObjectKey::new(gone.namespace, gone.name),
+        ));
+    assert_eq!(
+        server.cluster(),
+        watched,
+        "the model's change shows at once"
+    );
+    match protocol::request(&server.path, &Request::Apply { cluster: watched }) {
+        Ok(Response::Error(ProtocolError::NotApplied(why))) => {
+            assert!(why.contains("kubectl apply"), "{why}");
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
 }
 
 #[test]

@@ -116,7 +116,7 @@ fn changes_are_applied_a_bounded_number_per_turn_and_shown_to_the_socket() {
     cluster.apply_change(&node("me", 1));
     let mut dp = Node::new(&DataplaneConfig::default(), &cluster, "me").expect("node");
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut feed = KubeFeed::new(rx, &cluster, None);
+    let mut feed = KubeFeed::new(rx, None);
     let total = CHANGES_PER_TURN + 44;
     for i in 0..total {
         tx.send(Received::now(Update::Change(service(i as u16))))
@@ -126,12 +126,10 @@ fn changes_are_applied_a_bounded_number_per_turn_and_shown_to_the_socket() {
         feed.drain(&mut dp, &Programming::default()),
         "more are waiting after one turn"
     );
-    assert_eq!(
-        feed.view().lock().expect("view").services.len(),
-        CHANGES_PER_TURN
-    );
+    // The socket answers `get` from the data plane's model.
+    assert_eq!(dp.model().to_cluster().services.len(), CHANGES_PER_TURN);
     assert!(!feed.drain(&mut dp, &Programming::default()));
-    let view = feed.view().lock().expect("view").clone();
+    let view = dp.model().to_cluster();
     assert_eq!(view.services.len(), total);
     assert_eq!(
         dp.services().entries().len(),
