@@ -41,6 +41,28 @@ fn upsert_sorted<T, K: Ord>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> K) {
 }
 
 impl Cluster {
+    /// A cluster with these settings and no objects yet, whose endpoints
+    /// will come from EndpointSlices (`endpoint_slices: Some`): where a
+    /// watch of the Kubernetes API starts, applying its changes.
+    pub fn watched(
+        pod_cidr: ipnet::Ipv4Net,
+        service_cidr: ipnet::Ipv4Net,
+        dns_domain: String,
+        overlay: crate::Overlay,
+    ) -> Self {
+        Cluster {
+            pod_cidr,
+            service_cidr,
+            dns_domain,
+            overlay,
+            nodes: Vec::new(),
+            deployments: Vec::new(),
+            pods: Vec::new(),
+            services: Vec::new(),
+            endpoint_slices: Some(Vec::new()),
+        }
+    }
+
     /// Applies one change to the whole model. Services, pods and slices stay
     /// sorted by namespace and name; a new node goes last.
     pub fn apply_change(&mut self, change: &ClusterChange) {

@@ -56,17 +56,12 @@ fn slice(name: &str, svc: &str, port_name: Option<&str>, eps: Vec<SliceEndpoint>
 }
 
 fn empty() -> Cluster {
-    Cluster {
-        pod_cidr: "10.10.0.0/16".parse().expect("cidr"),
-        service_cidr: "10.96.0.0/12".parse().expect("cidr"),
-        dns_domain: "cluster.local".into(),
-        overlay: Overlay::default(),
-        nodes: vec![],
-        deployments: vec![],
-        pods: vec![],
-        services: vec![],
-        endpoint_slices: Some(vec![]),
-    }
+    Cluster::watched(
+        "10.10.0.0/16".parse().expect("cidr"),
+        "10.96.0.0/12".parse().expect("cidr"),
+        "cluster.local".into(),
+        Overlay::default(),
+    )
 }
 
 fn ips(eps: &[Endpoint]) -> Vec<u8> {

@@ -54,17 +54,12 @@ impl ClusterSettings {
     /// A cluster with these settings and no objects yet, whose endpoints
     /// will come from EndpointSlices (`endpoint_slices: Some`).
     pub fn empty_cluster(&self) -> Cluster {
-        Cluster {
-            pod_cidr: self.pod_cidr,
-            service_cidr: self.service_cidr,
-            dns_domain: self.dns_domain.clone(),
-            overlay: self.overlay,
-            nodes: Vec::new(),
-            deployments: Vec::new(),
-            pods: Vec::new(),
-            services: Vec::new(),
-            endpoint_slices: Some(Vec::new()),
-        }
+        Cluster::watched(
+            self.pod_cidr,
+            self.service_cidr,
+            self.dns_domain.clone(),
+            self.overlay,
+        )
     }
 }
 

@@ -35,17 +35,12 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 fn empty_cluster() -> Cluster {
-    Cluster {
-        pod_cidr: "10.10.0.0/16".parse().expect("a valid CIDR literal"),
-        service_cidr: "10.96.0.0/12".parse().expect("a valid CIDR literal"),
-        dns_domain: "cluster.local".into(),
-        overlay: Overlay::default(),
-        nodes: vec![],
-        deployments: vec![],
-        pods: vec![],
-        services: vec![],
-        endpoint_slices: Some(vec![]),
-    }
+    Cluster::watched(
+        "10.10.0.0/16".parse().expect("a valid CIDR literal"),
+        "10.96.0.0/12".parse().expect("a valid CIDR literal"),
+        "cluster.local".into(),
+        Overlay::default(),
+    )
 }
 
 fn emit(line: &serde_json::Value) {

@@ -53,17 +53,15 @@ impl ApiClient {
         }
         // Describing needs the Service and its slices only; the cluster
         // settings are the router's, not the API's, and are not shown.
-        Ok(Cluster {
-            pod_cidr: Default::default(),
-            service_cidr: Default::default(),
-            dns_domain: String::new(),
-            overlay: Default::default(),
-            nodes: Vec::new(),
-            deployments: Vec::new(),
-            pods: Vec::new(),
-            services: vec![service],
-            endpoint_slices: Some(slices),
-        })
+        let mut cluster = Cluster::watched(
+            Default::default(),
+            Default::default(),
+            String::new(),
+            Default::default(),
+        );
+        cluster.services.push(service);
+        cluster.endpoint_slices = Some(slices);
+        Ok(cluster)
     }
 
     /// `describe svc|ep NAME -n NS`.
