@@ -235,6 +235,20 @@ pub enum ServiceType {
     ExternalName,
 }
 
+impl ServiceType {
+    /// The type `spec.type` names (Kubernetes' spelling; absent means
+    /// ClusterIP), or `None` for a type that does not exist.
+    pub fn from_spec(spec_type: Option<&str>) -> Option<Self> {
+        match spec_type {
+            None | Some("ClusterIP") => Some(Self::ClusterIP),
+            Some("NodePort") => Some(Self::NodePort),
+            Some("LoadBalancer") => Some(Self::LoadBalancer),
+            Some("ExternalName") => Some(Self::ExternalName),
+            Some(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for ServiceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -35,16 +35,14 @@ pub fn translate_service(svc: &k8s::Service) -> Result<Option<Service>, Skip> {
     let default_spec = k8s::ServiceSpec::default();
     let spec = svc.spec.as_ref().unwrap_or(&default_spec);
 
-    let service_type = match spec.type_.as_deref() {
-        None | Some("ClusterIP") => ServiceType::ClusterIP,
-        Some("NodePort") => ServiceType::NodePort,
-        Some("LoadBalancer") => ServiceType::LoadBalancer,
-        Some("ExternalName") => ServiceType::ExternalName,
-        Some(other) => {
+    let service_type = match ServiceType::from_spec(spec.type_.as_deref()) {
+        Some(t) => t,
+        None => {
+            let other = spec.type_.as_deref().unwrap_or_default();
             return Err(skip(
                 "spec.type",
                 format!("{other:?} is not ClusterIP, NodePort, LoadBalancer or ExternalName"),
-            ))
+            ));
         }
     };
     let (cluster_ip, headless) = match cluster_ip(spec, service_type) {

@@ -66,18 +66,12 @@ pub(crate) fn build_services(
                 first: plans[j].label.clone(),
             });
         }
-        let service_type = match s.service_type.as_deref() {
-            None | Some("ClusterIP") => ServiceType::ClusterIP,
-            Some("NodePort") => ServiceType::NodePort,
-            Some("LoadBalancer") => ServiceType::LoadBalancer,
-            Some("ExternalName") => ServiceType::ExternalName,
-            Some(other) => {
-                return Err(ConfigError::UnsupportedServiceType {
-                    key: format!("{obj}: type"),
-                    value: other.into(),
-                })
+        let service_type = ServiceType::from_spec(s.service_type.as_deref()).ok_or_else(|| {
+            ConfigError::UnsupportedServiceType {
+                key: format!("{obj}: type"),
+                value: s.service_type.as_deref().unwrap_or_default().into(),
             }
-        };
+        })?;
         let is_external_name = service_type == ServiceType::ExternalName;
         let not_on_external_name = |field: &str, value: String| ConfigError::NotOnExternalName {
             key: format!("{obj}: {field}"),
