@@ -86,6 +86,14 @@ pub fn kubeconfig(server: &str, ca_pem: &str, user: &str, token: &str) -> String
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A kubeconfig for a plain-HTTP server that runs without tokens (every
+/// request admin): what in-process tests of the server and its clients use.
+pub fn plain_kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {server}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user: {{}}\n"
+    )
+}
+
 /// Standard base64 (kubeconfig's `-data` fields).
 pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

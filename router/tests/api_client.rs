@@ -89,10 +89,7 @@ impl Server {
 
     fn kubeconfig(&self) -> PathBuf {
         let path = self.dir.join("kubeconfig");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: http://{}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user: {{}}\n",
-            self.address()
-        );
+        let text = apiserver::init::plain_kubeconfig(&format!("http://{}", self.address()));
         std::fs::write(&path, text).expect("kubeconfig");
         path
     }

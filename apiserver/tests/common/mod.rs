@@ -128,9 +128,7 @@ impl Server {
 /// Writes a kubeconfig for a plain-HTTP server without credentials.
 pub fn plain_kubeconfig(dir: &Path, address: SocketAddr) -> PathBuf {
     let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: http://{address}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user: {{}}\n"
-    );
+    let text = apiserver::init::plain_kubeconfig(&format!("http://{address}"));
     std::fs::write(&path, text).expect("kubeconfig");
     path
 }

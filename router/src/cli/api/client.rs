@@ -59,31 +59,31 @@ impl ApiClient {
         Ok(serde_json::from_str(&text)?)
     }
 
-    /// `GET path` as kubectl's Table (with the rows' metadata, for the
-    /// namespace column of `-A`).
-    pub fn table(&self, path: &str) -> Result<Value, CliError> {
-        let request = http::Request::get(format!("{path}?includeObject=Metadata"))
-            .header(http::header::ACCEPT, ACCEPT_TABLE)
+    /// A body-less `method path` accepting `accept`, its answer as JSON.
+    fn call(&self, method: http::Method, path: &str, accept: &str) -> Result<Value, CliError> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::ACCEPT, accept)
             .body(Vec::new())
             .map_err(|e| CliError::Kube(e.to_string()))?;
         self.send(request)
+    }
+
+    /// `GET path` as kubectl's Table (with the rows' metadata, for the
+    /// namespace column of `-A`).
+    pub fn table(&self, path: &str) -> Result<Value, CliError> {
+        let path = format!("{path}?includeObject=Metadata");
+        self.call(http::Method::GET, &path, ACCEPT_TABLE)
     }
 
     /// `GET path` as JSON.
     pub fn get(&self, path: &str) -> Result<Value, CliError> {
-        let request = http::Request::get(path)
-            .header(http::header::ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|e| CliError::Kube(e.to_string()))?;
-        self.send(request)
+        self.call(http::Method::GET, path, "application/json")
     }
 
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<Value, CliError> {
-        let request = http::Request::delete(path)
-            .header(http::header::ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|e| CliError::Kube(e.to_string()))?;
-        self.send(request)
+        self.call(http::Method::DELETE, path, "application/json")
     }
 }
