@@ -19,8 +19,10 @@ use ipnet::Ipv4Net;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 mod frontends;
+mod lazy;
 pub mod maglev;
 
+pub use lazy::LazyMaglev;
 pub use maglev::{Maglev, TableSize, TableSizing};
 
 use crate::model::Model;
@@ -66,7 +68,7 @@ pub struct ServicePortEntry {
     pub local_only: bool,
     /// Ready endpoints, sorted.
     pub endpoints: Vec<SocketAddrV4>,
-    maglev: Maglev,
+    maglev: LazyMaglev,
 }
 
 impl ServicePortEntry {
@@ -77,7 +79,7 @@ impl ServicePortEntry {
         frontend: Frontend,
         endpoints: Vec<SocketAddrV4>,
     ) -> Self {
-        let mut tables = Tables::new(TableSizing::ByEndpoints);
+        let mut tables = Tables::new(TableSizing::ByEndpoints, Build::Now);
         Self::with_tables(name, frontend_key, frontend, endpoints, &mut tables)
     }
 
@@ -125,7 +127,7 @@ impl ServicePortEntry {
     /// The endpoint for a flow, or `None` when there are no endpoints.
     #[inline]
     pub fn pick(&self, flow: &FlowKey) -> Option<SocketAddrV4> {
-        let i = self.maglev.pick(flow_hash(flow))?;
+        let i = self.maglev().pick(flow_hash(flow))?;
         self.endpoints.get(i).copied()
     }
 
@@ -134,10 +136,28 @@ impl ServicePortEntry {
         (self.vip, self.port, self.proto)
     }
 
-    /// The Maglev table endpoints are picked from.
+    /// The Maglev table endpoints are picked from (built now if it was
+    /// not yet).
+    #[inline]
     pub fn maglev(&self) -> &Maglev {
+        self.maglev.get(&self.endpoints)
+    }
+
+    /// The table, built or not.
+    pub fn lazy_maglev(&self) -> &LazyMaglev {
         &self.maglev
     }
+}
+
+/// When a new Maglev table is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// Now: a change to a running router's Services is programmed whole,
+    /// so the first packet after it never waits for a table.
+    Now,
+    /// On first use (or by [`ServiceTable::warm_up`]): a whole table's
+    /// build at start-up serves sooner.
+    Lazily,
 }
 
 /// Maglev tables, built once per set of endpoints: a Service port's
@@ -145,13 +165,15 @@ impl ServicePortEntry {
 /// endpoints, and so share one table.
 struct Tables {
     size: TableSizing,
-    built: HashMap<Vec<SocketAddrV4>, Maglev>,
+    build: Build,
+    built: HashMap<Vec<SocketAddrV4>, LazyMaglev>,
 }
 
 impl Tables {
-    fn new(size: TableSizing) -> Self {
+    fn new(size: TableSizing, build: Build) -> Self {
         Self {
             size,
+            build,
             built: HashMap::new(),
         }
     }
@@ -160,8 +182,7 @@ impl Tables {
     /// now, for reuse.
     fn keep<'a>(&mut self, entries: impl IntoIterator<Item = &'a ServicePortEntry>) {
         for e in entries {
-            let slots = e.maglev.slots().len();
-            if slots == 0 || slots == self.size.size_for(e.endpoints.len()).get() {
+            if e.maglev.size() == self.size.size_for(e.endpoints.len()) {
                 self.built
                     .entry(e.endpoints.clone())
                     .or_insert_with(|| e.maglev.clone());
@@ -170,11 +191,15 @@ impl Tables {
     }
 
     /// The table for `endpoints` (sorted, deduplicated).
-    fn get(&mut self, endpoints: &[SocketAddrV4]) -> Maglev {
+    fn get(&mut self, endpoints: &[SocketAddrV4]) -> LazyMaglev {
         if let Some(m) = self.built.get(endpoints) {
+            if self.build == Build::Now {
+                m.get(endpoints);
+            }
             return m.clone();
         }
-        let m = Maglev::new(endpoints, self.size.size_for(endpoints.len()));
+        let size = self.size.size_for(endpoints.len());
+        let m = LazyMaglev::new(endpoints, size, self.build == Build::Now);
         self.built.insert(endpoints.to_vec(), m.clone());
         m
     }
@@ -271,6 +296,9 @@ pub struct ServiceTable {
     node_port_services: HashSet<ObjectKey>,
     /// Claims made by [`ServiceTable::insert`].
     manual: usize,
+    /// Frontends whose Maglev table a whole build left for later, for
+    /// [`ServiceTable::warm_up`].
+    unbuilt: Vec<FrontendKey>,
 }
 
 impl ServiceTable {
@@ -297,7 +325,11 @@ impl ServiceTable {
         node: Option<&Topology>,
         size: TableSizing,
     ) -> Self {
-        Self::build(&Model::from_cluster(cluster), node, Tables::new(size))
+        Self::build(
+            &Model::from_cluster(cluster),
+            node,
+            Tables::new(size, Build::Lazily),
+        )
     }
 
     /// [`ServiceTable::from_cluster`] for a changed cluster, keeping this
@@ -311,14 +343,18 @@ impl ServiceTable {
 
     /// [`ServiceTable::rebuild`] from a [`Model`].
     pub fn rebuild_from(&self, model: &Model, node: Option<&Topology>) -> Self {
-        let mut tables = Tables::new(self.size);
+        let mut tables = Tables::new(self.size, Build::Lazily);
         tables.keep(self.all_claims().map(|c| &c.entry));
         Self::build(model, node, tables)
     }
 
     /// The table of a [`Model`]'s Services.
     pub fn from_model(model: &Model, node: Option<&Topology>) -> Self {
-        Self::build(model, node, Tables::new(TableSizing::ByEndpoints))
+        Self::build(
+            model,
+            node,
+            Tables::new(TableSizing::ByEndpoints, Build::Lazily),
+        )
     }
 
     fn build(model: &Model, node: Option<&Topology>, mut tables: Tables) -> Self {
@@ -328,7 +364,30 @@ impl ServiceTable {
             let built = frontends(svc, |p| model.endpoints(svc, p), node, &mut tables);
             table.set_service(key, has_node_ports(svc), built);
         }
+        table.unbuilt = table
+            .ports
+            .iter()
+            .filter(|(_, c)| !c.entry.maglev.is_built())
+            .map(|(k, _)| *k)
+            .collect();
         table
+    }
+
+    /// Builds up to `budget` of the Maglev tables a whole build left for
+    /// later (a shell calls this when it is idle, so that tables are ready
+    /// before their first packet); returns how many are still unbuilt.
+    pub fn warm_up(&mut self, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let Some(key) = self.unbuilt.pop() else { break };
+            if let Some(c) = self.ports.get(&key) {
+                if !c.entry.maglev.is_built() {
+                    c.entry.maglev();
+                    done += 1;
+                }
+            }
+        }
+        self.unbuilt.len()
     }
 
     /// Recomputes Service `key` from `model` (removes it if the model has
@@ -340,7 +399,7 @@ impl ServiceTable {
         key: &ObjectKey,
         node: Option<&Topology>,
     ) -> FrontendDiff {
-        let mut tables = Tables::new(self.size);
+        let mut tables = Tables::new(self.size, Build::Now);
         let mine = self.by_service.get(key).into_iter().flatten();
         tables.keep(mine.flat_map(|k| self.claims_at(k, key)).map(|c| &c.entry));
         let (node_ports, built) = match model.service_by_key(key) {

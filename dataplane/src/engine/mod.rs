@@ -260,6 +260,13 @@ impl Dataplane {
     pub fn services(&self) -> &ServiceTable {
         &self.services
     }
+
+    /// Builds up to `budget` Maglev tables that a whole build left for
+    /// their first packet (see [`ServiceTable::warm_up`]); returns how many
+    /// are left. A shell calls it when it has nothing else to do.
+    pub fn warm_up(&mut self, budget: usize) -> usize {
+        self.services.warm_up(budget)
+    }
 }
 
 #[cfg(test)]

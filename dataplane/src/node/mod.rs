@@ -427,6 +427,11 @@ impl Node {
         self.dataplane.services()
     }
 
+    /// See [`Dataplane::warm_up`].
+    pub fn warm_up(&mut self, budget: usize) -> usize {
+        self.dataplane.warm_up(budget)
+    }
+
     /// The data plane.
     pub fn dataplane(&self) -> &Dataplane {
         &self.dataplane

@@ -7,7 +7,7 @@ use std::net::SocketAddrV4;
 use super::*;
 use crate::conntrack::Direction;
 use crate::packet::FlowKey;
-use crate::service::ServiceLookup;
+use crate::service::{ServiceLookup, ServicePortEntry};
 use cluster::{
     ClusterChange, EndpointConditions, EndpointPort, EndpointSlice, ObjectKey, Pod, SliceEndpoint,
 };
@@ -303,4 +303,59 @@ fn a_local_pod_change_updates_the_node_pods() {
     );
     assert!(!dp.topology.is_valid_local_source(pod.ip));
     assert_eq!(dp.topology, Topology::new(&c, NODE).expect("topology"));
+}
+
+/// A whole build leaves Maglev tables for later (start-up serves sooner);
+/// a lazily built table picks what an eager one would, `warm_up` builds
+/// the rest, and a change builds its Service's new tables at once.
+#[test]
+fn tables_are_built_lazily_at_start_and_at_once_on_a_change() {
+    let mut c = watched();
+    let mut dp = worker(&c);
+    let unbuilt = |dp: &Dataplane| {
+        dp.services()
+            .entries()
+            .iter()
+            .filter(|e| !e.lazy_maglev().is_built())
+            .count()
+    };
+    let at_start = unbuilt(&dp);
+    assert!(at_start > 0, "a whole build defers the tables");
+    let dns = match dp.services().lookup(&key(DNS_VIP, 53, 17)) {
+        ServiceLookup::Port(sp) => sp.clone(),
+        other => panic!("dns: {other:?}"),
+    };
+    assert!(!dns.lazy_maglev().is_built());
+    let eager = ServicePortEntry::new(
+        "eager".into(),
+        dns.key(),
+        dns.frontend,
+        dns.endpoints.clone(),
+    );
+    for sport in 0..500u16 {
+        let flow = FlowKey {
+            proto: 17,
+            src: CLIENT,
+            dst: DNS_VIP,
+            sport: 1000 + sport,
+            dport: 53,
+        };
+        assert_eq!(dns.pick(&flow), eager.pick(&flow), "flow {flow:?}");
+    }
+    assert!(dns.lazy_maglev().is_built(), "built by its first pick");
+    assert!(unbuilt(&dp) < at_start, "shared with the table's entry");
+    assert_eq!(dp.warm_up(usize::MAX), 0);
+    assert_eq!(unbuilt(&dp), 0, "warm_up builds every table");
+
+    let mut dp = worker(&c);
+    let moved = [Ipv4Addr::new(10, 10, 1, 13), dns_pods()[1]];
+    change(
+        &mut dp,
+        &mut c,
+        ClusterChange::EndpointSlice(slice("dns-1", "dns", Protocol::Udp, 53, &moved)),
+    );
+    match dp.services().lookup(&key(DNS_VIP, 53, 17)) {
+        ServiceLookup::Port(sp) => assert!(sp.lazy_maglev().is_built(), "a change builds now"),
+        other => panic!("dns: {other:?}"),
+    }
 }
