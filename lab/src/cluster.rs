@@ -125,7 +125,10 @@ pub fn spread_nginx() -> Result<(), String> {
         for p in &pods {
             per_node.entry(p.node.as_str()).or_default().push(p);
         }
-        let crowded = per_node.values().find(|v| v.len() > 1).and_then(|v| v.last());
+        let crowded = per_node
+            .values()
+            .find(|v| v.len() > 1)
+            .and_then(|v| v.last());
         if let Some(pod) = crowded {
             eprintln!("[lab] {} shares {} with another nginx pod: deleting it so that its replacement goes to the other node", pod.name, pod.node);
             let out = delete(&["po", &pod.name]);

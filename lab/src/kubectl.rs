@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::env::{router_cli, run, show, NGINX_SVC_IP, RUN_DIR};
 use crate::objects::{endpoint_ips, items, lab_nodes};
+use crate::probes::time_until;
 
 /// The admin kubeconfig `scripts/lab up` writes (`scripts/lab
 /// kubeconfig` prints its path): the API server on 127.0.0.1:6443.
@@ -97,17 +98,8 @@ pub fn served_endpoint_ips(node: &str, name: &str) -> Vec<String> {
 
 /// Retries `ok` every 20 ms until it holds; how long that took, or `None`
 /// after `within`.
-pub fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if ok() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= within {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+pub fn wait_until(within: Duration, ok: impl FnMut() -> bool) -> Option<Duration> {
+    time_until(within, Duration::from_millis(20), ok)
 }
 
 /// Waits (up to `within`) until every node's router serves Service `name`

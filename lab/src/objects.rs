@@ -91,7 +91,10 @@ pub fn pod_of(v: &Value) -> Pod {
 
 /// Every pod of every namespace, terminating ones included.
 fn api_pods() -> Result<Vec<Pod>, String> {
-    Ok(items(&get_json(&["po", "-A"])?).iter().map(pod_of).collect())
+    Ok(items(&get_json(&["po", "-A"])?)
+        .iter()
+        .map(pod_of)
+        .collect())
 }
 
 /// The pods now (new pods included) that have a namespace in the lab (not

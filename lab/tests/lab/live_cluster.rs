@@ -195,12 +195,12 @@ fn apply_node_port() {
 fn stream_survives_churn() {
     lab::check(|c, k| {
         const CHANGES: u32 = 100;
-        // 250 ms a line: longer than the 100 applies take, so every one
-        // of them happens while the stream runs.
-        const LINES: usize = 240;
+        // 15 s at 250 ms a line: longer than the 100 applies take (checked
+        // below), so every one of them happens while the stream runs.
+        const LINES: usize = 60;
         let url = format!("http://{NGINX_SVC_IP}/stream?lines={LINES}&interval_ms=250");
         let child = command("timeout")
-            .args(["-k", "2", "100"])
+            .args(["-k", "2", "40"])
             .arg(lab_script())
             .args([
                 "exec",
@@ -209,7 +209,7 @@ fn stream_survives_churn() {
                 "curl",
                 "-sSN",
                 "--max-time",
-                "90",
+                "30",
             ])
             .arg(&url)
             .stdin(Stdio::null())
