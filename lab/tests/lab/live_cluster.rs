@@ -126,7 +126,7 @@ fn apply_node_port() {
         let served = wait_served("nginx-svc", SERVED_WITHIN, |s| {
             s.is_some_and(|s| s["type"] == "NodePort")
         });
-        c.check(served.is_ok(), || served.clone().unwrap_err());
+        c.ok(served);
         let svc = live_service("nginx-svc").unwrap_or_default();
         let port = svc["ports"][0]["nodePort"]
             .as_u64()
@@ -167,7 +167,7 @@ fn apply_node_port() {
         let served = wait_served("nginx-svc", SERVED_WITHIN, |s| {
             s.is_some_and(|s| s["type"] == "ClusterIP")
         });
-        c.check(served.is_ok(), || served.clone().unwrap_err());
+        c.ok(served);
         let svc = live_service("nginx-svc").unwrap_or_default();
         let ports = svc["ports"].as_array().cloned().unwrap_or_default();
         c.check(
@@ -399,7 +399,7 @@ fn deleted_service() {
             || show("kubectl delete svc nginx-nodeport", &out),
         );
         let served = wait_served("nginx-nodeport", SERVED_WITHIN, |s| s.is_none());
-        c.check(served.is_ok(), || served.clone().unwrap_err());
+        c.ok(served);
         let out = lab_exec(&k.client.name, &["curl", "-sS", "--max-time", "2", &url]);
         c.check(!out.status.success(), || {
             format!(
@@ -419,7 +419,7 @@ fn deleted_service() {
         );
         let served = wait_served("nginx-nodeport", SERVED_WITHIN, |s| s.is_some())
             .and_then(|_| wait_endpoints("nginx-nodeport", SERVED_WITHIN));
-        c.check(served.is_ok(), || served.clone().unwrap_err());
+        c.ok(served);
         let out = curl(&k.client.name, &url, &[]);
         c.check(out.status.success(), || {
             format!(
