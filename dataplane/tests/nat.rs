@@ -31,12 +31,12 @@ const NODE: &str = "mac-worker";
 
 fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(
-        || match control::config::parse(include_str!("../../config.toml")) {
+    CLUSTER.get_or_init(|| {
+        match control::config::parse(include_str!("../../control/tests/fixtures/cluster.toml")) {
             Ok(c) => c,
             Err(e) => panic!("config.toml: {e}"),
-        },
-    )
+        }
+    })
 }
 
 fn node() -> Node {

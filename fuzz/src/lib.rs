@@ -25,7 +25,7 @@ pub const NODE: &str = "mac-worker";
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(
-        || match control::config::parse(include_str!("../../config.toml")) {
+        || match control::config::parse(include_str!("../../control/tests/fixtures/cluster.toml")) {
             Ok(c) => c,
             Err(e) => panic!("config.toml: {e}"),
         },

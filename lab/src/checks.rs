@@ -21,6 +21,16 @@ impl Checks {
         ok
     }
 
+    #[track_caller]
+    /// Records the error of `r`, if any, as a failure; returns whether it
+    /// was `Ok`.
+    pub fn ok<T>(&mut self, r: Result<T, String>) -> bool {
+        match r {
+            Ok(_) => true,
+            Err(e) => self.check(false, || e),
+        }
+    }
+
     /// Fails (panics) with every recorded failure, if any.
     pub fn finish(self) {
         if !self.failures.is_empty() {

@@ -1,10 +1,13 @@
 //! What the lab is made of, as the checks see it: the client pods, the
 //! nginx pods near and far from the client, the nodes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
-use crate::objects::{lab_nodes, Node, Pod};
+use crate::env::show;
+use crate::kubectl::{delete, wait_until};
+use crate::objects::{lab_nodes, live_nginx, Node, Pod};
 
 /// What the lab is made of, as the tests see it.
 pub struct Cluster {
@@ -96,5 +99,54 @@ impl Cluster {
         let first: Ipv4Addr = self.nodes[0].address.parse().expect("node address");
         let o = first.octets();
         Ipv4Addr::new(o[0], o[1], o[2], 200).to_string()
+    }
+}
+
+/// Puts back the layout the checks expect, one nginx pod on every node,
+/// when a replaced pod broke it. A deleted pod's replacement goes where the
+/// API server's scheduler puts it (the node with the fewest pods, the
+/// terminating one included), which may be the node that already has one;
+/// this deletes an nginx pod of the crowded node (its replacement then goes
+/// to the emptier one) until every node has one, and waits for them to be
+/// Ready. Does nothing when the layout is right.
+pub fn spread_nginx() -> Result<(), String> {
+    let nodes = lab_nodes();
+    let spread = |pods: &[Pod]| {
+        pods.len() == nodes.len()
+            && pods.iter().all(|p| p.ready)
+            && nodes.iter().all(|n| pods.iter().any(|p| p.node == n.name))
+    };
+    for _ in 0..nodes.len() * 2 {
+        let pods = live_nginx();
+        if spread(&pods) {
+            return Ok(());
+        }
+        let mut per_node: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
+        for p in &pods {
+            per_node.entry(p.node.as_str()).or_default().push(p);
+        }
+        let crowded = per_node
+            .values()
+            .find(|v| v.len() > 1)
+            .and_then(|v| v.last());
+        if let Some(pod) = crowded {
+            eprintln!("[lab] {} shares {} with another nginx pod: deleting it so that its replacement goes to the other node", pod.name, pod.node);
+            let out = delete(&["po", &pod.name]);
+            if !out.status.success() {
+                return Err(show(&format!("kubectl delete po {}", pod.name), &out));
+            }
+        }
+        wait_until(Duration::from_secs(15), || {
+            let now = live_nginx();
+            now.len() == nodes.len() && now.iter().all(|p| p.ready)
+        });
+    }
+    let pods = live_nginx();
+    if spread(&pods) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the nginx pods are not one per node Ready: {pods:?}"
+        ))
     }
 }

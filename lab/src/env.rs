@@ -4,17 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
-/// The ClusterIP `config.toml` fixes for `nginx-svc`.
+/// The ClusterIP `lab/manifests/nginx-svc.yaml` fixes for `nginx-svc`.
 pub const NGINX_SVC_IP: &str = "10.101.182.177";
 /// Where `scripts/lab` keeps pid files, sockets and captures.
 pub const RUN_DIR: &str = "/run/ksr";
 
-/// The store the lab's routers serve (`scripts/lab up` copies the config
-/// there); `router apply/delete` change it, the lab's kubelet follows it.
-pub const STORE: &str = "/run/ksr/cluster.toml";
-/// kube-dns's ClusterIP in `config.toml`.
+/// kube-dns's ClusterIP in `lab/manifests/kube-dns.yaml`.
 pub const KUBE_DNS_IP: &str = "10.96.0.10";
 
 /// The workspace root (the lab crate's parent).
@@ -37,7 +33,7 @@ pub fn lab_can_run() -> bool {
     if !is_root() {
         missing.push("root".to_string());
     }
-    for tool in ["ip", "curl", "ping", "timeout"] {
+    for tool in ["ip", "curl", "ping", "timeout", "kubectl"] {
         if find_tool(tool).is_none() {
             missing.push(format!("the `{tool}` tool"));
         }
@@ -50,7 +46,8 @@ pub fn lab_can_run() -> bool {
         panic!(
             "\n\n*** {why} ***\n\
              KSR_LAB_REQUIRED=1 is set, so this is a failure. Run as root on \
-             a machine with iproute2, curl and iputils-ping.\n\n"
+             a machine with iproute2, curl, iputils-ping and kubectl (Debian: \
+             kubernetes-client; scripts/install-deps).\n\n"
         );
     }
     eprintln!("SKIPPED: {why} (set KSR_LAB_REQUIRED=1 to make this a failure)");
@@ -86,10 +83,14 @@ pub fn path_env() -> std::ffi::OsString {
     std::env::join_paths(dirs).expect("PATH entries without ':'")
 }
 
-/// A command run from the workspace root with [`path_env`].
+/// A command run from the workspace root with [`path_env`]. Without the
+/// user's `KUBECONFIG`: `router get` asks the routers, kubectl gets the
+/// lab's admin kubeconfig by flag.
 pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut c = Command::new(program);
-    c.env("PATH", path_env()).current_dir(repo_root());
+    c.env("PATH", path_env())
+        .env_remove("KUBECONFIG")
+        .current_dir(repo_root());
     c
 }
 
@@ -180,31 +181,4 @@ pub fn stdout(out: &Output) -> String {
 /// `router ARGS` against the running routers (the first control socket).
 pub fn router(args: &[&str]) -> Output {
     run(15, router_bin(), args)
-}
-
-/// `router VERB ARGS --store STORE` (apply, delete).
-pub fn router_change(args: &[&str]) -> Output {
-    let mut all = args.to_vec();
-    all.extend_from_slice(&["--store", STORE]);
-    router(&all)
-}
-
-/// Writes `text` to `/run/ksr/NAME` and applies it; returns the output and
-/// how long `router apply` took.
-pub fn apply_text(name: &str, text: &str) -> (Output, Duration) {
-    let path = format!("{RUN_DIR}/{name}");
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
-    let start = Instant::now();
-    let out = router_change(&["apply", "-f", &path]);
-    (out, start.elapsed())
-}
-
-/// `nginx-svc` as `config.toml` has it, with `extra` lines (type,
-/// sessionAffinity...).
-pub fn nginx_svc(extra: &str) -> String {
-    format!(
-        "[[services]]\nname = \"nginx-svc\"\nnamespace = \"default\"\n{extra}\
-         clusterIP = \"{NGINX_SVC_IP}\"\nselector = {{ app = \"nginx-deployment\" }}\n\
-         ports = [{{ port = 80, targetPort = 80, protocol = \"TCP\" }}]\n"
-    )
 }

@@ -1,31 +1,40 @@
-//! The cluster's objects as the router's CLI prints them in JSON
-//! (`router get po -o json` ...), and the lab-only lines of `router lab-nodes`
-//! and `router lab-cluster`, which have no kubectl counterpart.
+//! The cluster's objects as the checks see them: pods and Services from
+//! the lab's API server (`kubectl get ... -o json`, Kubernetes' own JSON),
+//! Services and endpoints as the routers serve them (`router get ... -o
+//! json`), and the lab-only lines of `router lab-nodes` and `router
+//! lab-cluster` (the nodes and settings of `config.toml`), which have no
+//! kubectl counterpart.
 
 use std::net::Ipv4Addr;
 use std::process::Output;
 
 use serde_json::Value;
 
-use crate::env::{config_arg, router, router_bin, run, show, stdout, STORE};
+use crate::env::{config_arg, router, router_bin, run, show, stdout};
+use crate::kubectl::{get_json, kubectl};
 
-/// A pod, from `router get po -o json`.
+/// A pod, from `kubectl get po -o json`.
 #[derive(Debug, Clone)]
 pub struct Pod {
     /// Name.
     pub name: String,
-    /// Pod IP.
+    /// Pod IP (`status.podIP`; empty until it has one).
     pub ip: String,
-    /// Its node.
+    /// Its node (`spec.nodeName`).
     pub node: String,
-    /// Whether it is Ready.
+    /// Whether its Ready condition is True.
     pub ready: bool,
-    /// `Running`.
+    /// `status.phase`: `Running` once its kubelet built it.
     pub status: String,
     /// TCP container ports.
     pub tcp: Vec<u16>,
     /// UDP container ports.
     pub udp: Vec<u16>,
+    /// Deleted, in its grace period (`metadata.deletionTimestamp`).
+    pub terminating: bool,
+    /// Served by its node's router in process (kube-dns's pods): no
+    /// network namespace of its own.
+    pub router_hosted: bool,
 }
 
 impl Pod {
@@ -35,79 +44,84 @@ impl Pod {
     }
 }
 
-/// Runs `router ARGS` expecting JSON on stdout.
-fn json(args: &[&str]) -> Result<Value, String> {
-    let out = run(15, router_bin(), args);
-    if !out.status.success() {
-        return Err(show(&format!("router {}", args.join(" ")), &out));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "router {}: not JSON ({e})\n{}",
-            args.join(" "),
-            show("router", &out)
-        )
-    })
-}
-
 /// The `items` of a `{"kind": "List"}`.
 pub fn items(list: &Value) -> Vec<Value> {
     list["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn str_of(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_string()
+fn str_at(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
-/// One pod item of `get po -o json`.
+/// One pod item of `kubectl get po -o json`.
 pub fn pod_of(v: &Value) -> Pod {
     let ports = |proto: &str| -> Vec<u16> {
-        v["ports"]
-            .as_array()
+        v.pointer("/spec/containers")
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|p| p["protocol"] == proto)
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p["protocol"].as_str().unwrap_or("TCP") == proto)
             .filter_map(|p| p["containerPort"].as_u64())
             .filter_map(|p| u16::try_from(p).ok())
             .collect()
     };
+    let ready = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
     Pod {
-        name: str_of(v, "name"),
-        ip: str_of(v, "ip"),
-        node: str_of(v, "node"),
-        ready: v["ready"] == true,
-        status: str_of(v, "status"),
+        name: str_at(v, "/metadata/name"),
+        ip: str_at(v, "/status/podIP"),
+        node: str_at(v, "/spec/nodeName"),
+        ready,
+        status: str_at(v, "/status/phase"),
         tcp: ports("TCP"),
         udp: ports("UDP"),
+        terminating: v.pointer("/metadata/deletionTimestamp").is_some(),
+        router_hosted: v.pointer("/metadata/labels/k8s-app") == Some(&Value::from("kube-dns")),
     }
 }
 
-/// The pods of a cluster file that have a namespace in the lab (not the
-/// router-hosted DNS pods), every namespace.
-fn file_pods(file: &str) -> Result<Vec<Pod>, String> {
-    let list = json(&["--config", file, "get", "po", "-A", "-o", "json"])?;
-    Ok(items(&list)
+/// Every pod of every namespace, terminating ones included.
+fn api_pods() -> Result<Vec<Pod>, String> {
+    Ok(items(&get_json(&["po", "-A"])?)
         .iter()
-        .filter(|p| p["routerHosted"] != true)
         .map(pod_of)
         .collect())
 }
 
-/// The pods of `config.toml` (as the lab starts).
-pub fn lab_pods() -> Vec<Pod> {
-    file_pods(&config_arg()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The pods of the store now (new pods included); none if it cannot be
-/// read (the check that needs them then fails on its own).
+/// The pods now (new pods included) that have a namespace in the lab (not
+/// the router-hosted DNS pods, not the deleted ones in their grace
+/// period), every namespace; none if the API cannot be read (the check
+/// that needs them then fails on its own).
 pub fn live_pods() -> Vec<Pod> {
-    file_pods(STORE).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        Vec::new()
-    })
+    api_pods()
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            Vec::new()
+        })
+        .into_iter()
+        .filter(|p| !p.router_hosted && !p.terminating)
+        .collect()
 }
 
-/// The nginx pods of the store now.
+/// The router-hosted DNS pods (kube-dns's CoreDNS pods, one per node).
+pub fn dns_pods() -> Vec<Pod> {
+    api_pods()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|p| p.router_hosted)
+        .collect()
+}
+
+/// The nginx pods now.
 pub fn live_nginx() -> Vec<Pod> {
     live_pods()
         .into_iter()
@@ -115,43 +129,40 @@ pub fn live_nginx() -> Vec<Pod> {
         .collect()
 }
 
-/// `router get po -o json` from the running routers (namespace
-/// `default`): the output, and the pods.
+/// `kubectl get po -o json` (namespace `default`): the output, and the
+/// pods.
 pub fn get_pods() -> (Output, Vec<Pod>) {
-    let out = router(&["get", "po", "-o", "json"]);
+    let out = kubectl(&["get", "po", "-o", "json"]);
     let pods = serde_json::from_slice::<Value>(&out.stdout)
         .map(|v| items(&v).iter().map(pod_of).collect())
         .unwrap_or_default();
     (out, pods)
 }
 
-/// Service `name` (namespace `default`) of `config.toml`, as
-/// `router --config config.toml get svc NAME -o json` prints it.
-pub fn file_service(name: &str) -> Value {
-    let list = json(&["--config", &config_arg(), "get", "svc", name, "-o", "json"])
-        .unwrap_or_else(|e| panic!("{e}"));
-    items(&list)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("service {name} not in `get svc {name} -o json`"))
+/// Service `name` (namespace `default`) as the API server has it
+/// (`kubectl get svc NAME -o json`).
+pub fn api_service(name: &str) -> Value {
+    get_json(&["svc", name]).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Service `name` (namespace `default`) as the running routers serve it.
+/// Service `name` (namespace `default`) as the running routers serve it
+/// (`router get svc NAME -o json`: the first control socket).
 pub fn live_service(name: &str) -> Option<Value> {
-    let list = json(&["get", "svc", name, "-o", "json"]).ok()?;
+    let out = router(&["get", "svc", name, "-o", "json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).ok()?;
     items(&list).into_iter().next()
 }
 
 /// A Service's ClusterIP.
 pub fn cluster_ip(service: &str) -> String {
-    str_of(&file_service(service), "clusterIP")
+    str_at(&api_service(service), "/spec/clusterIP")
 }
 
 /// The first nodePort of a Service.
 pub fn node_port(service: &str) -> String {
-    let s = file_service(service);
-    s["ports"]
-        .as_array()
+    let s = api_service(service);
+    s.pointer("/spec/ports")
+        .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .find_map(|p| p["nodePort"].as_u64())
@@ -162,11 +173,22 @@ pub fn node_port(service: &str) -> String {
 /// The LoadBalancer ingress and external IPs of a Service (what
 /// EXTERNAL-IP lists).
 pub fn external_ips(service: &str) -> Vec<String> {
-    let s = file_service(service);
-    ["loadBalancerIngress", "externalIPs"]
+    let s = api_service(service);
+    let ingress = s
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let external = s
+        .pointer("/spec/externalIPs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    ingress
         .iter()
-        .flat_map(|k| s[*k].as_array().cloned().unwrap_or_default())
-        .filter_map(|ip| ip.as_str().map(str::to_string))
+        .filter_map(|i| i["ip"].as_str())
+        .chain(external.iter().filter_map(Value::as_str))
+        .map(str::to_string)
         .collect()
 }
 
@@ -174,7 +196,13 @@ pub fn external_ips(service: &str) -> Vec<String> {
 /// serve it, with the output of `router get endpoints NAME -o json`.
 pub fn live_endpoint_ips(name: &str) -> (Output, Vec<String>) {
     let out = router(&["get", "endpoints", name, "-o", "json"]);
-    let ips = serde_json::from_slice::<Value>(&out.stdout)
+    let ips = endpoint_ips(&out);
+    (out, ips)
+}
+
+/// The endpoints' IPs in the output of `router get endpoints -o json`.
+pub fn endpoint_ips(out: &Output) -> Vec<String> {
+    serde_json::from_slice::<Value>(&out.stdout)
         .map(|v| {
             items(&v)
                 .iter()
@@ -182,8 +210,7 @@ pub fn live_endpoint_ips(name: &str) -> (Output, Vec<String>) {
                 .filter_map(|e| e["ip"].as_str().map(str::to_string))
                 .collect()
         })
-        .unwrap_or_default();
-    (out, ips)
+        .unwrap_or_default()
 }
 
 /// A counter of `router get stats -o json`: a field (`received`) or a drop

@@ -82,7 +82,7 @@ fn start_teardown_watcher() -> Result<(), String> {
     }
 }
 
-fn bring_up(mode: &[&str]) -> Bringup {
+fn bring_up() -> Bringup {
     if !lab_can_run() {
         return Bringup::Skipped;
     }
@@ -90,8 +90,7 @@ fn bring_up(mode: &[&str]) -> Bringup {
         return Bringup::Failed(e);
     }
     let config = config_arg();
-    let mut args = vec!["up", "--capture", "--config", &config];
-    args.extend_from_slice(mode);
+    let args = ["up", "--capture", "--config", &config];
     // Building may take a while on a cold target dir.
     let out = run(1800, lab_script(), &args);
     if !out.status.success() {
@@ -102,12 +101,12 @@ fn bring_up(mode: &[&str]) -> Bringup {
 }
 
 /// The shared lab, held for one check; `None` when the lab is skipped.
-fn shared(mode: &[&str]) -> Option<MutexGuard<'static, ()>> {
+fn shared() -> Option<MutexGuard<'static, ()>> {
     // A check that panicked (failed) leaves the lab usable.
     let guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match LAB.get_or_init(|| bring_up(mode)) {
+    match LAB.get_or_init(bring_up) {
         Bringup::Skipped => None,
         Bringup::Up => Some(guard),
         Bringup::Failed(why) => panic!("the lab did not come up:\n{why}"),
@@ -115,25 +114,27 @@ fn shared(mode: &[&str]) -> Option<MutexGuard<'static, ()>> {
 }
 
 /// Runs one check on the shared lab with a fresh view of the cluster (the
-/// store's pods now: live checks replace pods), and fails the test with
-/// every failed assertion of the check. Does nothing when the lab is
+/// API server's pods now: live checks replace pods), and fails the test
+/// with every failed assertion of the check. Does nothing when the lab is
 /// skipped (not root: `SKIPPED` is printed; `KSR_LAB_REQUIRED=1` makes that
 /// a failure).
 pub fn check(f: impl FnOnce(&mut Checks, &Cluster)) {
-    let Some(_lab) = shared(&[]) else {
+    let Some(_lab) = shared() else {
         return;
     };
+    if let Err(e) = crate::cluster::spread_nginx() {
+        panic!("the lab's nginx pods are not as the checks expect them: {e}");
+    }
     let k = Cluster::from_pods(live_pods());
     let mut c = Checks::default();
     f(&mut c, &k);
     c.finish();
 }
 
-/// Runs one check on the shared lab in kubernetes mode (`scripts/lab up
-/// --kubernetes`: the API server, one kubelet per node, the manifests
-/// applied with kubectl); a test binary uses this or [`check`], not both.
-/// Fails loudly when the lab cannot run here (not root, no `kubectl`):
-/// these checks are how kubectl sees the lab, they never skip.
+/// Runs one check on the shared lab (the same lab as [`check`]), without
+/// the view of the cluster. Fails loudly when the lab cannot run here
+/// (not root, no `kubectl`): these checks are how kubectl sees the lab,
+/// they never skip.
 pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
     let missing: Vec<&str> = [
         (!crate::env::is_root()).then_some("root"),
@@ -149,7 +150,7 @@ pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
         "\n\n*** the kubernetes-mode lab tests need {} ***\n\n",
         missing.join(" and ")
     );
-    let Some(_lab) = shared(&["--kubernetes"]) else {
+    let Some(_lab) = shared() else {
         panic!("\n\n*** the kubernetes-mode lab cannot run here: see SKIPPED above ***\n\n");
     };
     let mut c = Checks::default();

@@ -31,21 +31,53 @@ fn parses_counters() {
 #[test]
 fn reads_a_pod_item() {
     let p = pod_of(&json!({
-        "kind": "Pod", "name": "nginx-1", "namespace": "default", "ready": true,
-        "status": "Running", "ip": "10.10.0.2", "node": "mac-master",
-        "ports": [
-            { "name": null, "containerPort": 80, "protocol": "TCP" },
-            { "name": "udp-echo", "containerPort": 9000, "protocol": "UDP" },
-        ],
+        "kind": "Pod",
+        "metadata": { "name": "nginx-1", "namespace": "default", "labels": { "app": "nginx" } },
+        "spec": {
+            "nodeName": "mac-master",
+            "containers": [{ "name": "nginx", "ports": [
+                { "containerPort": 80 },
+                { "name": "udp-echo", "containerPort": 9000, "protocol": "UDP" },
+            ] }],
+        },
+        "status": {
+            "phase": "Running", "podIP": "10.10.0.2",
+            "conditions": [{ "type": "Ready", "status": "True" }],
+        },
     }));
     assert_eq!(p.name, "nginx-1");
     assert_eq!(p.ip, "10.10.0.2");
     assert_eq!(p.node, "mac-master");
-    assert!(p.ready);
+    assert!(p.ready && !p.terminating && !p.router_hosted);
     assert_eq!(p.status, "Running");
     assert_eq!(p.tcp, [80]);
     assert_eq!(p.udp, [9000]);
     assert!(p.has_ports());
+    let dns = pod_of(&json!({
+        "metadata": { "name": "coredns-a", "labels": { "k8s-app": "kube-dns" },
+                      "deletionTimestamp": "2026-01-01T00:00:00Z" },
+        "status": { "conditions": [{ "type": "Ready", "status": "False" }] },
+    }));
+    assert!(dns.router_hosted && dns.terminating && !dns.ready && !dns.has_ports());
+}
+
+#[test]
+fn writes_nginx_svc_as_its_manifest() {
+    let manifest = include_str!("../manifests/nginx-svc.yaml");
+    let body: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let ours = crate::kubectl::nginx_svc("");
+    let sorted = |t: &str| {
+        let mut v: Vec<String> = t.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&ours), sorted(&body), "{ours}");
+    let np = crate::kubectl::nginx_svc_labelled(&[("round", "r1")], "  type: NodePort\n");
+    assert!(np.contains("  labels:\n    round: \"r1\"\nspec:\n  type: NodePort\n  selector:"));
 }
 
 #[test]

@@ -93,21 +93,3 @@ pub fn udp_hostname(target: &str, ip: &str, port: u16, source: Option<u16>, wait
         ],
     )
 }
-
-/// Which CLI lines say `router X applied the change: ... N us round trip`.
-pub fn round_trips(stderr: &str) -> Vec<(String, u64)> {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            let (_, rest) = l.split_once("router ")?;
-            let (node, rest) = rest.split_once(" applied the change:")?;
-            let us = rest
-                .strip_suffix(" us round trip")?
-                .rsplit(", ")
-                .next()?
-                .parse()
-                .ok()?;
-            Some((node.to_string(), us))
-        })
-        .collect()
-}

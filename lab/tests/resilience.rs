@@ -629,14 +629,12 @@ fn dns_tcp_syn_flood_is_bounded() {
     });
 }
 
-/// The router-hosted DNS pod on `node`: its IP, from `router get po -A -o json`.
+/// The router-hosted DNS pod on `node`: its IP, from `kubectl get po -A -o json`.
 fn dns_pod_ip(node: &str) -> Option<String> {
-    let out = router(&["get", "po", "-A", "-o", "json"]);
-    let list: Value = serde_json::from_slice(&out.stdout).ok()?;
-    items(&list)
+    dns_pods()
         .into_iter()
-        .find(|p| p["routerHosted"] == true && p["node"] == node)
-        .and_then(|p| p["ip"].as_str().map(str::to_string))
+        .find(|p| p.node == node && !p.ip.is_empty())
+        .map(|p| p.ip)
 }
 
 /// Check 6: UDP from the client pod with the DNS pod's address as its source, to
@@ -649,7 +647,7 @@ fn spoofed_dns_pod_source_is_dropped() {
         let node = &k.worker.name;
         let Some(dns_ip) = dns_pod_ip(node) else {
             c.check(false, || {
-                format!("no router-hosted DNS pod on {node} in `router get po -A -o json`")
+                format!("no router-hosted DNS pod on {node} in `kubectl get po -A -o json`")
             });
             return;
         };

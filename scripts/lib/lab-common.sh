@@ -5,9 +5,10 @@
 
 RUN_DIR=/run/ksr
 NS_FILE=$RUN_DIR/namespaces
-# The live cluster: `up` copies the config here and the routers serve it;
-# `router apply/delete` change it, the kubelet follows it.
-STORE=$RUN_DIR/cluster.toml
+# The lab's settings while it runs ([cluster] and [[nodes]], written by
+# `up` from the config): what this script reads. The objects live in the
+# API server; each router has its own settings, RUN_DIR/router-NODE.toml.
+SETTINGS=$RUN_DIR/settings.toml
 # One file per pod the lab has built (`IP NODE`), so the kubelet knows what
 # exists and what to remove.
 PODS_DIR=$RUN_DIR/pods
@@ -118,10 +119,9 @@ is_uint() {
     [[ $1 =~ ^[0-9]{1,8}$ ]]
 }
 
-# load_cluster: read nodes, pods, CIDRs and the overlay's settings from
+# load_cluster: read the nodes, CIDRs and the overlay's settings from
 # `router lab-*`, and derive the underlay (one /24 holding every node's
-# address, the external client's address) and the addresses external
-# clients reach Services on.
+# address) and the external client's address.
 load_cluster() {
     local out
     local router=$BIN_DIR/router
@@ -178,53 +178,12 @@ load_cluster() {
     done
     [[ -n $EXTERNAL_ADDR ]] || die "no free address for the external client in $UNDERLAY_NET/$UNDERLAY_LEN"
 
-    # LoadBalancer and external IPs: the EXTERNAL-IP column of `get svc -A`.
-    EXTERNAL_IPS=()
-    out=$("$router" --config "$CONFIG" get svc -A) || die "router --config $CONFIG get svc -A failed"
-    local ip ips
-    ips=$(awk '
-        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "EXTERNAL-IP") c = i; next }
-        c && $c != "<none>" && $c != "<pending>" { n = split($c, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$out") ||
-        die "cannot read the external IPs from router get svc -A"
-    ips=$(sort -u <<<"$ips") || die "sort failed"
-    while IFS= read -r ip; do
-        if is_ipv4 "$ip"; then EXTERNAL_IPS+=("$ip"); fi
-    done <<<"$ips"
-
-    out=$("$router" lab-pods --config "$CONFIG") || die "router lab-pods --config $CONFIG failed"
-    parse_pods "$out" || die "router lab-pods --config $CONFIG: $PARSE_ERROR"
-}
-
-# parse_pods OUT: fill POD_NAMES and POD_* from `router lab-pods` output.
-# Returns 1 with PARSE_ERROR set on a bad line (the kubelet must not die).
-parse_pods() {
-    local name pns ip node cidr gw tcp udp
-    PARSE_ERROR=
-    POD_NAMES=()
-    declare -gA POD_IP=() POD_NODE=() POD_GW=() POD_TCP=() POD_UDP=() POD_NS=()
-    while IFS=$'\t' read -r pns name ip node cidr gw tcp udp; do
-        [[ -n $name ]] || continue
-        if ! is_ipv4 "$ip" || ! is_ipv4 "$gw" || [[ -z $node || -z $tcp || -z $udp ]]; then
-            PARSE_ERROR="bad line '$pns $name $ip $node $cidr $gw $tcp $udp'"
-        elif [[ -n ${POD_IP[$name]+x} ]]; then
-            PARSE_ERROR="pod name $name is used twice; the lab needs unique pod names"
-        elif [[ -n ${NODE_CIDR[$name]+x} ]]; then
-            PARSE_ERROR="pod $name has the name of a node"
-        elif [[ $name == underlay || $name == external ]]; then
-            PARSE_ERROR="pod $name has the name of a lab namespace (ksr-$name)"
-        elif [[ -z ${NODE_CIDR[$node]+x} ]]; then
-            PARSE_ERROR="pod $name is on unknown node $node"
-        fi
-        [[ -z $PARSE_ERROR ]] || return 1
-        POD_NAMES+=("$name")
-        POD_NS[$name]=$pns
-        POD_IP[$name]=$ip
-        POD_NODE[$name]=$node
-        POD_GW[$name]=$gw
-        POD_TCP[$name]=$tcp
-        POD_UDP[$name]=$udp
-    done <<<"$1"
-    return 0
+    # The objects come from the manifests (kubectl apply), not from here.
+    local pods services
+    pods=$("$router" lab-pods --config "$CONFIG" 2>/dev/null) || pods=
+    services=$("$router" lab-services --config "$CONFIG" 2>/dev/null) || services=
+    [[ -z $pods && -z $services ]] ||
+        warn "$CONFIG has pods or Services: the lab ignores them (its objects are the manifests in $MANIFESTS_DIR, applied with kubectl)"
 }
 
 # start_bg NS NAME CMD...: run CMD in NS in the background; log and pid in
@@ -258,8 +217,8 @@ proc_name() {
 }
 
 # is_lab_process PID: alive and one of the lab's own binaries (`router`,
-# `pod-server`, `ksr-apiserver`, `ksr-kubelet`), or this lab's kubelet or a router's supervisor (`bash
-# .../scripts/lab kubelet|supervise`).
+# `pod-server`, `ksr-apiserver`, `ksr-kubelet`), or a router's supervisor
+# (`bash .../scripts/lab supervise`).
 is_lab_process() {
     local pid=$1 arg0='' arg1='' arg2=''
     pid_alive "$pid" || return 1
@@ -268,7 +227,7 @@ is_lab_process() {
     router | pod-server | ksr-apiserver | ksr-kubelet) return 0 ;;
     *) ;;
     esac
-    [[ $arg1 == "$ROOT/scripts/lab" && ($arg2 == kubelet || $arg2 == supervise) ]]
+    [[ $arg1 == "$ROOT/scripts/lab" && $arg2 == supervise ]]
 }
 
 # stop_pid PID [SECONDS]: SIGTERM, up to SECONDS (default 5), then SIGKILL.
@@ -339,10 +298,9 @@ wait_failed() {
     exit 1
 }
 
-# ---------------------------------------------------------------- kubernetes mode
-# `scripts/lab up --kubernetes`: the objects live in the lab's API server
-# (ksr-apiserver), not in the TOML store; one ksr-kubelet per node builds
-# the pods bound to it.
+# ---------------------------------------------------------------- the API server
+# The objects live in the lab's API server (ksr-apiserver); one ksr-kubelet
+# per node builds the pods bound to it.
 
 # The API server's files (`ksr-apiserver init`: CA, serving certificate,
 # tokens, kubeconfigs) and its embedded storage (data/).
@@ -354,27 +312,19 @@ ADMIN_KUBECONFIG=$APISERVER_DIR/admin.kubeconfig
 # the lab address (they run in their nodes' namespaces).
 KUBELET_KUBECONFIG=$APISERVER_DIR/kubelet.kubeconfig
 APISERVER_PORT=6443
-# Present while the lab runs in kubernetes mode.
-MODE_FILE=$RUN_DIR/mode
-# The manifests `up --kubernetes` applies (every *.yaml, by name).
+# The manifests `up` applies (every *.yaml, by name).
 MANIFESTS_DIR=${KSR_LAB_MANIFESTS:-$ROOT/lab/manifests}
-
-# kubernetes_mode: the running lab was brought up with --kubernetes.
-kubernetes_mode() {
-    [[ -r $MODE_FILE && $(<"$MODE_FILE") == kubernetes ]]
-}
 
 # kctl ARGS...: the real kubectl against the lab's API server, as admin.
 kctl() {
     kubectl --kubeconfig "$ADMIN_KUBECONFIG" "$@"
 }
 
-# router_settings NODE: NODE's router settings in kubernetes mode: the
-# lab's [cluster] settings and the router's read-only kubeconfig; the
+# router_settings NODE: NODE's router settings: the lab's [cluster] settings and the router's read-only kubeconfig; the
 # nodes and every object come from the API server.
 # shellcheck disable=SC2154 # DNS_DOMAIN: set by scripts/lab (load_dns)
 router_settings() {
-    printf '# %s'"'"'s router (kubernetes mode): its own settings; nodes, Services,\n' "$1"
+    printf '# %s'"'"'s router: its own settings; nodes, Services,\n' "$1"
     printf '# EndpointSlices and its pods come from the Kubernetes API.\n'
     printf '[kubernetes]\nkubeconfig = "%s"\n\n' "$APISERVER_DIR/router-$1.kubeconfig"
     printf '[cluster]\npodCIDR = "%s"\nserviceCIDR = "%s"\ndnsDomain = "%s"\n' \
@@ -383,12 +333,12 @@ router_settings() {
         "$VXLAN_VNI" "$VXLAN_PORT" "$UNDERLAY_MTU"
 }
 
-# nodes_store: the lab's [cluster] settings and [[nodes]] (no objects): in
-# kubernetes mode what the lab script itself reads (node names, addresses,
-# pod CIDRs); the routers read router_settings.
-nodes_store() {
+# lab_settings: the lab's [cluster] settings and [[nodes]] (objects live
+# in the API server): what the lab script itself reads while the lab runs
+# (node names, addresses, pod CIDRs); the routers read router_settings.
+lab_settings() {
     local node
-    printf '# The lab in kubernetes mode: objects live in the API server.\n'
+    printf '# The running lab'"'"'s settings; objects live in the API server.\n'
     printf '[cluster]\npodCIDR = "%s"\nserviceCIDR = "%s"\ndnsDomain = "%s"\n' \
         "$POD_CIDR" "$SERVICE_CIDR" "$DNS_DOMAIN"
     printf 'vxlanVNI = %s\nvxlanPort = %s\nunderlayMTU = %s\n' \

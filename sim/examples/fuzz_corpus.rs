@@ -112,7 +112,10 @@ fn main() -> std::io::Result<()> {
     for q in &queries {
         counts[2] += write(&corpus.join("dns"), q)?;
     }
-    write(&corpus.join("config"), include_bytes!("../../config.toml"))?;
+    write(
+        &corpus.join("config"),
+        include_bytes!("../../control/tests/fixtures/cluster.toml"),
+    )?;
     println!(
         "new seeds: {} tun, {} overlay, {} dns in {}",
         counts[0],

@@ -517,14 +517,17 @@ impl Drop for Sim {
 /// The cluster DNS Service's ClusterIP, as kubeadm allocates it.
 pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 
-/// The default lab cluster (`config.toml` at the repository root).
+/// The default lab cluster (the object file
+/// `control/tests/fixtures/cluster.toml`: the lab's nodes and its
+/// manifests' objects).
 ///
 /// # Panics
-/// If the file does not validate: the example config must always be valid.
+/// If the file does not validate: the fixture must always be valid.
 pub fn default_cluster() -> Cluster {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../control/tests/fixtures/cluster.toml");
     match control::config::load(&path) {
         Ok(c) => c,
-        Err(e) => panic!("config.toml does not validate: {e}"),
+        Err(e) => panic!("control/tests/fixtures/cluster.toml does not validate: {e}"),
     }
 }

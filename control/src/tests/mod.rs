@@ -34,7 +34,7 @@ mod refusals;
 mod service_kinds;
 mod validation;
 
-const DEFAULT: &str = include_str!("../../../config.toml");
+const DEFAULT: &str = include_str!("../../../control/tests/fixtures/cluster.toml");
 
 /// A minimal valid cluster; tests append sections to it.
 const BASE: &str = r#"

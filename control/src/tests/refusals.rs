@@ -15,8 +15,14 @@ fn load_names_a_missing_file() {
 
 #[test]
 fn load_reads_the_default_file() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster.toml");
     assert_eq!(load(&path).expect("default config"), ok(DEFAULT));
+    // The lab's config.toml: its nodes and settings; the objects are
+    // Kubernetes manifests (lab/manifests).
+    let lab =
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml")).expect("config.toml");
+    assert_eq!(lab.nodes.len(), 2);
+    assert!(lab.deployments.is_empty() && lab.pods.is_empty() && lab.services.is_empty());
 }
 
 #[test]

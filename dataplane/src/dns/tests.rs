@@ -74,7 +74,8 @@ fn pod(name: &str, namespace: &str, ip: Ipv4Addr, labels: Labels) -> Pod {
 /// named-port Service.
 fn cluster() -> Cluster {
     let mut c =
-        control::config::parse(include_str!("../../../config.toml")).expect("default config");
+        control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+            .expect("default config");
     c.services.retain(|s| s.namespace != "kube-system");
     c.pods.retain(|p| !p.is_router_hosted());
     let dns = labels(&[("k8s-app", "kube-dns")]);
@@ -661,7 +662,8 @@ fn a_query_with_many_questions_gets_a_short_formerr() {
         ));
     }
     let q = m.to_vec().expect("encode");
-    let c = control::config::parse(include_str!("../../../config.toml")).expect("config");
+    let c = control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+        .expect("config");
     let a = answer_udp(&q, &c).expect("answered");
     assert!(a.len() <= 512, "{} bytes", a.len());
     let r = Message::from_vec(&a).expect("decodes");

@@ -3,7 +3,9 @@ use cluster::{EndpointConditions, EndpointPort, Protocol, SliceEndpoint, TargetP
 use std::net::Ipv4Addr;
 
 fn watched() -> Cluster {
-    let mut c = control::config::parse(include_str!("../../../config.toml")).expect("config");
+    let mut c =
+        control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+            .expect("config");
     c.endpoint_slices = Some(Vec::new());
     c
 }
@@ -63,7 +65,8 @@ fn a_slice_touches_its_service_and_the_one_it_left() {
 
 #[test]
 fn the_first_slice_of_a_config_cluster_switches_every_service_to_slices() {
-    let c = control::config::parse(include_str!("../../../config.toml")).expect("config");
+    let c = control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+        .expect("config");
     let mut m = Model::from_cluster(&c);
     let svc = m
         .service("default", "nginx-svc")

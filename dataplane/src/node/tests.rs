@@ -16,7 +16,8 @@ const NODE: &str = "mac-worker";
 /// query to the kube-dns ClusterIP lands on this node.
 fn cluster() -> Cluster {
     let mut c =
-        control::config::parse(include_str!("../../../config.toml")).expect("default config");
+        control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+            .expect("default config");
     c.pods.retain(|p| !p.is_router_hosted() || p.node == NODE);
     let dns = c
         .service("kube-system", "kube-dns")

@@ -157,7 +157,9 @@ fn surviving_flows_stay_when_the_count_changes() {
 /// (no rebuild cost) and gives the same choices as a build from scratch.
 #[test]
 fn rebuild_keeps_the_tables_of_unchanged_endpoints() {
-    let mut c = control::config::parse(include_str!("../../../config.toml")).expect("config");
+    let mut c =
+        control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+            .expect("config");
     let before = ServiceTable::from_cluster(&c, None);
     // One Service loses its endpoints; the others keep theirs.
     let echo = c

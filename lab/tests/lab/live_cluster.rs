@@ -1,5 +1,5 @@
-//! The live cluster: changes through `router apply/delete` on the store,
-//! followed by the routers and the lab's kubelet.
+//! The live cluster: changes through `kubectl apply/delete` on the lab's
+//! API server, followed by the routers (they watch it) and the kubelets.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -7,13 +7,18 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lab::env::*;
+use lab::kubectl::*;
 use lab::objects::*;
 use lab::text::*;
 use lab::{Checks, Cluster};
+use serde_json::Value;
 
-/// Live check 1: `delete po` of the worker's nginx pod: a replacement (new name, new
-/// IP) is Running 1/1 within 10 s, the endpoints follow, the ClusterIP
-/// reaches it.
+/// How long a change applied to the API may take to reach every router.
+const SERVED_WITHIN: Duration = Duration::from_secs(5);
+
+/// Live check 1: `kubectl delete po` of the worker's nginx pod: a replacement (new
+/// name, new IP) is Running and Ready within 10 s, the endpoints follow,
+/// the ClusterIP reaches it.
 #[test]
 fn delete_pod_is_replaced() {
     lab::check(|c, k| {
@@ -30,10 +35,10 @@ fn delete_pod_is_replaced_(c: &mut Checks, k: &Cluster) {
         .unwrap_or_else(|| k.near.clone());
     let before: BTreeSet<String> = live_nginx().into_iter().map(|p| p.name).collect();
     let start = Instant::now();
-    let out = router_change(&["delete", "po", &old.name]);
+    let out = delete(&["po", &old.name, "--wait=false"]);
     if !c.check(
         out.status.success() && stdout(&out).contains(&format!("pod \"{}\" deleted", old.name)),
-        || show(&format!("router delete po {}", old.name), &out),
+        || show(&format!("kubectl delete po {}", old.name), &out),
     ) {
         return;
     }
@@ -57,17 +62,18 @@ fn delete_pod_is_replaced_(c: &mut Checks, k: &Cluster) {
     let Some(new) = new else {
         c.check(false, || {
             format!(
-                "delete po {}: no new nginx pod Running 1/1 within 10 s\n{}\n{}",
+                "delete po {}: no new nginx pod Running and Ready within 10 s\n{}\n{}",
                 old.name,
-                last.map(|o| show("router get po -o json", &o))
+                last.map(|o| show("kubectl get po -o json", &o))
                     .unwrap_or_default(),
-                std::fs::read_to_string(format!("{RUN_DIR}/kubelet.log")).unwrap_or_default()
+                std::fs::read_to_string(format!("{RUN_DIR}/kubelet-{}.log", old.node))
+                    .unwrap_or_default()
             )
         });
         return;
     };
     eprintln!(
-        "delete po {}: {} ({} on {}) Running 1/1 after {took:?}",
+        "delete po {}: {} ({} on {}) Running and Ready after {took:?}",
         old.name, new.name, new.ip, new.node
     );
     c.check(new.ip != old.ip && new.name != old.name, || {
@@ -75,6 +81,11 @@ fn delete_pod_is_replaced_(c: &mut Checks, k: &Cluster) {
             "the replacement of {} ({}) should have a new name and IP, got {} ({})",
             old.name, old.ip, new.name, new.ip
         )
+    });
+    // The routers follow the EndpointSlice by a watch: shortly after.
+    wait_until(SERVED_WITHIN, || {
+        let (_, ips) = live_endpoint_ips("nginx-svc");
+        ips.contains(&new.ip) && !ips.contains(&old.ip)
     });
     let (out, ips) = live_endpoint_ips("nginx-svc");
     c.check(ips.contains(&new.ip) && !ips.contains(&old.ip), || {
@@ -107,11 +118,15 @@ fn delete_pod_is_replaced_(c: &mut Checks, k: &Cluster) {
 #[test]
 fn apply_node_port() {
     lab::check(|c, k| {
-        let (out, _) = apply_text("nginx-svc.toml", &nginx_svc("type = \"NodePort\"\n"));
+        let (out, _) = apply_yaml("nginx-svc.yaml", &nginx_svc("  type: NodePort\n"));
         c.check(
             out.status.success() && stdout(&out).contains("service/nginx-svc configured"),
-            || show("router apply -f nginx-svc.toml (NodePort)", &out),
+            || show("kubectl apply -f nginx-svc.yaml (NodePort)", &out),
         );
+        let served = wait_served("nginx-svc", SERVED_WITHIN, |s| {
+            s.is_some_and(|s| s["type"] == "NodePort")
+        });
+        c.ok(served);
         let svc = live_service("nginx-svc").unwrap_or_default();
         let port = svc["ports"][0]["nodePort"]
             .as_u64()
@@ -148,7 +163,11 @@ fn apply_node_port() {
                 });
             }
         }
-        let (out, _) = apply_text("nginx-svc.toml", &nginx_svc("type = \"ClusterIP\"\n"));
+        let (out, _) = apply_yaml("nginx-svc.yaml", &nginx_svc("  type: ClusterIP\n"));
+        let served = wait_served("nginx-svc", SERVED_WITHIN, |s| {
+            s.is_some_and(|s| s["type"] == "ClusterIP")
+        });
+        c.ok(served);
         let svc = live_service("nginx-svc").unwrap_or_default();
         let ports = svc["ports"].as_array().cloned().unwrap_or_default();
         c.check(
@@ -161,7 +180,7 @@ fn apply_node_port() {
             || {
                 format!(
                     "nginx-svc back to ClusterIP (80/TCP): {svc}\n{}",
-                    show("router apply", &out)
+                    show("kubectl apply", &out)
                 )
             },
         );
@@ -169,10 +188,15 @@ fn apply_node_port() {
 }
 
 /// Live check 3: A long TCP connection through the ClusterIP survives 100 unrelated
-/// changes; prints how long `router apply` takes to reach both routers.
+/// changes (`kubectl apply` of a Service `churn` whose label changes every
+/// time), each of which reaches both routers; prints how long from
+/// `kubectl apply` to both routers serving it.
 #[test]
 fn stream_survives_churn() {
     lab::check(|c, k| {
+        const CHANGES: u32 = 100;
+        // 15 s at 250 ms a line: longer than the 100 applies take (checked
+        // below), so every one of them happens while the stream runs.
         const LINES: usize = 60;
         let url = format!("http://{NGINX_SVC_IP}/stream?lines={LINES}&interval_ms=250");
         let child = command("timeout")
@@ -201,27 +225,35 @@ fn stream_survives_churn() {
         };
         // Let the connection be established (and a line or two arrive).
         std::thread::sleep(Duration::from_millis(600));
-        let mut wall = Vec::new();
-        let mut rtts: Vec<(String, u64)> = Vec::new();
+        let stream_start = Instant::now();
+        let mut applies = Vec::new();
+        let mut to_served = Vec::new();
         let mut failed = Vec::new();
-        for i in 0..100u32 {
+        for i in 0..CHANGES {
+            let round = format!("r{i}");
             let text = format!(
-                "[[services]]\nname = \"churn\"\nlabels = {{ round = \"r{i}\" }}\n\
-             selector = {{ app = \"nginx-deployment\" }}\n\
-             ports = [{{ port = {}, targetPort = 80, protocol = \"TCP\" }}]\n",
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: churn\n  labels:\n    round: {round}\n\
+                 spec:\n  selector:\n    app: nginx-deployment\n  ports:\n  - port: {}\n    targetPort: 80\n    protocol: TCP\n",
                 8000 + i % 10
             );
-            let (out, took) = apply_text("churn.toml", &text);
+            let start = Instant::now();
+            let (out, took) = apply_yaml("churn.yaml", &text);
             if !out.status.success() {
-                failed.push(show("router apply -f churn.toml", &out));
+                failed.push(show("kubectl apply -f churn.yaml", &out));
+                continue;
             }
-            wall.push(took);
-            rtts.extend(round_trips(&String::from_utf8_lossy(&out.stderr)));
-            std::thread::sleep(Duration::from_millis(40));
+            applies.push(took);
+            match wait_served("churn", SERVED_WITHIN, |s| {
+                s.is_some_and(|s| s["labels"]["round"] == round.as_str())
+            }) {
+                Ok(_) => to_served.push(start.elapsed()),
+                Err(e) => failed.push(e),
+            }
         }
+        let churn_took = stream_start.elapsed();
         c.check(failed.is_empty(), || {
             format!(
-                "{} of 100 churn applies failed; first:\n{}",
+                "{} of {CHANGES} churn applies failed or did not reach both routers within {SERVED_WITHIN:?}; first:\n{}",
                 failed.len(),
                 failed.first().cloned().unwrap_or_default()
             )
@@ -237,32 +269,36 @@ fn stream_survives_churn() {
         let body = stdout(&out);
         let got = body.lines().filter(|l| l.starts_with("line ")).count();
         c.check(got == LINES && out.status.success(), || {
-        format!(
-            "a stream through {NGINX_SVC_IP} during 100 applies should receive all {LINES} lines, got {got}\n{}",
-            show("curl -N /stream", &out)
-        )
-    });
-        wall.sort();
+            format!(
+                "a stream through {NGINX_SVC_IP} during {CHANGES} applies ({churn_took:?}) should receive all {LINES} lines, got {got}\n{}",
+                show("curl -N /stream", &out)
+            )
+        });
+        c.check(churn_took < Duration::from_millis(250 * LINES as u64), || {
+            format!("the {CHANGES} applies took {churn_took:?}, longer than the stream: not all of them were made during it")
+        });
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let mut us: Vec<u64> = rtts.iter().map(|(_, u)| *u).collect();
-        us.sort_unstable();
-        let pct = |v: &[u64], p: usize| {
-            v.get(v.len().saturating_sub(1) * p / 100)
-                .map_or_else(|| "-".to_string(), u64::to_string)
+        let summary = |v: &mut Vec<Duration>| {
+            v.sort();
+            match (v.first(), v.last()) {
+                (Some(_), Some(max)) => format!(
+                    "median {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+                    ms(v[v.len() / 2]),
+                    ms(v[v.len() * 9 / 10]),
+                    ms(*max)
+                ),
+                _ => "-".to_string(),
+            }
         };
         eprintln!(
-        "apply-to-applied: `router apply` wall time over 100 applies (store write + push to both routers): median {:.2} ms, p90 {:.2} ms, max {:.2} ms; per-router round trip reported by the CLI ({} reports): median {} us, p90 {} us, max {} us",
-        ms(wall[wall.len() / 2]),
-        ms(wall[wall.len() * 9 / 10]),
-        ms(wall[wall.len() - 1]),
-        us.len(),
-        pct(&us, 50),
-        pct(&us, 90),
-        pct(&us, 100)
-    );
-        let out = router_change(&["delete", "svc", "churn"]);
+            "apply-to-served over {} applies: `kubectl apply` alone {}; from `kubectl apply` to both routers serving the change {}",
+            to_served.len(),
+            summary(&mut applies),
+            summary(&mut to_served)
+        );
+        let out = delete(&["svc", "churn"]);
         c.check(out.status.success(), || {
-            show("router delete svc churn", &out)
+            show("kubectl delete svc churn", &out)
         });
     });
 }
@@ -302,10 +338,10 @@ fn stale_udp_flow_(c: &mut Checks, k: &Cluster) {
         });
         return;
     };
-    let out = router_change(&["delete", "po", &victim]);
+    let out = delete(&["po", &victim, "--wait=false"]);
     let start = Instant::now();
     if !c.check(out.status.success(), || {
-        show(&format!("router delete po {victim}"), &out)
+        show(&format!("kubectl delete po {victim}"), &out)
     }) {
         return;
     }
@@ -357,28 +393,33 @@ fn deleted_service() {
     lab::check(|c, k| {
         let ip = cluster_ip("nginx-nodeport");
         let url = format!("http://{ip}/hostname");
-        let out = router_change(&["delete", "svc", "nginx-nodeport"]);
+        let out = delete(&["svc", "nginx-nodeport"]);
         c.check(
             out.status.success() && stdout(&out).contains("service \"nginx-nodeport\" deleted"),
-            || show("router delete svc nginx-nodeport", &out),
+            || show("kubectl delete svc nginx-nodeport", &out),
         );
+        let served = wait_served("nginx-nodeport", SERVED_WITHIN, |s| s.is_none());
+        c.ok(served);
         let out = lab_exec(&k.client.name, &["curl", "-sS", "--max-time", "2", &url]);
         c.check(!out.status.success(), || {
             format!(
-                "after `delete svc nginx-nodeport`, {url} must not answer\n{}",
+                "after `kubectl delete svc nginx-nodeport`, {url} must not answer\n{}",
                 show("curl", &out)
             )
         });
         let text = format!(
-            "[[services]]\nname = \"nginx-nodeport\"\ntype = \"NodePort\"\nclusterIP = \"{ip}\"\n\
-         selector = {{ app = \"nginx-deployment\" }}\nexternalTrafficPolicy = \"Cluster\"\n\
-         ports = [{{ port = 80, targetPort = 80, nodePort = 30080, protocol = \"TCP\" }}]\n"
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: nginx-nodeport\nspec:\n  type: NodePort\n\
+             \x20 clusterIP: {ip}\n  selector:\n    app: nginx-deployment\n  externalTrafficPolicy: Cluster\n\
+             \x20 ports:\n  - port: 80\n    targetPort: 80\n    nodePort: 30080\n    protocol: TCP\n"
         );
-        let (out, _) = apply_text("nginx-nodeport.toml", &text);
+        let (out, _) = apply_yaml("nginx-nodeport.yaml", &text);
         c.check(
             out.status.success() && stdout(&out).contains("service/nginx-nodeport created"),
-            || show("router apply -f nginx-nodeport.toml", &out),
+            || show("kubectl apply -f nginx-nodeport.yaml", &out),
         );
+        let served = wait_served("nginx-nodeport", SERVED_WITHIN, |s| s.is_some())
+            .and_then(|_| wait_endpoints("nginx-nodeport", SERVED_WITHIN));
+        c.ok(served);
         let out = curl(&k.client.name, &url, &[]);
         c.check(out.status.success(), || {
             format!(
@@ -397,23 +438,22 @@ fn deleted_service() {
     });
 }
 
-/// Live check 6: A bad apply is refused, names the object and key, changes nothing.
-#[test]
-fn bad_apply_changes_nothing() {
-    lab::check(|c, _| {
-        let store_before = std::fs::read(STORE).unwrap_or_default();
-        let file_view = || {
-            stdout(&run(
-                10,
-                router_bin(),
-                &["--config", STORE, "get", "svc", "-A"],
-            ))
-        };
-        let view_before = file_view();
-        // The live view, AGE masked (it ticks).
-        let live_view = || {
-            let out = router(&["get", "svc", "-A", "-o", "json"]);
-            let mut items = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+/// The Services of every namespace as `kubectl get svc -A -o json` has
+/// them, or the error.
+fn api_services() -> Value {
+    lab::kubectl::get_json(&["svc", "-A"])
+        .map(|v| Value::from(items(&v)))
+        .unwrap_or_else(Value::from)
+}
+
+/// The Services every router serves (`router --node N get svc -A -o
+/// json`), AGE masked (it ticks).
+fn served_services(k: &Cluster) -> Vec<(String, Vec<Value>)> {
+    k.nodes
+        .iter()
+        .map(|n| {
+            let out = router_cli(&n.name, &["get", "svc", "-A", "-o", "json"]);
+            let mut items = serde_json::from_slice::<Value>(&out.stdout)
                 .map(|v| items(&v))
                 .unwrap_or_default();
             for item in &mut items {
@@ -421,52 +461,62 @@ fn bad_apply_changes_nothing() {
                     fields.remove("age");
                 }
             }
-            items
-        };
-        let live_before = live_view();
+            (n.name.clone(), items)
+        })
+        .collect()
+}
+
+/// Live check 6: An invalid manifest is refused with kubectl's error naming the
+/// object and field, and changes nothing: not the API server's Services, not
+/// what the routers serve.
+#[test]
+fn bad_apply_changes_nothing() {
+    lab::check(|c, k| {
+        let api_before = api_services();
+        let served_before = served_services(k);
         let bad = [
             (
-                "clash.toml",
-                "[[services]]\nname = \"clash-svc\"\nclusterIP = \"10.101.182.177\"\n\
-             selector = { app = \"nginx-deployment\" }\nports = [{ port = 80 }]\n",
+                "clash.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: clash-svc\nspec:\n\
+                 \x20 clusterIP: 10.101.182.177\n  selector:\n    app: nginx-deployment\n\
+                 \x20 ports:\n  - port: 80\n",
                 ["clash-svc", "clusterIP"],
             ),
             (
-                "unknown-field.toml",
-                "[[services]]\nname = \"odd-svc\"\ncolour = \"red\"\n\
-             selector = { app = \"nginx-deployment\" }\nports = [{ port = 80 }]\n",
-                ["odd-svc", "colour"],
+                "unknown-field.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: odd-svc\nspec:\n  colour: red\n\
+                 \x20 selector:\n    app: nginx-deployment\n  ports:\n  - port: 80\n",
+                // A decode error: kubectl names the file, not the object.
+                ["unknown-field.yaml", "colour"],
             ),
         ];
         for (file, text, words) in bad {
-            let (out, _) = apply_text(file, text);
+            let (out, _) = apply_yaml(file, text);
             let err = String::from_utf8_lossy(&out.stderr);
             c.check(
                 !out.status.success() && words.iter().all(|w| err.contains(w)),
                 || {
                     format!(
                         "a bad apply ({file}) must fail naming {words:?}\n{}",
-                        show(&format!("router apply -f {file}"), &out)
+                        show(&format!("kubectl apply -f {file}"), &out)
                     )
                 },
             );
         }
-        c.check(
-            std::fs::read(STORE).unwrap_or_default() == store_before,
-            || format!("a refused apply changed the store {STORE}"),
-        );
-        let view_after = file_view();
-        c.check(view_after == view_before, || {
-        format!(
-            "a refused apply changed `router --config {STORE} get svc -A`:\nbefore:\n{view_before}\nafter:\n{view_after}"
-        )
-    });
-        let live_after = live_view();
-        c.check(live_after == live_before, || {
-        format!(
-            "a refused apply changed the routers' `get svc -A -o json`:\nbefore: {live_before:#?}\nafter: {live_after:#?}"
-        )
-    });
+        let api_after = api_services();
+        c.check(api_after == api_before, || {
+            format!(
+                "a refused apply changed `kubectl get svc -A -o json`:\nbefore: {api_before:#}\nafter: {api_after:#}"
+            )
+        });
+        // Had anything reached the routers, it would within this.
+        std::thread::sleep(Duration::from_millis(500));
+        let served_after = served_services(k);
+        c.check(served_after == served_before, || {
+            format!(
+                "a refused apply changed the routers' `get svc -A -o json`:\nbefore: {served_before:#?}\nafter: {served_after:#?}"
+            )
+        });
     });
 }
 

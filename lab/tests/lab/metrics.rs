@@ -1,7 +1,10 @@
 //! The routers' HTTP endpoints, as a Prometheus scrape and a health probe
 //! see them from the node (kube-proxy's 127.0.0.1:10249).
 
+use std::time::Duration;
+
 use lab::env::*;
+use lab::kubectl::*;
 
 /// The value of the sample `name` (no labels) in a text exposition.
 fn sample(text: &str, name: &str) -> Option<f64> {
@@ -17,11 +20,19 @@ fn metrics_and_healthz() {
         let url = format!("http://{NGINX_SVC_IP}/");
         let out = curl(&k.client.name, &url, &[]);
         c.check(out.status.success(), || show("curl nginx-svc", &out));
-        // A change every router programs (the Service as it is).
-        let (out, _) = apply_text("nginx-svc.toml", &nginx_svc(""));
-        c.check(out.status.success(), || {
-            show("router apply nginx-svc", &out)
-        });
+        // A change every router programs: a label on nginx-svc, then the
+        // manifest as it was.
+        for labels in [&[("touched", "metrics")][..], &[]] {
+            let (out, _) = apply_yaml("nginx-svc.yaml", &nginx_svc_labelled(labels, ""));
+            c.check(out.status.success(), || {
+                show("kubectl apply nginx-svc", &out)
+            });
+            let touched = !labels.is_empty();
+            let served = wait_served("nginx-svc", Duration::from_secs(5), |s| {
+                s.is_some_and(|s| (s["labels"]["touched"] == "metrics") == touched)
+            });
+            c.ok(served);
+        }
         let node = &k.worker.name;
         let scrape = lab_exec(
             node,

@@ -91,7 +91,7 @@ fn load_balancer() {
     lab::check(|c, k| {
         let ips = external_ips("nginx-lb");
         c.check(!ips.is_empty(), || {
-            "nginx-lb has no EXTERNAL-IP in `router --config config.toml get svc`".to_string()
+            "nginx-lb has no EXTERNAL-IP in `kubectl get svc nginx-lb -o json`".to_string()
         });
         for ip in &ips {
             let out = curl("external", &format!("http://{ip}/"), &[]);

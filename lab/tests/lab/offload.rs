@@ -4,7 +4,7 @@
 //! receiving pod sees only correct TCP checksums. Runs the same with
 //! `KSR_OFFLOAD=off` (routers started with `--offload off`).
 //!
-//! No Service in `config.toml` has a TCP target port free for a bulk
+//! No Service of the lab's manifests has a TCP target port free for a bulk
 //! server (the nginx pods' port 80 is pod-server's), so the transfers go
 //! pod IP to pod IP, still through the routers (both of them across
 //! nodes): a `socat` listens in the receiving nginx pod's namespace on a

@@ -2,21 +2,31 @@
 
 use std::collections::BTreeSet;
 
+use std::time::Duration;
+
 use lab::env::*;
+use lab::kubectl::*;
 use lab::objects::*;
 use lab::text::*;
+
+/// How long a change applied to the API may take to reach every router.
+const SERVED_WITHIN: Duration = Duration::from_secs(5);
 
 /// Live check 8: sessionAffinity ClientIP: one client, one backend.
 #[test]
 fn session_affinity() {
     lab::check(|c, k| {
-        let (out, _) = apply_text(
-            "nginx-svc.toml",
-            &nginx_svc("sessionAffinity = \"ClientIP\"\n"),
+        let (out, _) = apply_yaml(
+            "nginx-svc.yaml",
+            &nginx_svc("  sessionAffinity: ClientIP\n"),
         );
         c.check(out.status.success(), || {
-            show("router apply nginx-svc sessionAffinity ClientIP", &out)
+            show("kubectl apply nginx-svc sessionAffinity ClientIP", &out)
         });
+        let served = wait_served("nginx-svc", SERVED_WITHIN, |s| {
+            s.is_some_and(|s| s["sessionAffinity"] == "ClientIP")
+        });
+        c.ok(served);
         let url = format!("http://{NGINX_SVC_IP}/hostname");
         let seen: Vec<String> = (0..10)
             .map(|_| hostname_via(&k.client.name, &url).unwrap_or_default())
@@ -28,10 +38,14 @@ fn session_affinity() {
                 k.client.name
             )
         });
-        let (out, _) = apply_text("nginx-svc.toml", &nginx_svc("sessionAffinity = \"None\"\n"));
+        let (out, _) = apply_yaml("nginx-svc.yaml", &nginx_svc("  sessionAffinity: None\n"));
         c.check(out.status.success(), || {
-            show("router apply nginx-svc sessionAffinity None", &out)
+            show("kubectl apply nginx-svc sessionAffinity None", &out)
         });
+        let served = wait_served("nginx-svc", SERVED_WITHIN, |s| {
+            s.is_some_and(|s| s["sessionAffinity"] == "None")
+        });
+        c.ok(served);
     });
 }
 
@@ -40,13 +54,18 @@ fn session_affinity() {
 #[test]
 fn internal_traffic_policy_local() {
     lab::check(|c, k| {
-        let text = "[[services]]\nname = \"nginx-itp\"\ninternalTrafficPolicy = \"Local\"\n\
-                selector = { app = \"nginx-deployment\" }\n\
-                ports = [{ port = 80, targetPort = 80, protocol = \"TCP\" }]\n";
-        let (out, _) = apply_text("nginx-itp.toml", text);
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: nginx-itp\nspec:\n\
+                \x20 internalTrafficPolicy: Local\n  selector:\n    app: nginx-deployment\n\
+                \x20 ports:\n  - port: 80\n    targetPort: 80\n    protocol: TCP\n";
+        let (out, _) = apply_yaml("nginx-itp.yaml", text);
         c.check(out.status.success(), || {
-            show("router apply nginx-itp", &out)
+            show("kubectl apply nginx-itp", &out)
         });
+        let served = wait_served("nginx-itp", SERVED_WITHIN, |s| {
+            s.is_some_and(|s| s["internalTrafficPolicy"] == "Local")
+        })
+        .and_then(|_| wait_endpoints("nginx-itp", SERVED_WITHIN));
+        c.ok(served);
         let Some(ip) =
             live_service("nginx-itp").and_then(|s| s["clusterIP"].as_str().map(str::to_string))
         else {
@@ -73,9 +92,9 @@ fn internal_traffic_policy_local() {
             )
         },
     );
-        let out = router_change(&["delete", "svc", "nginx-itp"]);
+        let out = delete(&["svc", "nginx-itp"]);
         c.check(out.status.success(), || {
-            show("router delete svc nginx-itp", &out)
+            show("kubectl delete svc nginx-itp", &out)
         });
     });
 }
@@ -84,13 +103,17 @@ fn internal_traffic_policy_local() {
 #[test]
 fn named_target_ports() {
     lab::check(|c, k| {
-        let text = "[[services]]\nname = \"nginx-multi\"\nselector = { app = \"nginx-deployment\" }\n\
-                ports = [\n  { name = \"http\", port = 8080, targetPort = \"http\", protocol = \"TCP\" },\n  \
-                { name = \"udp\", port = 9001, targetPort = \"udp-echo\", protocol = \"UDP\" },\n]\n";
-        let (out, _) = apply_text("nginx-multi.toml", text);
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: nginx-multi\nspec:\n\
+                \x20 selector:\n    app: nginx-deployment\n  ports:\n\
+                \x20 - name: http\n    port: 8080\n    targetPort: http\n    protocol: TCP\n\
+                \x20 - name: udp\n    port: 9001\n    targetPort: udp-echo\n    protocol: UDP\n";
+        let (out, _) = apply_yaml("nginx-multi.yaml", text);
         c.check(out.status.success(), || {
-            show("router apply nginx-multi", &out)
+            show("kubectl apply nginx-multi", &out)
         });
+        let served = wait_served("nginx-multi", SERVED_WITHIN, |s| s.is_some())
+            .and_then(|_| wait_endpoints("nginx-multi", SERVED_WITHIN));
+        c.ok(served);
         let Some(ip) =
             live_service("nginx-multi").and_then(|s| s["clusterIP"].as_str().map(str::to_string))
         else {
@@ -115,9 +138,9 @@ fn named_target_ports() {
             show("socat", &out)
         )
     });
-        let out = router_change(&["delete", "svc", "nginx-multi"]);
+        let out = delete(&["svc", "nginx-multi"]);
         c.check(out.status.success(), || {
-            show("router delete svc nginx-multi", &out)
+            show("kubectl delete svc nginx-multi", &out)
         });
     });
 }

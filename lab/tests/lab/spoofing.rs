@@ -25,7 +25,11 @@ fn spoofing() {
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
         };
         // Inside the client's node CIDR, no pod's: .77, or the first free one.
-        let used: BTreeSet<String> = live_pods().into_iter().map(|p| p.ip).collect();
+        let used: BTreeSet<String> = live_pods()
+            .into_iter()
+            .chain(dns_pods())
+            .map(|p| p.ip)
+            .collect();
         let net: Ipv4Addr = k.worker.pod_network.parse().expect("pod network");
         let unused = (77..250)
             .map(|h| Ipv4Addr::from(u32::from(net) + h).to_string())

@@ -299,7 +299,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("c.pcapng");
-        let cluster = control::config::parse(include_str!("../../../config.toml")).expect("config");
+        let cluster =
+            control::config::parse(include_str!("../../../control/tests/fixtures/cluster.toml"))
+                .expect("config");
         let limit = CaptureLimit {
             max_bytes: 64 << 10,
             files: 3,

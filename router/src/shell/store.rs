@@ -151,7 +151,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ksr-store-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("cluster.toml");
-        let original = include_str!("../../../config.toml");
+        let original = include_str!("../../../control/tests/fixtures/cluster.toml");
         std::fs::write(&path, original).expect("write");
         let r = update(&path, |text| Ok((format!("{text}\n[bogus]\n"), ())));
         assert!(matches!(r, Err(StoreError::Refused(_))), "{r:?}");

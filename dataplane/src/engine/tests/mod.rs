@@ -32,8 +32,10 @@ pub(super) fn handle(dp: &mut Dataplane, now: Instant, pkt: &mut Vec<u8>) -> Ver
 }
 
 pub(super) fn cluster() -> Cluster {
-    let mut c =
-        control::config::parse(include_str!("../../../../config.toml")).expect("default config");
+    let mut c = control::config::parse(include_str!(
+        "../../../../control/tests/fixtures/cluster.toml"
+    ))
+    .expect("default config");
     // Pin down the shape this test relies on, independent of the file.
     c.services.retain(|s| s.name == "nginx-svc");
     c.services.push(Service {

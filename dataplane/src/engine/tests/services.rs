@@ -341,7 +341,10 @@ fn a_restarted_data_plane_un_nats_a_reply_that_arrives_first() {
 fn restored_udp_flows_to_gone_endpoints_are_dropped() {
     // The default cluster's UDP Service; its endpoint is deleted while the
     // router is down: the restored flow must not keep sending into the void.
-    let c = control::config::parse(include_str!("../../../../config.toml")).expect("config");
+    let c = control::config::parse(include_str!(
+        "../../../../control/tests/fixtures/cluster.toml"
+    ))
+    .expect("config");
     let svc = c.service("default", "echo-udp").expect("echo-udp");
     let (vip, port) = (svc.cluster_ip, svc.ports[0].port);
     let t0 = Instant::now();

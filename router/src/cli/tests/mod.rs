@@ -10,7 +10,10 @@ mod json;
 mod walkthrough;
 
 fn default_cluster() -> Cluster {
-    control::config::parse(include_str!("../../../../config.toml")).expect("default config")
+    control::config::parse(include_str!(
+        "../../../../control/tests/fixtures/cluster.toml"
+    ))
+    .expect("default config")
 }
 
 fn default_ns() -> NamespaceFilter {

@@ -11,7 +11,10 @@ use super::*;
 use crate::protocol;
 
 fn default_cluster() -> Cluster {
-    control::config::parse(include_str!("../../../../config.toml")).expect("default config")
+    control::config::parse(include_str!(
+        "../../../../control/tests/fixtures/cluster.toml"
+    ))
+    .expect("default config")
 }
 
 /// A socket path of its own for each test.
