@@ -26,13 +26,14 @@
 //! are short ([`Timeouts`]).
 
 mod entry;
+mod index;
 mod persist;
 mod record;
 mod tcp;
 mod timeouts;
 mod udp_nat;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,7 @@ pub use tcp::TcpState;
 pub use timeouts::Timeouts;
 
 use crate::wire::packet::{FlowKey, Transport};
+use index::FlowIndex;
 use persist::Changes;
 use tcp::tcp_transition;
 use timeouts::timeout_for;
@@ -77,7 +79,8 @@ type Hasher = ahash::RandomState;
 
 /// The table. See the module documentation.
 pub struct ConnTrack {
-    index: HashMap<FlowKey, (EntryId, Direction), Hasher>,
+    /// Both tuples of every entry.
+    index: FlowIndex,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Entries in creation order, candidates for early drop while they are
@@ -114,7 +117,9 @@ impl ConnTrack {
         );
         Self {
             udp_nat: UdpNatIndex::new(hasher.clone()),
-            index: HashMap::with_capacity_and_hasher(capacity.min(1 << 20) * 2, hasher),
+            // Sized for the capacity up front (4 bytes a tuple), so that a
+            // growing table never stalls the packet loop rehashing.
+            index: FlowIndex::with_capacity(capacity.min(1 << 20) * 2, hasher),
             slots: Vec::new(),
             free: Vec::new(),
             unassured: VecDeque::new(),
@@ -177,7 +182,7 @@ impl ConnTrack {
     /// An expired entry is removed and reported as absent.
     #[inline]
     pub fn lookup(&mut self, key: &FlowKey, now: Instant) -> Option<(EntryId, Direction)> {
-        let (id, dir) = *self.index.get(key)?;
+        let (id, dir) = self.index.get(&self.slots, key)?;
         let expired = self.get(id).is_none_or(|e| e.expires <= now);
         if expired {
             self.remove(id);
@@ -188,7 +193,7 @@ impl ConnTrack {
 
     /// Whether `key` is tracked (by any entry, expired or not).
     pub fn contains(&self, key: &FlowKey) -> bool {
-        self.index.contains_key(key)
+        self.index.contains(&self.slots, key)
     }
 
     /// The entry behind `id`.
@@ -289,7 +294,7 @@ impl ConnTrack {
         tcp: Option<TcpState>,
         now: Instant,
     ) -> Result<EntryId, InsertError> {
-        if self.index.contains_key(&original) || self.index.contains_key(&reply) {
+        if self.contains(&original) || self.contains(&reply) {
             return Err(InsertError::Clash);
         }
         let half_open = matches!(tcp, Some(TcpState::SynSent | TcpState::SynRecv));
@@ -315,6 +320,13 @@ impl ConnTrack {
         let slot = match self.free.pop() {
             Some(i) => i,
             None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grown by a quarter, not doubled: a slot (88 bytes)
+                    // is most of what a flow costs, and doubling leaves
+                    // up to half the slots reserved for flows to come.
+                    let more = (self.slots.len() / 4).max(1024);
+                    self.slots.reserve_exact(more);
+                }
                 self.slots.push(Slot {
                     entry: None,
                     generation: 0,
@@ -326,12 +338,19 @@ impl ConnTrack {
         let s = &mut self.slots[slot as usize];
         s.generation = s.generation.wrapping_add(1);
         s.entry = Some(entry);
+        let generation = s.generation;
         let id = EntryId(slot);
-        self.index.insert(original, (id, Direction::Original));
-        self.index.insert(reply, (id, Direction::Reply));
-        self.unassured.push_back((slot, s.generation));
+        // A flow that is its own reply (the same address and port at both
+        // ends) is indexed once, as its reply tuple.
+        if original != reply {
+            self.index
+                .insert(&self.slots, &original, slot, Direction::Original);
+        }
+        self.index
+            .insert(&self.slots, &reply, slot, Direction::Reply);
+        self.unassured.push_back((slot, generation));
         if half_open {
-            self.half_open_queue.push_back((slot, s.generation));
+            self.half_open_queue.push_back((slot, generation));
         }
         self.len += 1;
         self.half_open += usize::from(half_open);
@@ -346,8 +365,9 @@ impl ConnTrack {
         let slot = self.slots.get_mut(id.0 as usize)?;
         let entry = slot.entry.take()?;
         self.udp_nat.remove(&entry, id.0);
-        self.index.remove(&entry.original);
-        self.index.remove(&entry.reply);
+        self.index
+            .remove(&entry.original, id.0, Direction::Original);
+        self.index.remove(&entry.reply, id.0, Direction::Reply);
         self.free.push(id.0);
         self.len -= 1;
         self.half_open -= usize::from(entry.is_half_open());

@@ -36,6 +36,28 @@ fn table() -> ConnTrack {
 }
 
 #[test]
+fn a_flow_that_is_its_own_reply_is_found_and_forgotten() {
+    // A socket talking to itself: the same address and port at both ends,
+    // so both tuples are one key, which finds the entry as a reply.
+    let t0 = Instant::now();
+    let mut ct = table();
+    let k = FlowKey {
+        proto: PROTO_UDP,
+        src: Ipv4Addr::new(10, 10, 1, 100),
+        dst: Ipv4Addr::new(10, 10, 1, 100),
+        sport: 5000,
+        dport: 5000,
+    };
+    assert_eq!(k, k.reversed());
+    let id = ct.insert(k, k, &Transport::Udp, t0).expect("insert");
+    assert_eq!(ct.lookup(&k, t0), Some((id, Direction::Reply)));
+    assert!(ct.remove(id).is_some());
+    assert!(!ct.contains(&k));
+    assert_eq!(ct.lookup(&k, t0), None);
+    assert_eq!(ct.insert(k, k, &Transport::Udp, t0).map(|_| ()), Ok(()));
+}
+
+#[test]
 fn lookup_both_directions() {
     let t0 = Instant::now();
     let mut ct = table();
@@ -428,4 +450,30 @@ fn natted_udp_flows_are_indexed_by_frontend_and_endpoint_until_they_go() {
     while ct.handle_timeout(late) > 0 || ct.poll_timeout().is_some_and(|t| t <= late) {}
     assert_eq!(ct.udp_nat_to_frontend(vip).count(), 0);
     assert_eq!(ct.udp_nat_to_backend(endpoint).count(), 0);
+}
+
+#[test]
+fn churn_keeps_every_live_flow_found() {
+    // Many flows come and go through a small table: the index reuses its
+    // buckets (and rehashes them in place) without losing a live flow.
+    let t0 = Instant::now();
+    let mut ct = table();
+    let mut live = std::collections::VecDeque::new();
+    for sport in 1..=10_000u16 {
+        if live.len() == 16 {
+            let (old, id): (FlowKey, EntryId) = live.pop_front().expect("a live flow");
+            assert!(ct.remove(id).is_some());
+            assert!(!ct.contains(&old));
+        }
+        let k = key(sport);
+        let id = ct
+            .insert(k, dnat_reply(&k), &tcp(false, true, false, false), t0)
+            .expect("room");
+        live.push_back((k, id));
+        for (k, id) in &live {
+            assert_eq!(ct.lookup(k, t0), Some((*id, Direction::Original)));
+            assert_eq!(ct.lookup(&dnat_reply(k), t0), Some((*id, Direction::Reply)));
+        }
+    }
+    assert_eq!(ct.len(), 16);
 }
