@@ -22,8 +22,8 @@ mod overlay_socket;
 mod packets;
 mod persist;
 pub mod plumbing;
-pub mod store;
 mod shared;
+pub mod store;
 mod tun;
 mod tun_batch;
 mod upkeep;
@@ -69,12 +69,11 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         check_node(opts, cluster)?;
     }
     let queues = opts.queues.max(1);
-    let tun = Tun::open(&opts.tun, opts.mtu, opts.offload, queues).map_err(|source| {
-        RunError::Tun {
+    let tun =
+        Tun::open(&opts.tun, opts.mtu, opts.offload, queues).map_err(|source| RunError::Tun {
             name: opts.tun.clone(),
             source,
-        }
-    })?;
+        })?;
     run_on(opts, source, tun)
 }
 
@@ -389,4 +388,3 @@ fn remove_socket(path: &Path, created: Option<(u64, u64)>) {
         debug!("removing {}: {e}", path.display());
     }
 }
-

@@ -206,3 +206,6 @@ impl OverlaySocket {
         self.state.try_send((&self.socket).into(), &transmit)
     }
 }
+
+#[cfg(test)]
+mod tests;

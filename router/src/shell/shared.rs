@@ -72,7 +72,10 @@ impl SharedNode {
             }
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
         };
-        let since = stats.acquired.is_multiple_of(LockStats::SAMPLE).then(Instant::now);
+        let since = stats
+            .acquired
+            .is_multiple_of(LockStats::SAMPLE)
+            .then(Instant::now);
         Locked {
             guard,
             stats,
@@ -147,3 +150,6 @@ impl std::fmt::Display for LockStats {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;
