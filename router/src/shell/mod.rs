@@ -212,7 +212,7 @@ fn run_on(opts: &RunOptions, source: RouterConfig, tuns: Vec<Tun>) -> Result<(),
         .collect::<Result<Vec<_>, _>>()?;
     let plumbing = open_plumbing(opts, &poll, &tun, underlay_ip, &cluster)?;
     info!(
-        "router for node {} on {} ({queues} queues, MTU {}, offload {}; overlay UDP GSO {} segments, GRO {}), {} services, control socket {}",
+        "router for node {} on {} (TUN queues {queues}, MTU {}, offload {}; overlay UDP GSO {} segments, GRO {}), {} services, control socket {}",
         opts.node,
         tun.name(),
         opts.mtu,

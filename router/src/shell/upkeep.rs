@@ -105,6 +105,7 @@ pub(super) fn run(
         if inputs.stop.load(Ordering::Acquire) {
             // A worker stopped; `run_on` says why.
             flush_journal(shared, packets, journal);
+            debug!("worker 0: core lock: {}", packets.lock);
             return Ok(());
         }
         let (mut tun_ready, mut overlay_ready) = (tun_pending, overlay_pending);
@@ -123,6 +124,7 @@ pub(super) fn run(
                     let _ = inputs.signal_rx.read(&mut b);
                     info!("signal received, stopping");
                     flush_journal(shared, packets, journal);
+                    debug!("worker 0: core lock: {}", packets.lock);
                     return Ok(());
                 }
                 other => warn!("event for unknown token {other:?}"),
