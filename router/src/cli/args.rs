@@ -49,6 +49,11 @@ pub enum Command {
         /// refuses) or off.
         #[arg(long, default_value = "on", value_parser = ["on", "off"])]
         offload: String,
+        /// TUN queues, one worker thread each (default: the number of
+        /// CPUs). With more than one the device is multi-queue and the
+        /// overlay port has one socket per worker (`SO_REUSEPORT`).
+        #[arg(long, env = "KSR_QUEUES", value_parser = clap::value_parser!(u16).range(1..=256))]
+        queues: Option<u16>,
         /// Control socket path (default /run/ksr/NODE.sock).
         #[arg(long)]
         control: Option<PathBuf>,

@@ -60,6 +60,7 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             tun,
             mtu,
             offload,
+            queues,
             control,
             conntrack_max,
             capture,
@@ -89,6 +90,10 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
                 tun,
                 mtu,
                 offload: offload == "on",
+                queues: queues.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
+                    usize::from,
+                ),
                 control,
                 dataplane: DataplaneConfig {
                     conntrack_capacity: conntrack_max,

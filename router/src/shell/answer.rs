@@ -8,7 +8,7 @@ use log::info;
 use crate::protocol::{Request, Response};
 use dataplane::node::Node;
 
-use super::counters::ShellStats;
+use super::counters::{read, ShellCounters};
 
 /// The kernel's count of packets dropped at the TUN device's transmit
 /// queue (towards the router), from sysfs; 0 if unreadable.
@@ -22,7 +22,8 @@ fn tun_queue_dropped(tun: &str) -> u64 {
 pub(super) fn answer(
     dp: &mut Node,
     request: &Request,
-    shell: &ShellStats,
+    tun_name: &str,
+    shell: &ShellCounters,
     programming: &super::metrics::Programming,
 ) -> Response {
     match request {
@@ -58,13 +59,13 @@ pub(super) fn answer(
         }
         Request::Stats => {
             let mut stats = dp.stats_snapshot();
-            stats.tun_read_errors = shell.tun_read_errors;
-            stats.tun_offload_dropped = shell.tun_offload_dropped;
-            stats.overlay_recv_errors = shell.overlay_recv_errors;
-            stats.routing_restored = shell.routing_restored;
-            stats.tun_write_dropped = shell.tun_write_dropped;
-            stats.overlay_send_dropped = shell.overlay_send_dropped;
-            stats.tun_queue_dropped = tun_queue_dropped(&shell.tun_name);
+            stats.tun_read_errors = read(&shell.tun_read_errors);
+            stats.tun_offload_dropped = read(&shell.tun_offload_dropped);
+            stats.overlay_recv_errors = read(&shell.overlay_recv_errors);
+            stats.routing_restored = read(&shell.routing_restored);
+            stats.tun_write_dropped = read(&shell.tun_write_dropped);
+            stats.overlay_send_dropped = read(&shell.overlay_send_dropped);
+            stats.tun_queue_dropped = tun_queue_dropped(tun_name);
             Response::Stats {
                 stats,
                 flows: dp.conntrack().len(),

@@ -1,38 +1,50 @@
-//! [`ShellStats`]: the counters the shell keeps beside the core's, and
-//! the rate-limited logs of the errors they count.
+//! The counters the shell keeps beside the core's: [`ShellCounters`],
+//! shared by every worker (each adds to them, so `get stats` and
+//! `/metrics` show the sums), and [`ShellLogs`], the rate-limited logs of
+//! the errors they count, one set per worker.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::shell::errors::RateLimitedLog;
 
-/// Counters the shell keeps (the core's are in `Stats`).
-#[derive(Debug)]
-pub(super) struct ShellStats {
-    pub(super) tun_name: String,
-    pub(super) tun_write_dropped: u64,
-    pub(super) overlay_send_dropped: u64,
-    pub(super) tun_read_errors: u64,
-    pub(super) tun_offload_dropped: u64,
-    pub(super) overlay_recv_errors: u64,
-    pub(super) routing_restored: u64,
-    pub(super) tun_write_log: RateLimitedLog,
-    pub(super) overlay_send_log: RateLimitedLog,
-    pub(super) tun_read_log: RateLimitedLog,
-    pub(super) overlay_recv_log: RateLimitedLog,
+/// Counters the shell keeps (the core's are in `Stats`). They move only
+/// on errors and drops, so one shared set costs the packet path nothing.
+#[derive(Debug, Default)]
+pub(super) struct ShellCounters {
+    pub(super) tun_write_dropped: AtomicU64,
+    pub(super) overlay_send_dropped: AtomicU64,
+    pub(super) tun_read_errors: AtomicU64,
+    pub(super) tun_offload_dropped: AtomicU64,
+    pub(super) overlay_recv_errors: AtomicU64,
+    pub(super) routing_restored: AtomicU64,
 }
 
-impl ShellStats {
-    pub(super) fn new(tun_name: &str) -> Self {
-        ShellStats {
-            tun_name: tun_name.to_owned(),
-            tun_write_dropped: 0,
-            overlay_send_dropped: 0,
-            tun_read_errors: 0,
-            tun_offload_dropped: 0,
-            overlay_recv_errors: 0,
-            routing_restored: 0,
-            tun_write_log: RateLimitedLog::new("writing to the TUN device"),
-            overlay_send_log: RateLimitedLog::new("sending on the overlay socket"),
-            tun_read_log: RateLimitedLog::new("reading the TUN device"),
-            overlay_recv_log: RateLimitedLog::new("reading the overlay socket"),
+/// Adds `n` to counter `c`.
+pub(super) fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Reads counter `c`.
+pub(super) fn read(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// One worker's rate-limited error logs.
+#[derive(Debug)]
+pub(super) struct ShellLogs {
+    pub(super) tun_write: RateLimitedLog,
+    pub(super) overlay_send: RateLimitedLog,
+    pub(super) tun_read: RateLimitedLog,
+    pub(super) overlay_recv: RateLimitedLog,
+}
+
+impl ShellLogs {
+    pub(super) fn new() -> Self {
+        ShellLogs {
+            tun_write: RateLimitedLog::new("writing to the TUN device"),
+            overlay_send: RateLimitedLog::new("sending on the overlay socket"),
+            tun_read: RateLimitedLog::new("reading the TUN device"),
+            overlay_recv: RateLimitedLog::new("reading the overlay socket"),
         }
     }
 }

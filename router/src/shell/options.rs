@@ -29,6 +29,9 @@ pub struct RunOptions {
     /// without it, or when the kernel refuses, one read and one write per
     /// packet.
     pub offload: bool,
+    /// TUN queues, one worker thread each (at least one; `IFF_MULTI_QUEUE`
+    /// and an `SO_REUSEPORT` group of overlay sockets when more).
+    pub queues: usize,
     /// Control socket path.
     pub control: PathBuf,
     /// Data plane settings.
@@ -99,6 +102,12 @@ pub enum RunError {
         path: String,
         /// OS error.
         source: std::io::Error,
+    },
+    /// A worker thread panicked (a bug: the log has its message).
+    #[error("worker {worker} panicked; stopping the router")]
+    WorkerPanicked {
+        /// The worker's index (its TUN queue).
+        worker: usize,
     },
     /// The event loop failed.
     #[error("{what}: {source}")]

@@ -10,6 +10,11 @@
 //!
 //! Where the kernel lacks either, `quinn-udp` falls back to one datagram per
 //! call (`max_gso_segments` 1, `gro_segments` 1) and so does this module.
+//!
+//! With several workers each has its own socket on the overlay port, the
+//! group bound with `SO_REUSEPORT`: the kernel spreads the datagrams it
+//! receives over the sockets by their 4-tuple (so by peer: a router sends
+//! from the overlay port too).
 
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -46,10 +51,33 @@ pub struct OverlaySocket {
 }
 
 impl OverlaySocket {
-    /// Binds `addr` (the overlay's port on every address) and turns on what
-    /// the kernel offers of GSO and GRO.
-    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr)?;
+    /// Binds `count` sockets (at least one) to `addr` (the overlay's port
+    /// on every address), with `SO_REUSEPORT` when there are several, and
+    /// turns on what the kernel offers of GSO and GRO on each.
+    pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<Self>> {
+        if count <= 1 {
+            return Ok(vec![Self::setup(UdpSocket::bind(addr)?, addr)?]);
+        }
+        // `SO_REUSEPORT` would let this group join another process's on
+        // the same port (a second router as root): a plain bind first
+        // fails if anyone holds the port, as one socket's bind does.
+        drop(std::net::UdpSocket::bind(addr)?);
+        (0..count)
+            .map(|_| {
+                let socket = socket2::Socket::new(
+                    socket2::Domain::for_address(addr),
+                    socket2::Type::DGRAM,
+                    Some(socket2::Protocol::UDP),
+                )?;
+                socket.set_reuse_port(true)?;
+                socket.set_nonblocking(true)?;
+                socket.bind(&addr.into())?;
+                Self::setup(UdpSocket::from_std(socket.into()), addr)
+            })
+            .collect()
+    }
+
+    fn setup(socket: UdpSocket, addr: SocketAddr) -> io::Result<Self> {
         let state = UdpSocketState::new((&socket).into())?;
         // As far as net.core.[rw]mem_max allow (global sysctls: not ours
         // to raise).
@@ -178,3 +206,6 @@ impl OverlaySocket {
         self.state.try_send((&self.socket).into(), &transmit)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,16 @@ use super::journal::{Journal, JournalError};
 const COMPACT_FACTOR: u64 = 4;
 const COMPACT_FLOOR: u64 = 65_536;
 
+/// What [`ConntrackJournal::write`] has to write.
+pub enum JournalWrite {
+    /// Nothing changed.
+    Nothing,
+    /// The changes collected.
+    Append,
+    /// The whole table, replacing the journal.
+    Compact(Vec<SavedEntry>),
+}
+
 /// The conntrack journal of one router.
 pub struct ConntrackJournal {
     journal: Journal<CtChange>,
@@ -75,24 +85,38 @@ impl ConntrackJournal {
         })
     }
 
-    /// Appends what changed since the last call (one write), compacting
-    /// when the journal has grown well past the table.
-    pub fn flush(&mut self, dp: &mut Node) {
+    /// Takes from `dp` what changed since the last call (or, when the
+    /// journal has grown well past the table, a snapshot to compact it
+    /// to), for [`ConntrackJournal::write`]: the node is needed only for
+    /// this, the file not at all, so the workers wait for no disk.
+    pub fn collect(&mut self, dp: &mut Node) -> JournalWrite {
         let complete = dp.drain_conntrack_changes(&mut self.pending);
         let flows = dp.conntrack().len() as u64;
-        let result = if !complete
+        if !complete
             || self.journal.len() + self.pending.len() as u64
                 > COMPACT_FACTOR * flows + COMPACT_FLOOR
         {
             self.pending.clear();
-            self.journal
-                .compact(dp.conntrack_snapshot().into_iter().map(CtChange::Saved))
+            JournalWrite::Compact(dp.conntrack_snapshot())
         } else if self.pending.is_empty() {
-            return;
+            JournalWrite::Nothing
         } else {
-            let r = self.journal.append(&self.pending);
-            self.pending.clear();
-            r
+            JournalWrite::Append
+        }
+    }
+
+    /// Writes what [`ConntrackJournal::collect`] took.
+    pub fn write(&mut self, write: JournalWrite) {
+        let result = match write {
+            JournalWrite::Nothing => return,
+            JournalWrite::Compact(snapshot) => self
+                .journal
+                .compact(snapshot.into_iter().map(CtChange::Saved)),
+            JournalWrite::Append => {
+                let r = self.journal.append(&self.pending);
+                self.pending.clear();
+                r
+            }
         };
         match result {
             Ok(()) if self.failing => {

@@ -1,5 +1,7 @@
-//! The TUN device, created with `tun-rs`: one queue, non-blocking, with
-//! offload (`IFF_VNET_HDR` + `TUNSETOFFLOAD`) when asked and the kernel
+//! The TUN device, created with `tun-rs`: one queue per worker
+//! (`IFF_MULTI_QUEUE` when there are several; the kernel spreads the
+//! packets it routes into the device over the queues by flow), each
+//! non-blocking, with offload (`IFF_VNET_HDR` + `TUNSETOFFLOAD`) when asked and the kernel
 //! agrees. With offload every packet read or written is preceded by a
 //! virtio-net header ([`super::vnet`]); reads and writes are vectored so
 //! the header and the packet live in separate buffers and the packet lands
@@ -26,36 +28,52 @@ pub struct Tun {
 
 impl Tun {
     /// Creates (or attaches to) the TUN device `name` in the current network
-    /// namespace, sets its MTU and brings it up. With `offload`, asks for
-    /// the virtio-net header and TSO/USO; if the kernel refuses, logs it and
-    /// opens the device without ([`Tun::offload`] says which it got).
-    pub fn open(name: &str, mtu: u16, offload: bool) -> io::Result<Self> {
+    /// namespace with `queues` queues (at least one), sets its MTU and
+    /// brings it up. With `offload`, asks for the virtio-net header and
+    /// TSO/USO; if the kernel refuses, logs it and opens the device without
+    /// ([`Tun::offload`] says which it got).
+    pub fn open(name: &str, mtu: u16, offload: bool, queues: usize) -> io::Result<Vec<Self>> {
         if offload {
-            match Self::build(name, mtu, true) {
+            match Self::build(name, mtu, true, queues) {
                 Ok(tun) => return Ok(tun),
                 Err(e) => warn!(
                     "TUN offload refused on {name} ({e}); running without it (one read and one write per packet)"
                 ),
             }
         }
-        Self::build(name, mtu, false)
+        Self::build(name, mtu, false, queues)
     }
 
-    fn build(name: &str, mtu: u16, offload: bool) -> io::Result<Self> {
+    fn build(name: &str, mtu: u16, offload: bool, queues: usize) -> io::Result<Vec<Self>> {
+        // One queue: no IFF_MULTI_QUEUE, so that the device is the same
+        // as before multi-queue existed (and can be one made without it).
         let device = DeviceBuilder::new()
             .name(name)
             .mtu(mtu)
             .tx_queue_len(TX_QUEUE_LEN)
             .offload(offload)
+            .multi_queue(queues > 1)
             .enable(true)
             .build_sync()?;
-        device.set_nonblocking(true)?;
         let offload = offload && device.tcp_gso();
-        Ok(Self {
-            device,
-            name: name.to_owned(),
-            offload,
-        })
+        let mut devices = Vec::with_capacity(queues);
+        for _ in 1..queues {
+            // Attaches one more queue (TUNSETIFF on a new fd, offload set
+            // again on it).
+            devices.push(device.try_clone()?);
+        }
+        devices.insert(0, device);
+        devices
+            .into_iter()
+            .map(|device| {
+                device.set_nonblocking(true)?;
+                Ok(Self {
+                    device,
+                    name: name.to_owned(),
+                    offload,
+                })
+            })
+            .collect()
     }
 
     /// The device's name.
