@@ -616,29 +616,6 @@ pub enum ConfigError {
         /// The value.
         value: i64,
     },
-    /// A file passed to [`apply`](crate::apply) holds `[cluster]` or `[[nodes]]`.
-    #[error("{section} cannot be applied: a file passed to apply holds only [[deployments]], [[pods]] and [[services]] (the cluster's settings and nodes are fixed when the lab is built)")]
-    ApplyClusterScoped {
-        /// `[cluster]` or `[[nodes]]`.
-        section: &'static str,
-    },
-    /// A file passed to [`apply`](crate::apply) holds no object.
-    #[error(
-        "no objects passed to apply: the file has no [[deployments]], [[pods]] or [[services]]"
-    )]
-    NothingToApply,
-    /// [`delete_pod`](crate::delete_pod) or [`set_ready`](crate::set_ready) of a pod that does not exist.
-    #[error("pods {name:?} not found")]
-    PodNotFound {
-        /// The pod name asked for.
-        name: String,
-    },
-    /// [`delete_service`](crate::delete_service) of a Service that does not exist.
-    #[error("services {name:?} not found")]
-    ServiceNotFound {
-        /// The Service name asked for.
-        name: String,
-    },
     /// A cluster given whole (see [`validate`](fn@crate::validate)) is not what parsing
     /// it gives back.
     #[error("{key} is not as the control plane would store it: parsing the cluster changes it (pods that do not match their Deployment, objects out of order, or values the allocators would not keep)")]

@@ -1,9 +1,11 @@
-//! `control`: the control plane, with no packet code. It loads and
-//! validates `config.toml` into a [`cluster::Cluster`], and is the lab's
-//! live "API server" on top of it: [`apply`], [`delete_pod`],
-//! [`delete_service`] and [`set_ready`] edit a
-//! *store* (a file in this same schema with everything allocated written
-//! out, see [`to_toml`]).
+//! `control`: the control plane, with no packet code. It reads a router's
+//! settings ([`settings`]) and translates and watches the Kubernetes API's
+//! objects ([`kube`]); and it loads and validates an object file (this
+//! crate's own TOML schema: nodes, Deployments, pods, Services) into a
+//! [`cluster::Cluster`], for a router run without an API server
+//! (`router run --config FILE`: benchmarks, tests) and the in-process
+//! simulation. (Objects in a running cluster live in the Kubernetes API;
+//! the object file is fixed for the life of such a router.)
 //!
 //! Two layers, like a Kubernetes API server: the file is first deserialized
 //! into raw structs that mirror the TOML exactly (`deny_unknown_fields`, so a
@@ -66,7 +68,6 @@
 //! [`ClusterChange`](cluster::ClusterChange)s).
 
 mod allocate;
-pub mod changes;
 mod deployments;
 mod emit;
 pub mod error;
@@ -77,7 +78,6 @@ mod schema;
 pub mod settings;
 mod validate;
 
-pub use changes::{apply, delete_pod, delete_service, set_ready, Change, ChangeAction, ChangeKind};
 pub use emit::to_toml;
 pub use error::ConfigError;
 pub use key::ObjectKey;
@@ -86,10 +86,7 @@ pub use parse::{load, parse, validate};
 /// The control plane's API under the name the router has always used
 /// (`control::config::parse`, ...).
 pub mod config {
-    pub use crate::{
-        apply, delete_pod, delete_service, load, parse, set_ready, to_toml, validate, Change,
-        ChangeAction, ChangeKind, ConfigError, ObjectKey,
-    };
+    pub use crate::{load, parse, to_toml, validate, ConfigError, ObjectKey};
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use cluster::Labels;
@@ -22,21 +22,6 @@ pub(crate) struct RawConfig {
     pub(crate) cluster: RawCluster,
     #[serde(default)]
     pub(crate) nodes: Vec<RawNode>,
-    #[serde(default)]
-    pub(crate) deployments: Vec<RawDeployment>,
-    #[serde(default)]
-    pub(crate) pods: Vec<RawPod>,
-    #[serde(default)]
-    pub(crate) services: Vec<RawService>,
-}
-
-/// A file passed to [`apply`](crate::apply): objects only. `cluster` and `nodes` are
-/// read only to be refused with our own message.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawApply {
-    pub(crate) cluster: Option<IgnoredAny>,
-    pub(crate) nodes: Option<IgnoredAny>,
     #[serde(default)]
     pub(crate) deployments: Vec<RawDeployment>,
     #[serde(default)]

@@ -46,11 +46,6 @@ pub enum Request {
     },
     /// Data-path counters.
     Stats,
-    /// Serve this cluster state from now on (live, without restart).
-    Apply {
-        /// The new state.
-        cluster: Cluster,
-    },
 }
 
 /// The router's answer.
@@ -66,15 +61,9 @@ pub enum Response {
         created: BTreeMap<String, i64>,
         /// The router's clock (unix seconds) when it answered.
         now_unix: i64,
-        /// The cluster file (the store) the router serves.
+        /// The file the router was started with (an object file or its
+        /// settings).
         config: PathBuf,
-    },
-    /// Answer to [`Request::Apply`].
-    Applied {
-        /// The node whose router applied it.
-        node: String,
-        /// How long the data plane took to apply it, in microseconds.
-        micros: u64,
     },
     /// Answer to [`Request::Conntrack`] (sorted by protocol, then
     /// original tuple) and to [`Request::ConntrackChunk`] (in table order).
@@ -116,12 +105,6 @@ pub enum ProtocolError {
         /// The limit, in seconds.
         secs: u64,
     },
-    /// [`Request::Apply`] of a cluster state that does not validate.
-    #[error("not applied: invalid cluster state: {0}")]
-    Invalid(String),
-    /// The data plane refused the new state.
-    #[error("not applied: {0}")]
-    NotApplied(String),
     /// The packet loop's queue of questions is full.
     #[error("the packet loop is busy; try again")]
     Busy,

@@ -21,9 +21,7 @@ use crate::error::SHOWN_MAX;
 use crate::*;
 
 mod allocation;
-mod apply;
 mod defaults;
-mod delete;
 mod emit;
 mod endpoints;
 mod external;
@@ -132,28 +130,4 @@ fn svc_typed(ty: &str, ports: &str) -> String {
     with(&format!(
         "[[services]]\nname = \"s\"\ntype = \"{ty}\"\nselector = {{ a = \"b\" }}\nports = [ {ports} ]\n"
     ))
-}
-
-fn store() -> String {
-    to_toml(&ok(DEFAULT))
-}
-
-#[track_caller]
-fn applied(store: &str, file: &str) -> (String, Vec<String>, Cluster) {
-    match apply(store, file) {
-        Ok((text, changes)) => {
-            let c = ok(&text);
-            assert_eq!(to_toml(&c), text, "apply's output is to_toml's");
-            (text, changes.iter().map(ToString::to_string).collect(), c)
-        }
-        Err(e) => panic!("apply refused: {e}\n{file}"),
-    }
-}
-
-#[track_caller]
-fn apply_fails(store: &str, file: &str) -> String {
-    match apply(store, file) {
-        Ok((text, _)) => panic!("apply should fail:\n{file}\ngot:\n{text}"),
-        Err(e) => e.to_string(),
-    }
 }

@@ -128,18 +128,17 @@ pub enum Command {
         #[arg(short = 'n', long = "namespace", default_value = "default")]
         namespace: String,
     },
-    /// Create or update objects from a file, like `kubectl apply -f`: the
-    /// cluster store is changed and every running router follows at once.
+    /// Create or update objects in the Kubernetes API from a YAML
+    /// manifest, like `kubectl apply -f` (server-side apply; needs
+    /// --kubeconfig or $KUBECONFIG); the watching routers follow.
     Apply {
-        /// A TOML file with `[[deployments]]`, `[[pods]]` and/or `[[services]]`.
+        /// Kubernetes YAML: one or more documents (`---`), or a `List`.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
-        /// The cluster store (default: the file the running routers serve).
-        #[arg(long)]
-        store: Option<PathBuf>,
     },
-    /// Delete a pod or a Service, like `kubectl delete`. A Deployment's pod
-    /// is replaced by a new one, with a new name and a new IP.
+    /// Delete a pod or a Service in the Kubernetes API, like `kubectl
+    /// delete` (needs --kubeconfig or $KUBECONFIG). A Deployment's pod is
+    /// replaced by a new one, with a new name and a new IP.
     Delete {
         /// po|pod|pods or svc|service|services.
         resource: Resource,
@@ -148,29 +147,11 @@ pub enum Command {
         /// Namespace.
         #[arg(short = 'n', long = "namespace", default_value = "default")]
         namespace: String,
-        /// The cluster store (default: the file the running routers serve).
-        #[arg(long)]
-        store: Option<PathBuf>,
-    },
-    /// For the lab's kubelet: mark a pod ready (its server answers) or not.
-    #[command(hide = true)]
-    LabReady {
-        /// Pod name.
-        name: String,
-        /// Namespace.
-        #[arg(short = 'n', long = "namespace", default_value = "default")]
-        namespace: String,
-        /// Mark it not ready instead.
-        #[arg(long)]
-        not_ready: bool,
-        /// The cluster store.
-        #[arg(long)]
-        store: Option<PathBuf>,
     },
     /// For scripts: one line per node (name, address, pod CIDR).
     #[command(hide = true)]
     LabNodes,
-    /// For scripts: one line per pod (namespace, name, ip, node, node CIDR, gateway, ports).
+    /// For scripts: one line per pod of an object file (namespace, name, ip, node, node CIDR, gateway, ports).
     #[command(hide = true)]
     LabPods,
     /// For scripts: pod CIDR, Service CIDR, VXLAN VNI and port, underlay and pod MTU.

@@ -14,7 +14,10 @@ use super::{describe_endpoints, describe_service, Ages, NamespaceFilter};
 use super::{get_endpoints, get_namespaces, get_pods, get_services};
 use super::{lab_cluster, lab_nodes, lab_pods, lab_services};
 use crate::protocol::{self, Request, Response};
-use crate::shell::{self, store, RunOptions};
+use crate::shell::{self, RunOptions};
+
+/// What `apply` and `delete` say without an API to change.
+const NEEDS_API: &str = "apply and delete change the objects in a Kubernetes API server: give its kubeconfig with --kubeconfig FILE or $KUBECONFIG (and no --config, --server or --node); in the lab: export KUBECONFIG=$(scripts/lab kubeconfig)";
 
 /// Which router (or file) a CLI command reads from.
 struct Target {
@@ -113,59 +116,33 @@ pub fn dispatch(cli: Cli) -> Result<String, CliError> {
             shell::run(&opts)?;
             Ok(String::new())
         }
-        Command::Apply { file, store } => {
+        Command::Apply { file } => {
+            let kubeconfig = target.api().ok_or(CliError::Usage(NEEDS_API))?;
             let text = std::fs::read_to_string(&file).map_err(|source| CliError::Read {
                 path: file.clone(),
                 source,
             })?;
-            let toml = file.extension().is_some_and(|e| e == "toml");
-            if let (Some(kubeconfig), None, false) = (target.api(), &store, toml) {
-                return api::ApiClient::new(kubeconfig)?.apply(&text, "default");
-            }
-            let store = store::locate(store.as_deref());
-            let (cluster, changes) =
-                store::update(&store, |current| config::apply(current, &text))?;
-            Ok(format!("{}{}", lines(&changes), pushed(&store, &cluster)))
+            api::ApiClient::new(kubeconfig)?.apply(&text, "default")
         }
         Command::Delete {
             resource,
             name,
             namespace,
-            store,
         } => {
             if !matches!(resource, Resource::Pods | Resource::Services) {
                 return Err(CliError::Usage("delete supports: pod (po), service (svc)"));
             }
-            if let (Some(kubeconfig), None) = (target.api(), &store) {
-                let ns = NamespaceFilter::One(namespace);
-                let path = api::path(resource, &ns, Some(&name))
-                    .ok_or(CliError::Usage("delete supports: pod (po), service (svc)"))?;
-                api::ApiClient::new(kubeconfig)?.delete(&path)?;
-                let kind = if resource == Resource::Pods {
-                    "pod"
-                } else {
-                    "service"
-                };
-                return Ok(format!("{kind} \"{name}\" deleted\n"));
-            }
-            let store = store::locate(store.as_deref());
-            let (cluster, changes) = store::update(&store, |current| match resource {
-                Resource::Pods => config::delete_pod(current, &namespace, &name),
-                _ => config::delete_service(current, &namespace, &name),
-            })?;
-            Ok(format!("{}{}", lines(&changes), pushed(&store, &cluster)))
-        }
-        Command::LabReady {
-            name,
-            namespace,
-            not_ready,
-            store,
-        } => {
-            let store = store::locate(store.as_deref());
-            let (cluster, ()) = store::update(&store, |current| {
-                config::set_ready(current, &namespace, &name, !not_ready).map(|t| (t, ()))
-            })?;
-            Ok(pushed(&store, &cluster))
+            let kubeconfig = target.api().ok_or(CliError::Usage(NEEDS_API))?;
+            let ns = NamespaceFilter::One(namespace);
+            let path = api::path(resource, &ns, Some(&name))
+                .ok_or(CliError::Usage("delete supports: pod (po), service (svc)"))?;
+            api::ApiClient::new(kubeconfig)?.delete(&path)?;
+            let kind = if resource == Resource::Pods {
+                "pod"
+            } else {
+                "service"
+            };
+            Ok(format!("{kind} \"{name}\" deleted\n"))
         }
         Command::LabNodes => Ok(lab_nodes(&file_cluster(target.config.as_deref())?)),
         Command::LabPods => Ok(lab_pods(&file_cluster(target.config.as_deref())?)),
@@ -317,26 +294,6 @@ fn only(
         }
         .into())
     }
-}
-
-fn lines(changes: &[config::Change]) -> String {
-    changes.iter().map(|c| format!("{c}\n")).collect()
-}
-
-/// Pushes a new state to every running router; the report goes to stderr
-/// (stdout stays kubectl's), failures are errors.
-fn pushed(store: &Path, cluster: &Cluster) -> String {
-    for p in store::push(store, cluster) {
-        match p.result {
-            Ok((Response::Applied { node, micros }, rtt)) => log::info!(
-                "router {node} applied the change: {micros} us in its data plane, {} us round trip",
-                rtt.as_micros()
-            ),
-            Ok((other, _)) => log::warn!("router at {}: {other:?}", p.socket.display()),
-            Err(e) => log::warn!("{e} (it will read the store when it starts)"),
-        }
-    }
-    String::new()
 }
 
 fn file_cluster(path: Option<&Path>) -> Result<Cluster, CliError> {

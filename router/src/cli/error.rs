@@ -1,7 +1,6 @@
 //! Why a CLI command failed.
 
 use crate::protocol::{ControlError, ProtocolError, Response};
-use crate::shell::store::StoreError;
 use control::config::ConfigError;
 
 use super::table::NotFound;
@@ -23,9 +22,6 @@ pub enum CliError {
     /// The cluster file does not load.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The store refused or failed the change.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// The router could not be asked.
     #[error(transparent)]
     Control(#[from] ControlError),

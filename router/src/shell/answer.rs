@@ -1,9 +1,7 @@
 //! The packet loop's answers to the questions the control thread passes
-//! on (a new cluster state from a file, conntrack chunks, counters).
+//! on (conntrack chunks, counters).
 
 use std::time::Instant;
-
-use log::info;
 
 use crate::protocol::{Request, Response};
 use dataplane::node::Node;
@@ -24,31 +22,8 @@ pub(super) fn answer(
     request: &Request,
     tun_name: &str,
     shell: &ShellCounters,
-    programming: &super::metrics::Programming,
 ) -> Response {
     match request {
-        Request::Apply { cluster } => {
-            let start = Instant::now();
-            match dp.apply(cluster) {
-                Ok(()) => {
-                    let took = start.elapsed();
-                    programming.observe(took, took, None);
-                    let micros = took.as_micros() as u64;
-                    info!(
-                        "applied a new cluster state: {} services, {} pods ({micros} us)",
-                        cluster.services.len(),
-                        cluster.pods.len()
-                    );
-                    Response::Applied {
-                        node: dp.node().to_owned(),
-                        micros,
-                    }
-                }
-                Err(e) => {
-                    Response::Error(crate::protocol::ProtocolError::NotApplied(e.to_string()))
-                }
-            }
-        }
         Request::ConntrackChunk { from, max } => {
             let (records, next) = dp.conntrack_records(Instant::now(), *from, *max);
             Response::Conntrack {

@@ -23,7 +23,6 @@ mod packets;
 mod persist;
 pub mod plumbing;
 mod shared;
-pub mod store;
 mod tun;
 mod tun_batch;
 mod upkeep;

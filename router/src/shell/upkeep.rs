@@ -149,13 +149,8 @@ pub(super) fn run(
         let write = {
             let mut core = shared.node.lock(&mut packets.lock);
             while let Ok(q) = inputs.queries.try_recv() {
-                let reply = answer::answer(
-                    &mut core.node,
-                    &q.request,
-                    inputs.tun_name,
-                    shared.counters,
-                    programming,
-                );
+                let reply =
+                    answer::answer(&mut core.node, &q.request, inputs.tun_name, shared.counters);
                 let _ = q.reply.send(reply);
             }
             // The API's changes (the watch wakes the loop), after the packets.

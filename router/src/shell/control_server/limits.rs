@@ -5,9 +5,10 @@ use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-/// The largest request the server reads: a cluster state with thousands of
-/// objects is well under 1 MiB, so this only stops a runaway client.
-pub const MAX_REQUEST: usize = 16 << 20;
+/// The largest request the server reads: the questions are a few dozen
+/// bytes (`State`, `Stats`, `Conntrack`, a conntrack chunk), so this only
+/// stops a runaway client.
+pub const MAX_REQUEST: usize = 64 << 10;
 
 /// How long a client has to send its whole request (and to take the
 /// answer): one deadline for the whole request, not per read, so a client

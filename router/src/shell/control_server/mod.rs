@@ -47,12 +47,11 @@ pub struct Query {
 
 /// Where the cluster the router serves comes from.
 pub enum Served {
-    /// An object file (the store) or a state sent over the socket: the
-    /// control thread keeps it, and `apply` replaces it.
+    /// An object file, fixed for the router's life: the control thread
+    /// keeps it.
     File(Cluster),
     /// A watched Kubernetes API: `get` reads the data plane's own model
-    /// (no copy of the cluster is kept for the socket); a new state sent
-    /// over the socket is refused (the API is the source).
+    /// (no copy of the cluster is kept for the socket).
     Watched(Arc<RwLock<Model>>),
 }
 
@@ -62,7 +61,7 @@ pub struct ControlState {
     pub node: String,
     /// The cluster being served.
     pub served: Served,
-    /// The cluster file (the store) it came from, or the settings file.
+    /// The object file it came from, or the settings file.
     pub config: PathBuf,
 }
 
@@ -218,32 +217,10 @@ fn answer(
             Response::State {
                 node: state.node.clone(),
                 cluster,
-            created: created.clone(),
-            now_unix: unix_now(),
+                created: created.clone(),
+                now_unix: unix_now(),
                 config: state.config.clone(),
             }
-        }
-        Request::Apply { .. } if state.watched() => {
-            Response::Error(ProtocolError::NotApplied(
-                "this router watches the Kubernetes API: change the objects there (kubectl apply -f, kubectl delete)".to_owned(),
-            ))
-        }
-        Request::Apply { cluster } => {
-            if let Err(e) = validate(&cluster) {
-                return Response::Error(ProtocolError::Invalid(e));
-            }
-            let answer = ask_loop(
-                Request::Apply {
-                    cluster: cluster.clone(),
-                },
-                queries,
-                waker,
-            );
-            if let Response::Applied { .. } = answer {
-                stamp(created, &cluster, unix_now());
-                state.served = Served::File(cluster);
-            }
-            answer
         }
         Request::Conntrack => conntrack(queries, waker),
         request => ask_loop(request, queries, waker),
@@ -287,14 +264,6 @@ fn conntrack(queries: &Sender<Query>, waker: &mio::Waker) -> Response {
             other => return other,
         }
     }
-}
-
-/// Checks a cluster state from the socket as strictly as `config.toml` is
-/// checked ([`control::config::validate`]: ClusterIPs in the Service CIDR,
-/// pods in their nodes' CIDRs, no address used twice, nothing the
-/// allocators would not keep...).
-fn validate(cluster: &Cluster) -> Result<(), String> {
-    control::config::validate(cluster).map_err(|e| e.to_string())
 }
 
 /// Asks the packet loop `request` and waits (bounded) for its answer.
