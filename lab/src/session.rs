@@ -135,7 +135,20 @@ pub fn check(f: impl FnOnce(&mut Checks, &Cluster)) {
 /// Fails loudly when the lab cannot run here (not root, no `kubectl`):
 /// these checks are how kubectl sees the lab, they never skip.
 pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
-    let missing: Vec<&str> = [
+    check_on(&["--kubernetes"], &[], f);
+}
+
+/// [`check_kubernetes`] on a lab whose API server stores in an etcd of
+/// the lab's own (`scripts/lab up --etcd`); a test binary uses one of
+/// them. Fails loudly without `etcd` (Debian: etcd-server) too.
+pub fn check_kubernetes_on_etcd(f: impl FnOnce(&mut Checks)) {
+    check_on(&["--etcd"], &[("etcd", "etcd (Debian: etcd-server)")], f);
+}
+
+/// Runs `f` on the shared lab brought up with `mode`, after checking for
+/// root, kubectl and the `tools` given (name, what to install).
+fn check_on(mode: &[&str], tools: &[(&str, &str)], f: impl FnOnce(&mut Checks)) {
+    let mut missing: Vec<&str> = [
         (!crate::env::is_root()).then_some("root"),
         crate::env::find_tool("kubectl")
             .is_none()
@@ -144,12 +157,18 @@ pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
     .into_iter()
     .flatten()
     .collect();
+    missing.extend(
+        tools
+            .iter()
+            .filter(|(tool, _)| crate::env::find_tool(tool).is_none())
+            .map(|(_, what)| *what),
+    );
     assert!(
         missing.is_empty(),
         "\n\n*** the kubernetes-mode lab tests need {} ***\n\n",
         missing.join(" and ")
     );
-    let Some(_lab) = shared(&["--kubernetes"]) else {
+    let Some(_lab) = shared(mode) else {
         panic!("\n\n*** the kubernetes-mode lab cannot run here: see SKIPPED above ***\n\n");
     };
     let mut c = Checks::default();
