@@ -253,6 +253,10 @@ pub fn kill_and_restart_loses_nothing(c: &mut Checks, storage: Storage) {
         });
         return;
     };
+    let Some(victim) = pods.iter().find(|p| **p != far_pod).cloned() else {
+        c.check(false, || format!("no second nginx pod: {pods:?}"));
+        return;
+    };
     let url = format!("http://{NGINX_SVC}/stream?lines={STREAM_LINES}&interval_ms=100");
     let stream = match stream_from(client, &url, &far_pod, 60) {
         Ok(s) => s,
@@ -308,6 +312,43 @@ pub fn kill_and_restart_loses_nothing(c: &mut Checks, storage: Storage) {
         });
     }
 
+    // A change made right after the restart reaches both routers (their
+    // watches resumed, after their back-off) while the stream goes on: the
+    // other nginx pod is deleted, its replacement takes its place in what
+    // they serve (the kubelets' watches resumed too: it became Ready).
+    let deleted = Instant::now();
+    let out = kubectl(c, &["delete", "po", &victim, "--wait=false"]);
+    c.check(out.status.success(), || {
+        show(&format!("kubectl delete po {victim}"), &out)
+    });
+    for (node, _) in CLIENTS {
+        let deadline = deleted + Duration::from_secs(60);
+        let mut served = None;
+        while Instant::now() < deadline {
+            served = router_endpoint_pods(node);
+            let followed = served.as_ref().is_some_and(|s| {
+                s.len() == 2 && !s.contains(&victim) && s.iter().any(|p| !pods.contains(p))
+            });
+            if followed {
+                eprintln!(
+                    "router on {node} serves the replacement {:?} after {:?} ({:?} after the restart)",
+                    served,
+                    deleted.elapsed(),
+                    restarted.elapsed()
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            served = None;
+        }
+        c.check(served.is_some(), || {
+            format!(
+                "the router on {node} should serve nginx-svc's replacement for {victim} within \
+                 60 s (its watch resumed after the restart); it serves {:?}",
+                router_endpoint_pods(node)
+            )
+        });
+    }
     let t = stream.finish();
     let (got, in_order) = stream_lines(&t);
     let spanned = t.lines.last().is_some_and(|(at, _)| *at > restarted);
@@ -328,49 +369,14 @@ pub fn kill_and_restart_loses_nothing(c: &mut Checks, storage: Storage) {
         t.longest_gap()
     );
 
-    // A change made now reaches both routers: the pod that streamed is
-    // deleted, its replacement takes its place in what they serve.
-    let deleted = Instant::now();
-    let out = kubectl(c, &["delete", "po", &far_pod, "--wait=false"]);
-    c.check(out.status.success(), || {
-        show(&format!("kubectl delete po {far_pod}"), &out)
-    });
-    for (node, _) in CLIENTS {
-        let deadline = deleted + Duration::from_secs(60);
-        let mut served = None;
-        while Instant::now() < deadline {
-            served = router_endpoint_pods(node);
-            let followed = served.as_ref().is_some_and(|s| {
-                s.len() == 2 && !s.contains(&far_pod) && s.iter().any(|p| !pods.contains(p))
-            });
-            if followed {
-                eprintln!(
-                    "router on {node} serves the replacement {:?} after {:?} ({:?} after the restart)",
-                    served,
-                    deleted.elapsed(),
-                    restarted.elapsed()
-                );
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            served = None;
-        }
-        c.check(served.is_some(), || {
-            format!(
-                "the router on {node} should serve nginx-svc's replacement for {far_pod} within \
-                 60 s (its watch resumed after the restart); it serves {:?}",
-                router_endpoint_pods(node)
-            )
-        });
-    }
     let now = nginx_pods(c);
     for (_, pod) in CLIENTS {
         let seen = hostnames_via_cluster_ip(pod, 20);
-        let served = seen.iter().all(|h| !h.is_empty() && *h != far_pod);
+        let served = seen.iter().all(|h| !h.is_empty() && *h != victim);
         c.check(served && seen.iter().any(|h| !pods.contains(h)), || {
             format!(
                 "after the restart nginx-svc from {pod} should reach the replacement, not \
-                     the deleted {far_pod}: {seen:?} (pods now {now:?})"
+                     the deleted {victim}: {seen:?} (pods now {now:?})"
             )
         });
     }
