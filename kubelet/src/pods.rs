@@ -55,7 +55,18 @@ pub async fn follow(ctx: Context) {
     let pods: Api<Pod> = Api::all(ctx.client.clone());
     let selector = format!("spec.nodeName={}", ctx.node.name);
     let config = watcher::Config::default().fields(&selector);
-    let mut stream = pin!(watcher::watcher(pods, config).default_backoff());
+    // A 410 Gone (the resourceVersion is older than the API server has:
+    // after its restart, every resumed watch) sends the watcher back to
+    // listing; kept in the stream, the back-off would delay that relist
+    // by its next step, the longest after an outage.
+    let watch = watcher::watcher(pods, config).filter(|event| {
+        let gone = matches!(event, Err(watcher::Error::WatchError(s)) if s.code == 410);
+        if gone {
+            log::info!("pod watch: resourceVersion expired (410 Gone): relisting at once");
+        }
+        std::future::ready(!gone)
+    });
+    let mut stream = pin!(watch.default_backoff());
     let mut workers = Workers::default();
     // The uids seen in the current (re)list: pods missing from it went
     // while the watch was down.

@@ -43,8 +43,12 @@
 //! - `tests/kubernetes.rs` (its own lab, the same `scripts/lab up`):
 //!   the lab's API server, kubelets and manifests seen with the real
 //!   kubectl (nodes and pods Ready, a deleted Deployment pod replaced, the
-//!   Services, the kubeconfigs); needs root and kubectl and fails without
-//!   them ([`session::check_kubernetes`]).
+//!   Services, the kubeconfigs, the API server killed and restarted);
+//!   needs root and kubectl and fails without them
+//!   ([`session::check_kubernetes`]);
+//! - `tests/kubernetes_etcd.rs` (its own lab, `scripts/lab up --etcd`): the
+//!   API server on etcd killed and restarted as a new process
+//!   ([`session::check_kubernetes_on_etcd`]; needs etcd too).
 //!
 //! The checks read the objects from the API server with kubectl in JSON
 //! ([`objects`]), what the routers serve from the router's CLI in JSON

@@ -82,7 +82,7 @@ fn start_teardown_watcher() -> Result<(), String> {
     }
 }
 
-fn bring_up() -> Bringup {
+fn bring_up(mode: &[&str]) -> Bringup {
     if !lab_can_run() {
         return Bringup::Skipped;
     }
@@ -90,7 +90,8 @@ fn bring_up() -> Bringup {
         return Bringup::Failed(e);
     }
     let config = config_arg();
-    let args = ["up", "--capture", "--config", &config];
+    let mut args = vec!["up", "--capture", "--config", &config];
+    args.extend_from_slice(mode);
     // Building may take a while on a cold target dir.
     let out = run(1800, lab_script(), &args);
     if !out.status.success() {
@@ -101,12 +102,12 @@ fn bring_up() -> Bringup {
 }
 
 /// The shared lab, held for one check; `None` when the lab is skipped.
-fn shared() -> Option<MutexGuard<'static, ()>> {
+fn shared(mode: &[&str]) -> Option<MutexGuard<'static, ()>> {
     // A check that panicked (failed) leaves the lab usable.
     let guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match LAB.get_or_init(bring_up) {
+    match LAB.get_or_init(|| bring_up(mode)) {
         Bringup::Skipped => None,
         Bringup::Up => Some(guard),
         Bringup::Failed(why) => panic!("the lab did not come up:\n{why}"),
@@ -119,7 +120,7 @@ fn shared() -> Option<MutexGuard<'static, ()>> {
 /// skipped (not root: `SKIPPED` is printed; `KSR_LAB_REQUIRED=1` makes that
 /// a failure).
 pub fn check(f: impl FnOnce(&mut Checks, &Cluster)) {
-    let Some(_lab) = shared() else {
+    let Some(_lab) = shared(&[]) else {
         return;
     };
     if let Err(e) = crate::cluster::spread_nginx() {
@@ -136,7 +137,20 @@ pub fn check(f: impl FnOnce(&mut Checks, &Cluster)) {
 /// (not root, no `kubectl`): these checks are how kubectl sees the lab,
 /// they never skip.
 pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
-    let missing: Vec<&str> = [
+    check_on(&[], &[], f);
+}
+
+/// [`check_kubernetes`] on a lab whose API server stores in an etcd of
+/// the lab's own (`scripts/lab up --etcd`); a test binary uses one of
+/// them. Fails loudly without `etcd` (Debian: etcd-server) too.
+pub fn check_kubernetes_on_etcd(f: impl FnOnce(&mut Checks)) {
+    check_on(&["--etcd"], &[("etcd", "etcd (Debian: etcd-server)")], f);
+}
+
+/// Runs `f` on the shared lab brought up with `mode`, after checking for
+/// root, kubectl and the `tools` given (name, what to install).
+fn check_on(mode: &[&str], tools: &[(&str, &str)], f: impl FnOnce(&mut Checks)) {
+    let mut missing: Vec<&str> = [
         (!crate::env::is_root()).then_some("root"),
         crate::env::find_tool("kubectl")
             .is_none()
@@ -145,12 +159,18 @@ pub fn check_kubernetes(f: impl FnOnce(&mut Checks)) {
     .into_iter()
     .flatten()
     .collect();
+    missing.extend(
+        tools
+            .iter()
+            .filter(|(tool, _)| crate::env::find_tool(tool).is_none())
+            .map(|(_, what)| *what),
+    );
     assert!(
         missing.is_empty(),
         "\n\n*** the kubernetes-mode lab tests need {} ***\n\n",
         missing.join(" and ")
     );
-    let Some(_lab) = shared() else {
+    let Some(_lab) = shared(mode) else {
         panic!("\n\n*** the kubernetes-mode lab cannot run here: see SKIPPED above ***\n\n");
     };
     let mut c = Checks::default();

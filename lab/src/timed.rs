@@ -1,6 +1,7 @@
 //! A command left running in the background whose output lines are
 //! timestamped as they arrive: a long `curl -N .../stream` whose longest
-//! silence is the gap a fault caused.
+//! silence is the gap a fault caused, and the `/stream` answers of the
+//! lab's pod servers read through it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ExitStatus, Stdio};
@@ -127,4 +128,45 @@ impl Timed {
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }
+}
+
+/// The `line I from POD` lines of a `/stream` answer: how many, and
+/// whether they are 1..=n in order.
+pub fn stream_lines(t: &Timed) -> (usize, bool) {
+    let lines: Vec<&str> = t
+        .lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    let in_order = lines
+        .iter()
+        .enumerate()
+        .all(|(i, l)| l.split_whitespace().nth(1) == Some(&(i + 1).to_string()));
+    (lines.len(), in_order)
+}
+
+/// `curl -sSN URL` from `target`, bounded by `secs`.
+pub fn start_stream(target: &str, url: &str, secs: u32) -> Result<TimedLines, String> {
+    let max = secs.saturating_sub(2).to_string();
+    TimedLines::start(target, &["curl", "-sSN", "--max-time", &max, url], secs)
+}
+
+/// A `/stream` through `url` from `target` answered by a pod whose name
+/// contains `pod` (the ClusterIP picks one at random: up to 10 tries).
+pub fn stream_from(target: &str, url: &str, pod: &str, secs: u32) -> Result<TimedLines, String> {
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let s = start_stream(target, url, secs)?;
+        match s.first_line(Duration::from_secs(3)) {
+            Some(line) if line.contains(pod) => return Ok(s),
+            other => {
+                seen.push(other);
+                s.abandon();
+            }
+        }
+    }
+    Err(format!(
+        "no stream from {pod} through {url} in 10 tries: {seen:?}"
+    ))
 }

@@ -1,4 +1,4 @@
-//! The lab in kubernetes mode (`scripts/lab up --kubernetes`), checked with
+//! The lab in kubernetes mode (`scripts/lab up`), checked with
 //! the real kubectl: the kubelets register their nodes and bring the
 //! manifests' pods to Running and Ready with IPs from their nodes' pod
 //! CIDRs, each pod's server answers in its own namespace, a deleted
@@ -13,71 +13,26 @@
 //! the LoadBalancer IP from outside, a virtual IP that does not answer
 //! ping, a Service without endpoints that rejects), the endpoints follow a
 //! replaced pod, and the routers keep forwarding while the API server does
-//! not answer.
+//! not answer. The API server killed (`kill -9`) and started again on its
+//! embedded storage: a stream through a ClusterIP outlasts it, nothing is
+//! lost, the routers' watches resume (`kubernetes/restart.rs`; the same
+//! on etcd is `kubernetes_etcd.rs`, its own lab).
 
 use std::time::{Duration, Instant};
 
 use lab::env::*;
 use lab::session::check_kubernetes;
-use lab::Checks;
 use serde_json::Value;
+
+#[path = "kubernetes/kubectl.rs"]
+mod kubectl;
+#[path = "kubernetes/restart.rs"]
+mod restart;
+
+use kubectl::*;
 
 /// The first node's underlay address: the API server's lab address.
 const MASTER_IP: &str = "192.168.191.144";
-
-/// `scripts/lab kubeconfig`: the admin kubeconfig's path.
-fn admin_kubeconfig(c: &mut Checks) -> String {
-    let out = lab_cmd(&["kubeconfig"]);
-    c.check(out.status.success(), || {
-        show("scripts/lab kubeconfig", &out)
-    });
-    stdout(&out).trim().to_string()
-}
-
-/// `kubectl --kubeconfig <admin> ARGS`.
-fn kubectl(c: &mut Checks, args: &[&str]) -> std::process::Output {
-    let config = admin_kubeconfig(c);
-    let mut all = vec!["--kubeconfig", config.as_str()];
-    all.extend_from_slice(args);
-    run(20, "kubectl", &all)
-}
-
-/// `kubectl get ARGS -o json`, parsed; `Null` (after a recorded failure)
-/// when it fails.
-fn get_json(c: &mut Checks, args: &[&str]) -> Value {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["-o", "json"]);
-    let out = kubectl(c, &all);
-    if !c.check(out.status.success(), || {
-        show(&format!("kubectl {}", all.join(" ")), &out)
-    }) {
-        return Value::Null;
-    }
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        c.check(false, || {
-            format!("kubectl {}: not JSON: {e}", all.join(" "))
-        });
-        Value::Null
-    })
-}
-
-fn items(v: &Value) -> Vec<Value> {
-    v["items"].as_array().cloned().unwrap_or_default()
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
 
 fn netns_exists(name: &str) -> bool {
     std::path::Path::new(&format!("/run/netns/ksr-{name}")).exists()
@@ -266,28 +221,6 @@ fn a_deleted_deployment_pod_is_replaced() {
             format!("nginx-svc still reached the deleted {name}: {seen:?}")
         });
     });
-}
-
-/// nginx-svc's ClusterIP (lab/manifests/nginx-svc.yaml).
-const NGINX_SVC: &str = "10.101.182.177";
-
-/// `n` requests to nginx-svc's ClusterIP from `pod`: the answering pods'
-/// names (empty for a failed request).
-fn hostnames_via_cluster_ip(pod: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            lab::text::hostname_via(pod, &format!("http://{NGINX_SVC}/hostname"))
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// The nginx-deployment pods' names.
-fn nginx_pods(c: &mut Checks) -> Vec<String> {
-    items(&get_json(c, &["po", "-l", "app=nginx-deployment"]))
-        .iter()
-        .map(|p| str_at(p, "/metadata/name").to_string())
-        .collect()
 }
 
 #[test]
@@ -579,4 +512,9 @@ fn the_kubeconfigs_work_and_a_router_cannot_write() {
             show("router kubeconfig: delete svc nginx-svc", &write)
         });
     });
+}
+
+#[test]
+fn the_api_server_restarts_on_its_embedded_storage_and_nothing_is_lost() {
+    check_kubernetes(|c| restart::kill_and_restart_loses_nothing(c, restart::Storage::Embedded));
 }

@@ -15,7 +15,7 @@ use lab::objects::*;
 use lab::probes::{curl_ok, tally_until, time_until, Tally};
 use lab::routers::{is_alive, is_router, router_pid, rss_kib, stats, wait_restarted};
 use lab::text::{netstat_counter, udp_hostname, veth_name};
-use lab::timed::{Timed, TimedLines};
+use lab::timed::{start_stream, stream_from, stream_lines, Timed, TimedLines};
 use lab::Checks;
 use serde_json::Value;
 
@@ -42,22 +42,6 @@ fn node_stats(c: &mut Checks, node: &str) -> Value {
     }
 }
 
-/// The `line I from POD` lines of a `/stream` answer: how many, and
-/// whether they are 1..=n in order.
-fn stream_lines(t: &Timed) -> (usize, bool) {
-    let lines: Vec<&str> = t
-        .lines
-        .iter()
-        .map(|(_, l)| l.as_str())
-        .filter(|l| l.starts_with("line "))
-        .collect();
-    let in_order = lines
-        .iter()
-        .enumerate()
-        .all(|(i, l)| l.split_whitespace().nth(1) == Some(&(i + 1).to_string()));
-    (lines.len(), in_order)
-}
-
 /// The drop reasons that counted between two `get stats -o json`.
 fn drops_between(before: &Value, after: &Value) -> String {
     let mut out = Vec::new();
@@ -77,31 +61,6 @@ fn drops_between(before: &Value, after: &Value) -> String {
     } else {
         out.join(", ")
     }
-}
-
-/// `curl -sSN URL` from `target`, bounded by `secs`.
-fn start_stream(target: &str, url: &str, secs: u32) -> Result<TimedLines, String> {
-    let max = secs.saturating_sub(2).to_string();
-    TimedLines::start(target, &["curl", "-sSN", "--max-time", &max, url], secs)
-}
-
-/// A `/stream` through `url` from `target` answered by a pod whose name
-/// contains `pod` (the ClusterIP picks one at random: up to 10 tries).
-fn stream_from(target: &str, url: &str, pod: &str, secs: u32) -> Result<TimedLines, String> {
-    let mut seen = Vec::new();
-    for _ in 0..10 {
-        let s = start_stream(target, url, secs)?;
-        match s.first_line(Duration::from_secs(3)) {
-            Some(line) if line.contains(pod) => return Ok(s),
-            other => {
-                seen.push(other);
-                s.abandon();
-            }
-        }
-    }
-    Err(format!(
-        "no stream from {pod} through {url} in 10 tries: {seen:?}"
-    ))
 }
 
 /// The last lines of the lab's pod-server and router logs that say

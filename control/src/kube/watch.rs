@@ -3,8 +3,8 @@
 //! own, feeding a [`Mirror`] and sending its [`Update`]s over a channel.
 //!
 //! The watchers list, then watch from the list's resourceVersion with
-//! bookmarks, relist on 410 Gone, and back off on errors
-//! (`default_backoff`: 0.8 s doubling to 30 s). While the API server is
+//! bookmarks, relist on 410 Gone at once ([`relist_at_once`]), and back
+//! off on other errors (`default_backoff`: 0.8 s doubling to 30 s). While the API server is
 //! unreachable nothing is sent, so the router keeps forwarding with the
 //! last state it was given; errors are logged.
 //!
@@ -159,6 +159,35 @@ pub fn trigger_time(
     Some(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
 }
 
+/// Whether a watcher's error is 410 Gone: its resourceVersion is older
+/// than the API server can serve (after a restart the server has no
+/// events from before it), and the watcher has already gone back to
+/// listing.
+pub fn is_gone(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchError(status) if status.code == 410)
+}
+
+/// A watcher's stream without its 410 Gone errors (logged), so that the
+/// back-off after it does not delay the relist the watcher already does:
+/// after an outage the back-off's next step is its longest (6 s and more
+/// after a few seconds down), and a restarted API server answers every
+/// resumed watch with 410.
+pub fn relist_at_once<K, S>(stream: S) -> impl futures_util::Stream<Item = S::Item>
+where
+    S: futures_util::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    stream.filter(|item| {
+        let keep = match item {
+            Err(e) if is_gone(e) => {
+                info!("watch: {e}; relisting at once");
+                false
+            }
+            _ => true,
+        };
+        std::future::ready(keep)
+    })
+}
+
 async fn run(
     client: Client,
     node: String,
@@ -168,25 +197,28 @@ async fn run(
 ) {
     let all = watcher::Config::default();
     let streams: Vec<BoxStream<'static, Input>> = vec![
-        watcher(Api::<core::Service>::all(client.clone()), all.clone())
-            .default_backoff()
-            .map(Input::Service)
-            .boxed(),
-        watcher(
+        relist_at_once(watcher(
+            Api::<core::Service>::all(client.clone()),
+            all.clone(),
+        ))
+        .default_backoff()
+        .map(Input::Service)
+        .boxed(),
+        relist_at_once(watcher(
             Api::<discovery::EndpointSlice>::all(client.clone()),
             all.clone(),
-        )
+        ))
         .default_backoff()
         .map(Input::Slice)
         .boxed(),
-        watcher(Api::<core::Node>::all(client.clone()), all)
+        relist_at_once(watcher(Api::<core::Node>::all(client.clone()), all))
             .default_backoff()
             .map(Input::Node)
             .boxed(),
-        watcher(
+        relist_at_once(watcher(
             Api::<core::Pod>::all(client),
             watcher::Config::default().fields(&format!("spec.nodeName={node}")),
-        )
+        ))
         .default_backoff()
         .map(Input::Pod)
         .boxed(),
