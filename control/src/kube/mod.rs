@@ -16,7 +16,7 @@
 //!   into exactly the changes that make the router's model equal the
 //!   API's: an unchanged object is not sent again, a vanished one is
 //!   deleted, another proxy's Service takes its slices with it;
-//! * [`watch`]: the thread that runs the watchers on a two-thread
+//! * [`watch`]: the thread that runs the watchers on a current-thread
 //!   tokio runtime of its own and sends the changes over a channel, so the
 //!   router's event loop stays free of async code.
 

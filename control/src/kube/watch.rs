@@ -1,5 +1,5 @@
 //! The watch thread: kube-runtime watchers of Services, EndpointSlices,
-//! Nodes and this node's Pods, one task each, on a two-thread tokio runtime of its
+//! Nodes and this node's Pods on a current-thread tokio runtime of its
 //! own, feeding a [`Mirror`] and sending its [`Update`]s over a channel.
 //!
 //! The watchers list, then watch from the list's resourceVersion with
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::stream::{select_all, BoxStream, StreamExt};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -97,12 +97,7 @@ pub fn spawn(
     tx: Sender<Received>,
     wake: Box<dyn Fn() + Send>,
 ) -> Result<WatchHandle, WatchError> {
-    // Two threads: the first lists of Services and of EndpointSlices (10
-    // MB each at 10,000 Services) are decoded at the same time, which is
-    // most of a start-up against a large cluster.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("kube-watch-rt")
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let client_config = runtime.block_on(client_config(config.kubeconfig.as_ref()))?;
@@ -223,28 +218,14 @@ async fn run(
         .map(Input::Pod)
         .boxed(),
     ];
-    // Each watcher is a task of its own, so that the runtime's threads
-    // decode their lists in parallel; the mirror takes their items in
-    // arrival order from one channel.
-    let (input_tx, mut inputs) = tokio::sync::mpsc::channel::<Input>(1024);
-    for mut stream in streams {
-        let input_tx = input_tx.clone();
-        tokio::spawn(async move {
-            while let Some(input) = stream.next().await {
-                if input_tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    drop(input_tx);
+    let mut inputs = select_all(streams);
     let mut mirror = Mirror::new();
     let mut out = Vec::new();
     loop {
         let mut trigger = None;
         let input = tokio::select! {
             _ = &mut stop => return,
-            input = inputs.recv() => input,
+            input = inputs.next() => input,
         };
         let Some(input) = input else {
             return;
