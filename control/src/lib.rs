@@ -58,8 +58,8 @@
 //! layer), `parse` (entry points and the overall build), `validate`
 //! (names, addresses, nodes, ports, Services), `deployments` (the
 //! deployment controller and pod naming), `allocate` (pod IPs, ClusterIPs,
-//! node ports), [`changes`] (apply, delete, readiness) and `emit` (the
-//! store's TOML writer).
+//! node ports) and `emit` (the TOML writer [`validate`] checks a
+//! `Cluster` built elsewhere with).
 //!
 //! A router watching a Kubernetes API instead reads its own settings file
 //! ([`settings`]: `[kubernetes]` and `[cluster]`, no objects) and its
