@@ -11,7 +11,10 @@ fn every_buffer_has_room_for_a_coalesced_super_packet() {
     let mut batch = TunBatch::default();
     let segment = [0x45u8; 1450];
     for _ in 0..IDEAL_BATCH_SIZE - 1 {
-        assert!(!batch.push(&segment), "the batch is full only at IDEAL_BATCH_SIZE");
+        assert!(
+            !batch.push(&segment),
+            "the batch is full only at IDEAL_BATCH_SIZE"
+        );
     }
     assert!(batch.push(&segment));
     assert_eq!(batch.used, IDEAL_BATCH_SIZE);
