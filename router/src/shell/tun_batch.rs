@@ -4,6 +4,19 @@
 //! other, as GRO on a NIC would do. `tun-rs`'s `GROTable` (a port of
 //! wireguard-go's) does the coalescing and writes the virtio-net headers;
 //! this module keeps the buffers between batches.
+//!
+//! `GROTable` coalesces a segment into the buffer of the first packet of
+//! its flow only if that buffer's *capacity* already holds the result (it
+//! never reallocates: wireguard-go's buffers are all 64 KiB). So every
+//! buffer is allocated with room for a whole super-packet
+//! ([`BUF_CAPACITY`]): with room for one segment only, nothing was ever
+//! coalesced and every segment from the overlay cost a TUN write and a
+//! run of the receiver's TCP stack (bench/README.md, "Across nodes: what
+//! limits it"). The memory is reserved, not touched: a buffer's pages
+//! become resident only as far as a coalesced packet fills them, so a
+//! worker holds at most [`IDEAL_BATCH_SIZE`] x 64 KiB (8 MiB) resident,
+//! and a few 64 KiB per bulk flow in practice (the heads of the flows in
+//! a batch).
 
 use std::io;
 
@@ -11,6 +24,11 @@ use tun_rs::{GROTable, IDEAL_BATCH_SIZE};
 
 use super::tun::Tun;
 use super::vnet::VNET_HDR_LEN;
+
+/// The capacity `GROTable` asks of a buffer before it appends to it: twice
+/// the offset of the packet in it (here the virtio-net header) plus the
+/// coalesced packet, which an IPv4 total length bounds to 65,535 bytes.
+pub const BUF_CAPACITY: usize = 2 * VNET_HDR_LEN + u16::MAX as usize;
 
 /// Packets for the TUN device, waiting for [`TunBatch::flush`].
 #[derive(Default)]
@@ -25,7 +43,7 @@ impl TunBatch {
     /// whether the batch is full and should be flushed.
     pub fn push(&mut self, packet: &[u8]) -> bool {
         if self.used == self.bufs.len() {
-            self.bufs.push(Vec::with_capacity(VNET_HDR_LEN + 2048));
+            self.bufs.push(Vec::with_capacity(BUF_CAPACITY));
         }
         let b = &mut self.bufs[self.used];
         b.clear();
@@ -47,3 +65,6 @@ impl TunBatch {
             .map_err(|e| (n, e))
     }
 }
+
+#[cfg(test)]
+mod tests;
