@@ -183,6 +183,22 @@ where
     })
 }
 
+/// One kind's watcher as the watch thread runs it: 410 Gone relists at
+/// once ([`relist_at_once`]), other errors back off, items tagged `tag`.
+fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    tag: fn(Result<watcher::Event<K>, watcher::Error>) -> Input,
+) -> BoxStream<'static, Input>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    relist_at_once(watcher(api, config))
+        .default_backoff()
+        .map(tag)
+        .boxed()
+}
+
 async fn run(
     client: Client,
     node: String,
@@ -191,32 +207,12 @@ async fn run(
     mut stop: oneshot::Receiver<()>,
 ) {
     let all = watcher::Config::default();
-    let streams: Vec<BoxStream<'static, Input>> = vec![
-        relist_at_once(watcher(
-            Api::<core::Service>::all(client.clone()),
-            all.clone(),
-        ))
-        .default_backoff()
-        .map(Input::Service)
-        .boxed(),
-        relist_at_once(watcher(
-            Api::<discovery::EndpointSlice>::all(client.clone()),
-            all.clone(),
-        ))
-        .default_backoff()
-        .map(Input::Slice)
-        .boxed(),
-        relist_at_once(watcher(Api::<core::Node>::all(client.clone()), all))
-            .default_backoff()
-            .map(Input::Node)
-            .boxed(),
-        relist_at_once(watcher(
-            Api::<core::Pod>::all(client),
-            watcher::Config::default().fields(&format!("spec.nodeName={node}")),
-        ))
-        .default_backoff()
-        .map(Input::Pod)
-        .boxed(),
+    let pods = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
+    let streams = vec![
+        watch(Api::all(client.clone()), all.clone(), Input::Service),
+        watch(Api::all(client.clone()), all.clone(), Input::Slice),
+        watch(Api::all(client.clone()), all, Input::Node),
+        watch(Api::all(client), pods, Input::Pod),
     ];
     let mut inputs = select_all(streams);
     let mut mirror = Mirror::new();
