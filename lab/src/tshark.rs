@@ -48,7 +48,13 @@ pub fn tshark_count(file: &str, filter: &str) -> (Option<usize>, Output) {
 /// Records the router's capture marks as carrying a partial checksum
 /// (read from the TUN device with offload: the kernel's pseudo-header sum,
 /// finished by whoever transmits them) are not bad: they are as read.
-pub const BAD_CHECKSUM: &str = "(ip.checksum.status == 0 || tcp.checksum.status == 0 \
+/// Nor is a TCP checksum of 0xffff where 0x0000 is computed: the same zero
+/// in one's-complement arithmetic, which Linux writes when it finishes a
+/// checksum in software (`skb_checksum_help`: `csum_fold(csum) ?:
+/// CSUM_MANGLED_0`, one packet in 65536) and every receiver accepts;
+/// Wireshark marks it bad but tags it `tcp.checksum.ffff`.
+pub const BAD_CHECKSUM: &str = "(ip.checksum.status == 0 \
+     || (tcp.checksum.status == 0 && !tcp.checksum.ffff) \
      || udp.checksum.status == 0 || icmp.checksum.status == 0) \
      && !(frame.comment contains \"checksum partial\")";
 /// Packets with a verified TCP checksum: proof that tshark checked at all.

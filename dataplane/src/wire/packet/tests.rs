@@ -79,6 +79,35 @@ fn tcp_dnat_rewrite_matches_independent_checksum() {
     assert_eq!(parse(&pkt).expect("reparse").key, to);
 }
 
+/// Linux writes a computed TCP checksum of zero as 0xffff when it finishes
+/// one in software (`skb_checksum_help`: `csum_fold(csum) ?: CSUM_MANGLED_0`);
+/// both are zero in one's-complement arithmetic, and a rewrite from it must
+/// still give a valid checksum.
+#[test]
+fn tcp_rewrite_from_an_all_ones_zero_checksum() {
+    let mut pkt = tcp_packet(false, b"ab");
+    // Make the true checksum 0: with payload word `c` the sum becomes all
+    // ones. Then store it the way Linux does.
+    let l4 = 20;
+    let c = u16::from_be_bytes([pkt[l4 + 16], pkt[l4 + 17]]);
+    let payload = pkt.len() - 2;
+    let old_word = u16::from_be_bytes([pkt[payload], pkt[payload + 1]]);
+    let word = checksum::update_u16(c, old_word, 0);
+    pkt[payload..].copy_from_slice(&word.to_be_bytes());
+    pkt[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    assert_checksums_valid(&pkt);
+    pkt[l4 + 16..l4 + 18].copy_from_slice(&[0xff, 0xff]);
+
+    let p = parse(&pkt).expect("parse");
+    let to = FlowKey {
+        dst: Ipv4Addr::new(10, 10, 1, 42),
+        dport: 8080,
+        ..p.key
+    };
+    rewrite(&mut pkt, &p, &to);
+    assert_checksums_valid(&pkt);
+}
+
 #[test]
 fn udp_snat_and_dnat_rewrite_matches_independent_checksum() {
     let mut pkt = Vec::new();
