@@ -1,4 +1,4 @@
-//! A pod's sandbox: its network namespace `ksr-<pod>`, the veth to its
+//! A pod's sandbox: its network namespace ([`PodNet::netns`]), the veth to its
 //! node, and `pod-server` on its container ports, made and removed by the
 //! lab's own plumbing (`scripts/lab pod-up|pod-probe|pod-down`), whose
 //! output goes to this kubelet's log.
@@ -25,7 +25,7 @@ pub struct Sandbox {
 /// What the plumbing needs to know of one pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodNet {
-    /// Pod name (its netns is `ksr-<name>`).
+    /// Pod name (its netns: [`PodNet::netns`]).
     pub name: String,
     /// Kubernetes namespace (resolv.conf's search path).
     pub namespace: String,
@@ -83,6 +83,20 @@ fn port_list(ports: &[u16]) -> String {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+impl PodNet {
+    /// The pod's network namespace, as the lab plumbing names it:
+    /// `ksr-<pod>` in the default namespace, `ksr-<namespace>_<pod>`
+    /// elsewhere (`_` is in neither kind of name, so pods of one name in
+    /// two namespaces get two namespaces).
+    pub fn netns(&self) -> String {
+        if self.namespace == "default" {
+            format!("ksr-{}", self.name)
+        } else {
+            format!("ksr-{}_{}", self.namespace, self.name)
+        }
+    }
 }
 
 impl Sandbox {

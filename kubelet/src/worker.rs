@@ -132,7 +132,10 @@ pub async fn run(ctx: Arc<Context>, mut view: View) {
             started.elapsed().as_millis()
         );
     }
-    report_running(&ctx, &pod, ip).await;
+    if let Some(end) = report_running(&ctx, &mut view, &pod, ip).await {
+        finish(&ctx, (!dns).then_some(&net), end).await;
+        return;
+    }
     // 3. Until it is deleted.
     let end = loop {
         if let Some(end) = ending(&view.borrow_and_update()) {
@@ -150,8 +153,8 @@ pub async fn run(ctx: Arc<Context>, mut view: View) {
 ///    the pod is deleted meanwhile.
 async fn start(ctx: &Context, view: &mut View, net: &PodNet, who: &str) -> Result<(), Ending> {
     log::info!(
-        "pod {who}: building netns ksr-{} with {} (tcp {:?}, udp {:?})",
-        net.name,
+        "pod {who}: building netns {} with {} (tcp {:?}, udp {:?})",
+        net.netns(),
         net.ip,
         net.tcp,
         net.udp
@@ -175,8 +178,12 @@ async fn start(ctx: &Context, view: &mut View, net: &PodNet, who: &str) -> Resul
     Ok(())
 }
 
-/// The status patch, retried a few times (the API server may be busy).
-async fn report_running(ctx: &Context, pod: &Pod, ip: Ipv4Addr) {
+/// The status patch, retried (back-off 0.2 s doubling to 5 s) until the
+/// API server takes it, as a kubelet keeps syncing a pod's status: an API
+/// server down for a while must not leave the pod NotReady, out of its
+/// Services' endpoints, for good. The ending instead if the pod is deleted
+/// meanwhile.
+async fn report_running(ctx: &Context, view: &mut View, pod: &Pod, ip: Ipv4Addr) -> Option<Ending> {
     let containers: Vec<(String, String)> = pod
         .spec
         .iter()
@@ -190,7 +197,8 @@ async fn report_running(ctx: &Context, pod: &Pod, ip: Ipv4Addr) {
     );
     let who = describe(pod);
     let mut delay = Duration::from_millis(200);
-    for _ in 0..8 {
+    let mut failures = 0u32;
+    loop {
         match pods
             .patch_status(
                 &pod.name_any(),
@@ -199,14 +207,24 @@ async fn report_running(ctx: &Context, pod: &Pod, ip: Ipv4Addr) {
             )
             .await
         {
-            Ok(_) => return,
-            Err(kube::Error::Api(s)) if s.is_not_found() => return,
-            Err(e) => log::warn!("pod {who}: reporting its status: {e}; retrying in {delay:?}"),
+            Ok(_) => {
+                if failures > 0 {
+                    log::info!("pod {who}: status reported after {failures} failed attempts");
+                }
+                return None;
+            }
+            // Deleted meanwhile: the watch brings the ending.
+            Err(kube::Error::Api(s)) if s.is_not_found() => return None,
+            Err(e) => {
+                failures += 1;
+                log::warn!("pod {who}: reporting its status: {e}; retrying in {delay:?}");
+            }
         }
-        tokio::time::sleep(delay).await;
+        if let Some(end) = ended_within(view, delay).await {
+            return Some(end);
+        }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-    log::error!("pod {who}: could not report its status; it stays as the API server has it");
 }
 
 /// 4. Stops what was built and, for a graceful deletion, releases the
@@ -220,10 +238,10 @@ async fn finish(ctx: &Context, built: Option<&PodNet>, end: Ending) {
         let started = Instant::now();
         match ctx.sandbox.down(net, grace).await {
             Ok(()) => log::info!(
-                "pod {}/{}: stopped, netns ksr-{} removed after {} ms",
+                "pod {}/{}: stopped, netns {} removed after {} ms",
                 net.namespace,
                 net.name,
-                net.name,
+                net.netns(),
                 started.elapsed().as_millis()
             ),
             Err(e) => log::error!("pod {}/{}: {e}", net.namespace, net.name),

@@ -128,6 +128,107 @@ fn nodes_register_and_pods_run_in_their_namespaces() {
     });
 }
 
+/// The IPv4 address on `target`'s eth0 (`scripts/lab exec TARGET`).
+fn eth0_address(target: &str) -> String {
+    let out = lab_exec(target, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+    stdout(&out)
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A pod named like one in `default` (the walkthrough's `client`),
+/// applied in another namespace on the same node: it gets its own netns
+/// (`ksr-dev_client`) and DNS search path, the first pod keeps its own,
+/// and deleting the new one leaves the first alone.
+#[test]
+fn a_pod_of_the_same_name_in_another_namespace_is_a_pod_of_its_own() {
+    check_kubernetes(|c| {
+        let first = get_json(c, &["po", "client"]);
+        let first_ip = str_at(&first, "/status/podIP").to_string();
+        let manifest = format!("{RUN_DIR}/dev-client.yaml");
+        let yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: dev\n---\n\
+            apiVersion: v1\nkind: Pod\nmetadata:\n  name: client\n  namespace: dev\n\
+            spec:\n  nodeName: mac-worker\n  containers:\n  - name: web\n    image: nginx\n\
+            \x20   ports:\n    - containerPort: 80\n";
+        if let Err(e) = std::fs::write(&manifest, yaml) {
+            c.check(false, || format!("cannot write {manifest}: {e}"));
+            return;
+        }
+        let out = kubectl(c, &["apply", "-f", &manifest]);
+        c.check(out.status.success(), || {
+            show("kubectl apply -f dev-client.yaml", &out)
+        });
+        let start = Instant::now();
+        let mut pod = Value::Null;
+        while start.elapsed() < Duration::from_secs(30) {
+            pod = get_json(c, &["po", "-n", "dev", "client"]);
+            if ready(&pod) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let ip = str_at(&pod, "/status/podIP").to_string();
+        c.check(ready(&pod) && !ip.is_empty() && ip != first_ip, || {
+            format!(
+                "dev/client: Ready {}, IP {ip:?} (default/client has {first_ip})",
+                ready(&pod)
+            )
+        });
+        c.check(netns_exists("dev_client") && netns_exists("client"), || {
+            format!(
+                "netns ksr-dev_client exists: {}, ksr-client: {}",
+                netns_exists("dev_client"),
+                netns_exists("client")
+            )
+        });
+        let (dev_has, default_has) = (eth0_address("dev/client"), eth0_address("client"));
+        c.check(dev_has == ip && default_has == first_ip, || {
+            format!(
+                "eth0 of dev/client has {dev_has:?} (want {ip}), of client {default_has:?} (want {first_ip})"
+            )
+        });
+        let got = hostname_from_node("mac-worker", &ip);
+        c.check(got == "client", || {
+            format!("curl http://{ip}/hostname from ksr-mac-worker: {got:?}, want \"client\"")
+        });
+        // Its resolv.conf searches its own namespace first, as a kubelet's.
+        let resolv =
+            std::fs::read_to_string("/etc/netns/ksr-dev_client/resolv.conf").unwrap_or_default();
+        c.check(resolv.contains("search dev.svc.cluster.local"), || {
+            format!("/etc/netns/ksr-dev_client/resolv.conf: {resolv:?}")
+        });
+        // Deleting it removes its netns only.
+        let out = kubectl(c, &["delete", "po", "-n", "dev", "client"]);
+        c.check(out.status.success(), || {
+            show("kubectl delete po -n dev client", &out)
+        });
+        let gone = Instant::now();
+        while netns_exists("dev_client") && gone.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        c.check(!netns_exists("dev_client"), || {
+            "netns ksr-dev_client still exists 15 s after kubectl delete".to_string()
+        });
+        let still = eth0_address("client");
+        let first_now = get_json(c, &["po", "client"]);
+        c.check(still == first_ip && ready(&first_now), || {
+            format!(
+                "default/client after dev/client went: eth0 {still:?} (want {first_ip}), Ready {}",
+                ready(&first_now)
+            )
+        });
+        let out = kubectl(c, &["delete", "namespace", "dev"]);
+        c.check(out.status.success(), || {
+            show("kubectl delete namespace dev", &out)
+        });
+        let _ = std::fs::remove_file(&manifest);
+    });
+}
+
 #[test]
 fn a_deleted_deployment_pod_is_replaced() {
     check_kubernetes(|c| {

@@ -24,3 +24,17 @@ fn port_lists_in_the_lab_notation() {
     assert_eq!(port_list(&[]), "-");
     assert_eq!(port_list(&[80, 8080]), "80,8080");
 }
+
+#[test]
+fn pods_of_one_name_in_two_namespaces_get_two_netns() {
+    let pod = |namespace: &str| PodNet {
+        name: "client".into(),
+        namespace: namespace.into(),
+        node: "n1".into(),
+        ip: Ipv4Addr::new(10, 10, 0, 5),
+        tcp: vec![],
+        udp: vec![],
+    };
+    assert_eq!(pod("default").netns(), "ksr-client");
+    assert_eq!(pod("dev").netns(), "ksr-dev_client");
+}
