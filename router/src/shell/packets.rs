@@ -88,11 +88,10 @@ impl Wire {
     };
 }
 
-/// Buffers the packet paths reuse: a GRO batch from the overlay, the
-/// segments of a super-packet for the overlay, what the core wants sent.
+/// Buffers the packet paths reuse: the segments of a super-packet for the
+/// overlay, what the core wants sent, TUN writes held back.
 #[derive(Default)]
 struct Scratch {
-    gro: Vec<u8>,
     segments: Vec<u8>,
     /// The core's own packets, taken under the lock, sent after it.
     transmits: Vec<Transmit>,
@@ -115,6 +114,10 @@ struct Out<'a> {
 pub(super) struct Packets<'a> {
     out: Out<'a>,
     buf: PacketBuf,
+    /// The other packet buffer: a read from the overlay that UDP GRO
+    /// coalesced is swapped into it (no copy) while its datagrams are
+    /// handled one by one in `buf`. `None` only during that swap.
+    spare: Option<PacketBuf>,
     /// How this worker fared with the core's lock.
     pub(super) lock: LockStats,
     /// Worker 0's waker, for the other workers: a packet that arms an
@@ -132,6 +135,7 @@ impl<'a> Packets<'a> {
                 scratch: Scratch::default(),
             },
             buf: PacketBuf::new(),
+            spare: Some(PacketBuf::new()),
             lock: LockStats::default(),
             upkeep,
         }
@@ -214,16 +218,18 @@ impl<'a> Packets<'a> {
                 self.handle(now, ingress, wire)?;
                 continue;
             }
-            // Several datagrams coalesced by GRO: each is a packet of its own.
-            let mut gro = std::mem::take(&mut self.out.scratch.gro);
-            gro.clear();
-            gro.extend_from_slice(self.buf.data());
-            let result = gro.chunks(stride).try_for_each(|datagram| {
+            // Several datagrams coalesced by GRO: each is a packet of its
+            // own. The batch moves to the spare buffer (a swap, not a copy)
+            // and each datagram is copied once into `buf`, where the core
+            // takes its headers off.
+            let spare = self.spare.take().unwrap_or_default();
+            let batch = std::mem::replace(&mut self.buf, spare);
+            let result = batch.data().chunks(stride).try_for_each(|datagram| {
                 self.buf.recv_area()[..datagram.len()].copy_from_slice(datagram);
                 self.buf.set_len(datagram.len());
                 self.handle(now, ingress, Wire::PLAIN)
             });
-            self.out.scratch.gro = gro;
+            self.spare = Some(batch);
             result?;
         }
         Ok(true)
