@@ -48,19 +48,48 @@ pub fn update_partial_u32(partial: u16, old: u32, new: u32) -> u16 {
 
 /// The full Internet checksum of `data` (RFC 1071), with `initial` (an
 /// unfolded partial sum, e.g. a pseudo-header) added in.
+///
+/// It runs over every payload byte the router segments for the overlay
+/// (a fifth of the sending router's time when it took 16 bits at a time),
+/// so it takes 32-bit words in the machine's byte order into four 64-bit
+/// accumulators, which the compiler turns into vector adds, and swaps the
+/// folded sum once at the end: RFC 1071 2(B), the one's-complement sum
+/// does not depend on byte order.
 pub fn checksum(initial: u32, data: &[u8]) -> u16 {
-    let mut sum = u64::from(initial);
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    let native = fold64(sum_native(data));
+    let sum = u64::from(initial) + u64::from(u16::from_be(native));
+    !fold64(sum)
+}
+
+/// The one's-complement sum of `data` as 16-bit words in the machine's
+/// byte order (a last odd byte padded with zero), unfolded.
+fn sum_native(data: &[u8]) -> u64 {
+    let mut acc = [0u64; 4];
+    let mut blocks = data.chunks_exact(16);
+    for block in &mut blocks {
+        for (a, word) in acc.iter_mut().zip(block.chunks_exact(4)) {
+            *a += u64::from(u32::from_ne_bytes([word[0], word[1], word[2], word[3]]));
+        }
     }
-    if let [last] = chunks.remainder() {
-        sum += u64::from(u16::from_be_bytes([*last, 0]));
+    // A 32-bit word is two 16-bit ones: 2^16 is 1 modulo 0xffff.
+    let mut sum = acc.iter().sum::<u64>();
+    let mut pairs = blocks.remainder().chunks_exact(2);
+    for pair in &mut pairs {
+        sum += u64::from(u16::from_ne_bytes([pair[0], pair[1]]));
     }
+    if let [last] = pairs.remainder() {
+        sum += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    sum
+}
+
+/// Folds a 64-bit one's-complement accumulator to 16 bits.
+#[inline]
+fn fold64(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    !(sum as u16)
+    sum as u16
 }
 
 /// The unfolded sum of the IPv4 pseudo-header used by TCP and UDP checksums.

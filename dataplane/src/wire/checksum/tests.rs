@@ -29,3 +29,39 @@ fn incremental_equals_full_recompute() {
 fn odd_length_pads_with_zero() {
     assert_eq!(checksum(0, &[0xab]), checksum(0, &[0xab, 0x00]));
 }
+
+/// RFC 1071 as written: 16-bit big-endian words, one at a time.
+fn reference(initial: u32, data: &[u8]) -> u16 {
+    let mut sum = u64::from(initial);
+    for pair in data.chunks(2) {
+        let hi = pair[0];
+        let lo = pair.get(1).copied().unwrap_or(0);
+        sum += u64::from(u16::from_be_bytes([hi, lo]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[test]
+fn all_ones_and_all_zeros() {
+    for len in [0usize, 1, 2, 3, 15, 16, 17, 64, 1500, 65_535] {
+        for byte in [0x00u8, 0xff] {
+            let data = vec![byte; len];
+            for initial in [0u32, 1, 0xffff, 0x3_fffc] {
+                assert_eq!(checksum(initial, &data), reference(initial, &data), "{len} x {byte:#x}");
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn equals_rfc1071_word_by_word(
+        data in proptest::collection::vec(proptest::num::u8::ANY, 0..3000),
+        initial in 0u32..0x10_0000,
+    ) {
+        proptest::prop_assert_eq!(checksum(initial, &data), reference(initial, &data));
+    }
+}
