@@ -361,6 +361,10 @@ pub struct Service {
     /// LoadBalancer ingress IPs (`status.loadBalancer.ingress`, as MetalLB
     /// would assign them).
     pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// When the API server created it (`metadata.creationTimestamp`, unix
+    /// seconds), for AGE; `None` for a Service read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
 }
 
 /// One ready endpoint of one Service port.

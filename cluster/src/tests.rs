@@ -26,6 +26,7 @@ fn service(name: &str, port_name: Option<&str>) -> Service {
         internal_traffic_policy: TrafficPolicy::Cluster,
         external_ips: vec![],
         load_balancer_ips: vec![],
+        created: None,
     }
 }
 

@@ -85,6 +85,7 @@ fn cluster(services: usize) -> Cluster {
             external_name: None,
             external_ips: vec![],
             load_balancer_ips: vec![],
+            created: None,
         })
         .collect();
     Cluster {

@@ -77,6 +77,7 @@ fn udp_service(ns: &str, name: &str, vip: u8, port_name: bool, selector: usize) 
         internal_traffic_policy: TrafficPolicy::Cluster,
         external_ips: Vec::new(),
         load_balancer_ips: Vec::new(),
+        created: None,
     }
 }
 
@@ -248,6 +249,7 @@ fn service() -> impl Strategy<Value = Service> {
                         .map(|_| Ipv4Addr::new(198, 51, 100, 1))
                         .into_iter()
                         .collect(),
+                    created: None,
                 }
             },
         )

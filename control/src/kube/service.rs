@@ -166,6 +166,11 @@ pub fn translate_service(svc: &k8s::Service) -> Result<Option<Service>, Skip> {
         internal_traffic_policy,
         external_ips,
         load_balancer_ips,
+        created: svc
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.as_second()),
     }))
 }
 

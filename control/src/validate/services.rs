@@ -274,6 +274,7 @@ pub(crate) fn build_services(
                 internal_traffic_policy,
                 external_ips,
                 load_balancer_ips,
+                created: None,
                 headless,
                 external_name,
             },

@@ -50,6 +50,7 @@ fn service(name: &str, namespace: &str, selector: Labels, ports: Vec<ServicePort
         internal_traffic_policy: Default::default(),
         external_ips: vec![],
         load_balancer_ips: vec![],
+        created: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn service(i: u32) -> Service {
         internal_traffic_policy: TrafficPolicy::Cluster,
         external_ips: Vec::new(),
         load_balancer_ips: Vec::new(),
+        created: None,
     }
 }
 

@@ -52,8 +52,21 @@ fn a_cluster_ip_service_with_defaults() {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: vec![],
             load_balancer_ips: vec![],
+            created: None,
         }
     );
+}
+
+/// AGE in `router get svc` is the Service's own, as in `kubectl get svc`.
+#[test]
+fn the_creation_time_is_kept_for_age() {
+    let svc = translate(json!({
+        "metadata": {"name": "web", "namespace": "default",
+                     "creationTimestamp": "2026-11-30T02:00:00Z"},
+        "spec": {"clusterIP": "10.96.0.60", "ports": [{"port": 80}]}
+    }))
+    .expect("served");
+    assert_eq!(svc.created, Some(1_796_004_000));
 }
 
 #[test]

@@ -65,6 +65,7 @@ fn udp_service(name: &str, vip: Ipv4Addr) -> Service {
         internal_traffic_policy: Default::default(),
         external_ips: vec![],
         load_balancer_ips: vec![],
+        created: None,
     }
 }
 

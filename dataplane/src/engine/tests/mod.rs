@@ -59,6 +59,7 @@ pub(super) fn cluster() -> Cluster {
         external_name: None,
         external_ips: vec![],
         load_balancer_ips: vec![],
+        created: None,
     });
     c
 }

@@ -50,7 +50,11 @@ fn all_ones_and_all_zeros() {
         for byte in [0x00u8, 0xff] {
             let data = vec![byte; len];
             for initial in [0u32, 1, 0xffff, 0x3_fffc] {
-                assert_eq!(checksum(initial, &data), reference(initial, &data), "{len} x {byte:#x}");
+                assert_eq!(
+                    checksum(initial, &data),
+                    reference(initial, &data),
+                    "{len} x {byte:#x}"
+                );
             }
         }
     }

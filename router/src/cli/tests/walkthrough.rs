@@ -49,6 +49,7 @@ fn walkthrough() -> (Cluster, BTreeMap<String, i64>) {
             external_name: None,
             external_ips: vec![],
             load_balancer_ips: vec![],
+            created: None,
         },
     );
     let now = 1_656_052_000;

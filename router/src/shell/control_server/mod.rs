@@ -85,8 +85,10 @@ impl ControlState {
 }
 
 /// Creation times of every object, keyed `pod/<ns>/<name>`,
-/// `service/<ns>/<name>` and `namespace/<name>`: objects already known keep theirs, new ones get
-/// `now`, gone ones are forgotten.
+/// `service/<ns>/<name>` and `namespace/<name>`: a Service's own
+/// (`metadata.creationTimestamp`, as kubectl shows it); for the rest
+/// (what the router does not watch) objects already known keep theirs,
+/// new ones get `now`; gone ones are forgotten.
 fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
     // A set: at 10,000 Services a list made every `get` quadratic.
     let keys: BTreeSet<String> = cluster
@@ -109,6 +111,11 @@ fn stamp(created: &mut BTreeMap<String, i64>, cluster: &Cluster, now: i64) {
     created.retain(|k, _| keys.contains(k));
     for k in keys {
         created.entry(k).or_insert(now);
+    }
+    for s in &cluster.services {
+        if let Some(t) = s.created {
+            created.insert(format!("service/{}/{}", s.namespace, s.name), t);
+        }
     }
 }
 

@@ -214,3 +214,26 @@ fn a_dripping_client_times_out() {
     drop(server);
     let _ = drip.join();
 }
+
+/// A Service's AGE counts from its own creation time; objects without one
+/// (what the router does not watch) from when the router first saw them,
+/// and gone objects are forgotten.
+#[test]
+fn ages_come_from_the_services_creation_times() {
+    let mut cluster = default_cluster();
+    let svc = cluster.services[0].clone();
+    cluster.services[0].created = Some(1_000);
+    let mut created = BTreeMap::new();
+    stamp(&mut created, &cluster, 5_000);
+    let key = format!("service/{}/{}", svc.namespace, svc.name);
+    assert_eq!(created.get(&key), Some(&1_000));
+    let other = &cluster.services[1];
+    let other_key = format!("service/{}/{}", other.namespace, other.name);
+    assert_eq!(created.get(&other_key), Some(&5_000));
+    // Seen again later: the first sighting stays.
+    stamp(&mut created, &cluster, 9_000);
+    assert_eq!(created.get(&other_key), Some(&5_000));
+    cluster.services.remove(1);
+    stamp(&mut created, &cluster, 9_000);
+    assert_eq!(created.get(&other_key), None);
+}

@@ -58,6 +58,7 @@ fn service(i: u16) -> ClusterChange {
         internal_traffic_policy: TrafficPolicy::Cluster,
         external_ips: vec![],
         load_balancer_ips: vec![],
+        created: None,
     })
 }
 
