@@ -9,12 +9,15 @@
 //!   the one place headers are written from scratch;
 //! - [`offload`]: TUN offload metadata (partial checksums, super-packets)
 //!   and software segmentation;
+//! - [`gro`]: coalescing the TCP segments written to the TUN device into
+//!   super-packets;
 //! - [`reject`]: generated answers (TCP RST, ICMP errors).
 //!
 //! Nothing outside this module names a smoltcp wire type.
 
 pub mod buf;
 pub mod checksum;
+pub mod gro;
 pub mod ip;
 pub mod offload;
 pub mod packet;

@@ -116,27 +116,6 @@ impl Tun {
     }
 }
 
-impl Tun {
-    /// Writes `bufs` (each a packet behind `offset` bytes, `offset` at least
-    /// the virtio-net header) after coalescing what can be with `table`
-    /// (offload only; without it, one write each).
-    pub fn send_coalesced(
-        &self,
-        table: &mut tun_rs::GROTable,
-        bufs: &mut [Vec<u8>],
-        offset: usize,
-    ) -> io::Result<usize> {
-        if self.offload {
-            return self.device.send_multiple(table, bufs, offset);
-        }
-        let mut last = Ok(0);
-        for b in bufs.iter() {
-            last = self.device.send(b.get(offset..).unwrap_or(&[]));
-        }
-        last
-    }
-}
-
 impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
         self.device.as_raw_fd()
