@@ -172,6 +172,10 @@ pub struct Stats {
     /// Super-packets from the TUN device the shell could not take (an
     /// unsupported GSO type, e.g. IPv6); filled in by the shell.
     pub tun_offload_dropped: u64,
+    /// TCP segments from the overlay that the shell wrote to the TUN
+    /// device merged into an earlier one's super-packet (GRO,
+    /// [`crate::wire::gro`]); filled in by the shell.
+    pub tun_segments_coalesced: u64,
     /// Errors reading the overlay socket (e.g. ICMP errors the kernel
     /// reports there) that the shell counted and went on from.
     pub overlay_recv_errors: u64,

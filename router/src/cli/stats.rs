@@ -12,6 +12,7 @@ pub fn render(s: &Stats, flows: usize) -> String {
          conntrack     insert_failed={} early_drop={} drop={} half_open={}\n\
          tun-write-dropped {}\noverlay-send-dropped {}\ntun-queue-dropped {} (by the kernel, before the router read them)\n\
          tun-read-errors {}\ntun-offload-dropped {}\noverlay-recv-errors {}\nrouting-restored {}\n\
+         tun-coalesced {} (segments from the overlay merged into super-packets)\n\
          dns-tcp       open={} half_open={} shed={}\n\
          dropped       {}\n",
         s.received,
@@ -35,6 +36,7 @@ pub fn render(s: &Stats, flows: usize) -> String {
         s.tun_offload_dropped,
         s.overlay_recv_errors,
         s.routing_restored,
+        s.tun_segments_coalesced,
         s.dns_tcp_open,
         s.dns_tcp_half_open,
         s.dns_tcp_shed,

@@ -36,6 +36,7 @@ pub(super) fn answer(
             let mut stats = dp.stats_snapshot();
             stats.tun_read_errors = read(&shell.tun_read_errors);
             stats.tun_offload_dropped = read(&shell.tun_offload_dropped);
+            stats.tun_segments_coalesced = read(&shell.tun_segments_coalesced);
             stats.overlay_recv_errors = read(&shell.overlay_recv_errors);
             stats.routing_restored = read(&shell.routing_restored);
             stats.tun_write_dropped = read(&shell.tun_write_dropped);

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::shell::errors::RateLimitedLog;
 
 /// Counters the shell keeps (the core's are in `Stats`). They move only
-/// on errors and drops, so one shared set costs the packet path nothing.
+/// on errors and drops, or once per TUN batch, so one shared set costs
+/// the packet path nothing.
 #[derive(Debug, Default)]
 pub(super) struct ShellCounters {
     pub(super) tun_write_dropped: AtomicU64,
     pub(super) overlay_send_dropped: AtomicU64,
     pub(super) tun_read_errors: AtomicU64,
     pub(super) tun_offload_dropped: AtomicU64,
+    pub(super) tun_segments_coalesced: AtomicU64,
     pub(super) overlay_recv_errors: AtomicU64,
     pub(super) routing_restored: AtomicU64,
 }

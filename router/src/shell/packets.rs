@@ -302,7 +302,12 @@ fn earlier_than_upkeep(core: &mut super::shared::Core) -> bool {
 
 /// Writes the held-back TUN packets.
 fn flush_tun(out: &mut Out<'_>) -> Result<(), RunError> {
-    let Err((n, e)) = out.scratch.tun_batch.flush(out.io.tun) else {
+    let flushed = out.scratch.tun_batch.flush(out.io.tun);
+    let merged = out.scratch.tun_batch.take_merged();
+    if merged > 0 {
+        add(&out.shared.counters.tun_segments_coalesced, merged);
+    }
+    let Err((n, e)) = flushed else {
         return Ok(());
     };
     let dropped = &out.shared.counters.tun_write_dropped;

@@ -26,6 +26,8 @@ pub struct TunBatch {
     coalescer: Coalescer,
     /// Packets pushed since the last flush.
     pushed: usize,
+    /// The coalescer's merge count already reported.
+    reported: u64,
 }
 
 impl TunBatch {
@@ -52,6 +54,14 @@ impl TunBatch {
             None => Ok(()),
             Some(e) => Err((n, e)),
         }
+    }
+    /// Segments merged into an earlier one since the last call (for the
+    /// shared counter).
+    pub fn take_merged(&mut self) -> u64 {
+        let merged = self.coalescer.merged();
+        let new = merged.saturating_sub(self.reported);
+        self.reported = merged;
+        new
     }
 }
 

@@ -39,7 +39,7 @@ pub struct Snapshot<'a> {
 pub fn metrics_text(snapshot: &Snapshot<'_>, programming: &Programming) -> String {
     let mut registry = Registry::default();
     let s = snapshot.stats;
-    let counters: [(&str, &str, u64); 17] = [
+    let counters: [(&str, &str, u64); 18] = [
         (
             "ksr_packets_received",
             "Packets handed to the data path",
@@ -115,6 +115,11 @@ pub fn metrics_text(snapshot: &Snapshot<'_>, programming: &Programming) -> Strin
             "ksr_routing_restored",
             "Routing rules, routes or sysctls the router put back after they were removed",
             s.routing_restored,
+        ),
+        (
+            "ksr_tun_segments_coalesced",
+            "TCP segments from the overlay written to the TUN device merged into super-packets (GRO)",
+            s.tun_segments_coalesced,
         ),
         (
             "ksr_dns_tcp_shed",
