@@ -46,6 +46,21 @@ pub(super) enum Source {
     Overlay,
 }
 
+/// Which of a worker's two sources have packets to read: those the poll
+/// reported, and those a drain left (its budget ran out first).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Ready {
+    pub(super) tun: bool,
+    pub(super) overlay: bool,
+}
+
+impl Ready {
+    /// Whether either source has packets left.
+    pub(super) fn any(self) -> bool {
+        self.tun || self.overlay
+    }
+}
+
 /// One worker's file descriptors: its TUN queue and its overlay socket.
 #[derive(Clone, Copy)]
 pub(super) struct Io<'a> {
@@ -141,12 +156,24 @@ impl<'a> Packets<'a> {
         }
     }
 
+    /// Drains the sources in `ready`; returns those with packets left.
+    pub(super) fn drain_ready(&mut self, ready: Ready) -> Result<Ready, RunError> {
+        let mut left = Ready::default();
+        if ready.tun {
+            left.tun = self.drain(Source::Tun)?;
+        }
+        if ready.overlay {
+            left.overlay = self.drain(Source::Overlay)?;
+        }
+        Ok(left)
+    }
+
     /// Reads and handles up to [`BATCH`] reads from one source (a read
     /// from the overlay may carry several datagrams, coalesced by UDP GRO).
     /// Returns whether packets may be left (the budget ran out before
     /// `WouldBlock`). With TUN offload, what the overlay brings for the
     /// TUN device is written coalesced at the end ([`tun_batch`]).
-    pub(super) fn drain(&mut self, source: Source) -> Result<bool, RunError> {
+    fn drain(&mut self, source: Source) -> Result<bool, RunError> {
         self.out.scratch.batching = matches!(source, Source::Overlay) && self.out.io.tun.offload();
         let result = self.drain_reads(source);
         self.out.scratch.batching = false;

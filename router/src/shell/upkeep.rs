@@ -10,7 +10,7 @@
 //! [`UPKEEP_TICK`]: the packets they move make journal records and
 //! captures that must not wait for worker 0's own next packet.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,9 @@ use mio::{Events, Poll, Token};
 
 use super::control_server::Query;
 use super::counters::ShellCounters;
-use super::packets::{lock_capture, Packets, Shared, Source};
+use super::packets::{lock_capture, Packets, Ready, Shared};
 use super::persist::{ConntrackJournal, JournalWrite};
-use super::worker::{OVERLAY, TUN, WAKER};
+use super::worker::{self, WAKER};
 use super::{answer, kube, metrics, plumbing, RunError, STATS_EVERY};
 
 /// The self-pipe of SIGINT/SIGTERM.
@@ -74,14 +74,14 @@ pub(super) fn run(
         kube,
     } = upkeep;
     let mut events = Events::with_capacity(64);
-    let (mut tun_pending, mut overlay_pending) = (false, false);
+    let mut pending = Ready::default();
     let mut changes_pending = false;
     // Maglev tables the start-up left for later (see `Node::warm_up`).
     let mut tables_pending = true;
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
         let now = Instant::now();
-        let timeout = if tun_pending || overlay_pending || changes_pending || tables_pending {
+        let timeout = if pending.any() || changes_pending || tables_pending {
             Duration::ZERO
         } else {
             let mut core = shared.node.lock(&mut packets.lock);
@@ -98,15 +98,8 @@ pub(super) fn run(
             core.upkeep_deadline = Some(deadline);
             deadline.saturating_duration_since(now)
         };
-        match poll.poll(&mut events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(RunError::Io {
-                    what: "polling",
-                    source: e,
-                })
-            }
+        if !worker::wait(poll, &mut events, timeout)? {
+            continue;
         }
         if inputs.stop.load(Ordering::Acquire) {
             // A worker stopped; `run_on` says why.
@@ -114,11 +107,12 @@ pub(super) fn run(
             debug!("worker 0: core lock: {}", packets.lock);
             return Ok(());
         }
-        let (mut tun_ready, mut overlay_ready) = (tun_pending, overlay_pending);
+        let mut ready = pending;
         for event in &events {
+            if worker::mark(&mut ready, event.token()) {
+                continue;
+            }
             match event.token() {
-                TUN => tun_ready = true,
-                OVERLAY => overlay_ready = true,
                 WAKER => {}
                 PLUMBING => {
                     if let Some(p) = plumbing.as_mut() {
@@ -136,12 +130,7 @@ pub(super) fn run(
                 other => warn!("event for unknown token {other:?}"),
             }
         }
-        if tun_ready {
-            tun_pending = packets.drain(Source::Tun)?;
-        }
-        if overlay_ready {
-            overlay_pending = packets.drain(Source::Overlay)?;
-        }
+        pending = packets.drain_ready(ready)?;
         if let Some(c) = shared.capture {
             lock_capture(c).flush();
         }
@@ -162,7 +151,7 @@ pub(super) fn run(
             // Idle: build a few of the tables the start-up deferred, so
             // that they are ready before their Services' first packets.
             // A few per turn keeps the lock short for the other workers.
-            if !(tun_pending || overlay_pending || changes_pending) {
+            if !(pending.any() || changes_pending) {
                 tables_pending = core.node.warm_up(WARM_UP_TABLES) > 0;
             }
             // After the batch and the expiry sweep: one append per turn,

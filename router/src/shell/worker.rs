@@ -21,7 +21,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::overlay_socket::OverlaySocket;
-use super::packets::{Io, Packets, Shared, Source};
+use super::packets::{Io, Packets, Ready, Shared};
 use super::tun::Tun;
 use super::{io_err, RunError, STATS_EVERY};
 
@@ -92,6 +92,30 @@ impl Drop for StopOnExit<'_> {
     }
 }
 
+/// Waits for events (at most `timeout`); `false` if a signal interrupted
+/// the wait, to be retried.
+pub(super) fn wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    timeout: Duration,
+) -> Result<bool, RunError> {
+    match poll.poll(events, Some(timeout)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(io_err("polling")(e)),
+    }
+}
+
+/// Records a packet source's event in `ready`; `false` for other tokens.
+pub(super) fn mark(ready: &mut Ready, token: Token) -> bool {
+    match token {
+        TUN => ready.tun = true,
+        OVERLAY => ready.overlay = true,
+        _ => return false,
+    }
+    true
+}
+
 /// Runs worker `index` until the router stops.
 pub(super) fn run(index: usize, queue: Queue, cx: &Context<'_>) -> Result<(), RunError> {
     let _stop = StopOnExit(cx);
@@ -109,38 +133,27 @@ pub(super) fn run(index: usize, queue: Queue, cx: &Context<'_>) -> Result<(), Ru
     };
     let mut packets = Packets::new(io, cx.shared, Some(cx.upkeep));
     let mut events = Events::with_capacity(64);
-    let (mut tun_pending, mut overlay_pending) = (false, false);
+    let mut pending = Ready::default();
     let mut next_stats = Instant::now() + STATS_EVERY;
     loop {
         let now = Instant::now();
-        let timeout = if tun_pending || overlay_pending {
+        let timeout = if pending.any() {
             Duration::ZERO
         } else {
             next_stats.saturating_duration_since(now)
         };
-        match poll.poll(&mut events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("polling")(e)),
+        if !wait(&mut poll, &mut events, timeout)? {
+            continue;
         }
         if cx.stop.load(Ordering::Acquire) {
             debug!("worker {index}: core lock: {}", packets.lock);
             return Ok(());
         }
-        let (mut tun_ready, mut overlay_ready) = (tun_pending, overlay_pending);
+        let mut ready = pending;
         for event in &events {
-            match event.token() {
-                TUN => tun_ready = true,
-                OVERLAY => overlay_ready = true,
-                _ => {}
-            }
+            mark(&mut ready, event.token());
         }
-        if tun_ready {
-            tun_pending = packets.drain(Source::Tun)?;
-        }
-        if overlay_ready {
-            overlay_pending = packets.drain(Source::Overlay)?;
-        }
+        pending = packets.drain_ready(ready)?;
         if now >= next_stats {
             next_stats = now + STATS_EVERY;
             debug!("worker {index}: core lock: {}", packets.lock);
