@@ -2,6 +2,7 @@
 //! what it reports.
 
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use crate::env::{command, lab_script, run, show, stdout};
 
@@ -14,6 +15,25 @@ pub struct FloodReport {
     pub secs: f64,
     /// Packets per second.
     pub rate: f64,
+}
+
+/// The line the lab's traffic tools (`synflood`, `udpflows`) end with, and
+/// [`parse_report`] reads: `sent N WHAT in S s (R/s), [EXTRA]E send
+/// errors[ (last: ERROR)]`; `extra` is empty or ends with `, `.
+pub fn send_summary(
+    sent: u64,
+    what: &str,
+    took: Duration,
+    extra: &str,
+    errors: u64,
+    last_error: Option<&str>,
+) -> String {
+    let secs = took.as_secs_f64();
+    let rate = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
+    let last = last_error
+        .map(|e| format!(" (last: {e})"))
+        .unwrap_or_default();
+    format!("sent {sent} {what} in {secs:.2} s ({rate:.0}/s), {extra}{errors} send errors{last}")
 }
 
 /// Parses `sent N packets in S s (R/s), ...`.
@@ -81,5 +101,32 @@ pub fn flood(
     match parse_report(&stdout(&out)) {
         Some(r) if out.status.success() => Ok(r),
         _ => Err(show("synflood", &out)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_reads_back() {
+        let line = send_summary(
+            3000,
+            "packets",
+            Duration::from_secs(2),
+            "",
+            4,
+            Some("ENOBUFS"),
+        );
+        assert_eq!(
+            line,
+            "sent 3000 packets in 2.00 s (1500/s), 4 send errors (last: ENOBUFS)"
+        );
+        let r = parse_report(&line).expect("parses");
+        assert_eq!((r.sent, r.secs, r.rate), (3000, 2.0, 1500.0));
+        assert_eq!(
+            send_summary(7, "flows", Duration::ZERO, "1 ports busy, ", 0, None),
+            "sent 7 flows in 0.00 s (0/s), 1 ports busy, 0 send errors"
+        );
     }
 }

@@ -179,13 +179,16 @@ fn flood(args: &Args) -> Result<(), String> {
             }
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    let rate = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
     println!(
-        "sent {sent} packets in {secs:.2} s ({rate:.0}/s), {errors} send errors{}",
-        last_error
-            .map(|e| format!(" (last: {e})"))
-            .unwrap_or_default()
+        "{}",
+        lab::flood::send_summary(
+            sent,
+            "packets",
+            start.elapsed(),
+            "",
+            errors,
+            last_error.as_deref(),
+        )
     );
     Ok(())
 }

@@ -102,17 +102,16 @@ fn run(args: &Args) -> Result<(), String> {
         }
         sent += 1;
     }
-    let secs = start.elapsed().as_secs_f64();
-    let rate = if secs > 0.0 {
-        f64::from(sent) / secs
-    } else {
-        0.0
-    };
     println!(
-        "sent {sent} flows in {secs:.2} s ({rate:.0}/s), {busy} ports busy, {errors} send errors{}",
-        last_error
-            .map(|e| format!(" (last: {e})"))
-            .unwrap_or_default()
+        "{}",
+        lab::flood::send_summary(
+            u64::from(sent),
+            "flows",
+            start.elapsed(),
+            &format!("{busy} ports busy, "),
+            errors,
+            last_error.as_deref(),
+        )
     );
     Ok(())
 }
